@@ -1,0 +1,47 @@
+# One image recipe for every host. The host is chosen at build time:
+#   docker build -t freshet/freshet:dev .                                  (control plane, the default)
+#   docker build --build-arg HOST=DataPlane.Worker -t freshet/worker:dev .
+# HOST names both the folder under src/ and its csproj: src/${HOST}/${HOST}.csproj, published as ${HOST}.dll.
+ARG HOST=Freshet.ControlPlane.Host
+
+# Stage 1: only the files that decide a restore, at their own paths. This stage reruns whenever src/
+# changes, but its output changes only with a project file, so the restore layer below stays cached.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS projects
+WORKDIR /repo
+COPY src/ src/
+RUN mkdir -p /projects/src \
+ && find src -type f \( -name '*.csproj' -o -name 'Directory.Build.props' -o -name 'Directory.Build.targets' \
+        -o -name 'Directory.Packages.props' -o -name 'packages.lock.json' \) \
+        -exec sh -c 'for f; do mkdir -p "/projects/$(dirname "$f")" && cp "$f" "/projects/$f"; done' sh {} +
+
+# Stage 2: restore, then build and publish the chosen host.
+FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
+ARG HOST
+ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 \
+    DOTNET_NOLOGO=1
+WORKDIR /repo
+COPY global.json Directory.Build.props Directory.Packages.props ./
+COPY --from=projects /projects/ ./
+RUN dotnet restore "src/${HOST}/${HOST}.csproj"
+# .editorconfig takes part in the build (EnforceCodeStyleInBuild + TreatWarningsAsErrors), as in CI.
+COPY .editorconfig ./
+COPY src/ src/
+RUN dotnet publish "src/${HOST}/${HOST}.csproj" --configuration Release --no-restore \
+        --output /app -p:UseAppHost=false \
+ && test -f "/app/${HOST}.dll"
+
+# Stage 3: runtime only, as the image's non-root user 'app' (UID 1654).
+FROM mcr.microsoft.com/dotnet/aspnet:10.0 AS runtime
+ARG HOST
+LABEL org.opencontainers.image.title="${HOST}" \
+      org.opencontainers.image.description="Freshet change-data-capture service: ${HOST}"
+ENV FRESHET_HOST=${HOST} \
+    ASPNETCORE_HTTP_PORTS=8080
+WORKDIR /app
+# Owned by root and not writable by 'app': the process cannot alter its own binaries.
+COPY --from=build /app ./
+USER $APP_UID
+EXPOSE 8080
+# The shell only picks the dll and is replaced by dotnet (exec), which then receives SIGTERM directly.
+# Arguments after the image name pass through, e.g. `docker run freshet/freshet migrate`.
+ENTRYPOINT ["/bin/sh", "-c", "exec dotnet \"/app/${FRESHET_HOST}.dll\" \"$@\"", "--"]

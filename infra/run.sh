@@ -1,0 +1,272 @@
+#!/usr/bin/env bash
+# Runs Freshet locally: a PostgreSQL control database under the data folder, the control plane (all roles,
+# embedded worker) on loopback, demo data and credentials. Ctrl-C stops everything it started.
+#
+#   ./infra/run.sh
+#
+# Environment (all optional):
+#   FRESHET_API_PORT   API port on 127.0.0.1                       (default 5080)
+#   FRESHET_PG_PORT    control database port on 127.0.0.1          (default 5433)
+#   FRESHET_DATA_DIR   cluster, secrets, logs, dev credentials     (default <repo>/.data)
+#   FRESHET_KEEP_PG=1  leave PostgreSQL running when the script ends
+#   FRESHET_FOLLOW_LOG=0  do not stream the server log to the terminal after the banner
+#   FRESHET_SKIP_BUILD=1  run the last build instead of building again
+#
+# Files in $FRESHET_DATA_DIR: pg/ (cluster), pg-socket/, secrets.env (mode 600: superuser, app role and
+# master key secrets, generated on first run and reused), dev-credentials.json (written by seed-demo),
+# logs/postgresql.log, logs/controlplane.log.
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+# shellcheck source=lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
+
+API_PORT="${FRESHET_API_PORT:-5080}"
+PG_PORT="${FRESHET_PG_PORT:-5433}"
+# Absolute now: the script changes folder later.
+DATA_DIR="$(realpath -m -- "${FRESHET_DATA_DIR:-$REPO_ROOT/.data}")"
+KEEP_PG="${FRESHET_KEEP_PG:-0}"
+FOLLOW_LOG="${FRESHET_FOLLOW_LOG:-1}"
+SKIP_BUILD="${FRESHET_SKIP_BUILD:-0}"
+
+for port in "$API_PORT" "$PG_PORT"; do
+    if [[ ! "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
+        freshet_die "invalid port '$port'"
+    fi
+done
+[[ "$API_PORT" != "$PG_PORT" ]] || freshet_die "FRESHET_API_PORT and FRESHET_PG_PORT must differ"
+
+HOST_PROJECT="$REPO_ROOT/src/Freshet.ControlPlane.Host"
+HOST_DLL="$HOST_PROJECT/bin/Release/net10.0/Freshet.ControlPlane.Host.dll"
+API_URL="http://127.0.0.1:$API_PORT"
+
+# --- 1. Tools --------------------------------------------------------------------------------------
+# postgresql: the control database; curl: readiness probe; jq: reads dev-credentials.json for the banner.
+freshet_ensure_packages postgresql curl jq
+PG_BIN="$(freshet_pg_bin)" # fails clearly if the installed server is older than 15
+cd "$REPO_ROOT"           # so that `dotnet` resolves the SDK through the repository's global.json
+freshet_ensure_dotnet
+[[ -f "$HOST_PROJECT/Freshet.ControlPlane.Host.csproj" ]] \
+    || freshet_die "$HOST_PROJECT/Freshet.ControlPlane.Host.csproj not found"
+
+# Fail now rather than after a long build.
+freshet_port_free "$API_PORT" \
+    || freshet_die "port $API_PORT on 127.0.0.1 is in use; set FRESHET_API_PORT to another port"
+
+# --- 2. Data folder, lock, secrets ----------------------------------------------------------------
+mkdir -p "$DATA_DIR" "$DATA_DIR/logs"
+PG_DIR="$DATA_DIR/pg"
+PG_LOG="$DATA_DIR/logs/postgresql.log"
+SERVER_LOG="$DATA_DIR/logs/controlplane.log"
+SECRETS_FILE="$DATA_DIR/secrets.env"
+CREDENTIALS_FILE="$DATA_DIR/dev-credentials.json"
+
+# One run per data folder: two would fight over the cluster and the credentials file. The lock is held
+# on an open descriptor, so it is released however this script ends.
+exec {LOCK_FD}>"$DATA_DIR/.run.lock"
+flock -n "$LOCK_FD" || freshet_die "another infra/run.sh is already using $DATA_DIR"
+
+# secrets.env holds KEY=VALUE lines. It is parsed, not sourced, so a stray line cannot run code.
+declare -A SECRETS=()
+if [[ -f "$SECRETS_FILE" ]]; then
+    while IFS='=' read -r key value; do
+        if [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]]; then
+            SECRETS["$key"]="$value"
+        fi
+    done <"$SECRETS_FILE"
+fi
+SUPERUSER_PASSWORD_WAS_KNOWN=1
+[[ -n "${SECRETS[FRESHET_PG_SUPERUSER_PASSWORD]:-}" ]] || SUPERUSER_PASSWORD_WAS_KNOWN=0
+if [[ -z "${SECRETS[FRESHET_MASTER_KEY]:-}" && -f "$PG_DIR/PG_VERSION" ]]; then
+    freshet_warn "$SECRETS_FILE had no master key but a database exists: a new key is generated, and" \
+        "connection secrets stored with the old one cannot be decrypted. Delete $DATA_DIR to start afresh."
+fi
+# Generate whatever is missing (first run, or a file from an older version of this script) and keep
+# everything else unchanged: changing the master key would make the stored secrets unreadable.
+changed=0
+for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_MASTER_KEY; do
+    if [[ -z "${SECRETS[$key]:-}" ]]; then
+        if [[ "$key" == FRESHET_MASTER_KEY ]]; then
+            SECRETS[$key]="$(freshet_random_key_base64)"
+        else
+            SECRETS[$key]="$(freshet_random_secret)"
+        fi
+        changed=1
+    fi
+done
+if ((changed)); then
+    (
+        umask 077
+        {
+            echo "# Local secrets of infra/run.sh, generated on first run. Keep them: the master key"
+            echo "# decrypts the connection secrets stored in the control database."
+            for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_MASTER_KEY; do
+                printf '%s=%s\n' "$key" "${SECRETS[$key]}"
+            done
+        } >"$SECRETS_FILE.tmp"
+    )
+    mv -f "$SECRETS_FILE.tmp" "$SECRETS_FILE"
+    freshet_log "secrets written to $SECRETS_FILE"
+fi
+chmod 600 "$SECRETS_FILE"
+SUPERUSER_PASSWORD="${SECRETS[FRESHET_PG_SUPERUSER_PASSWORD]}"
+APP_PASSWORD="${SECRETS[FRESHET_APP_PASSWORD]}"
+MASTER_KEY="${SECRETS[FRESHET_MASTER_KEY]}"
+
+# --- 3. Cleanup on exit ---------------------------------------------------------------------------
+SERVER_PID=""
+TAIL_PID=""
+PG_STARTED=0
+
+# shellcheck disable=SC2317 # reached through the trap, which shellcheck 0.9 does not follow
+cleanup() {
+    local rc=$?
+    trap - EXIT INT TERM HUP
+    # Finish the cleanup whatever happens: no early exit on a failing command, and no death by SIGPIPE
+    # when the terminal or the pipe we print to is gone.
+    set +e
+    trap '' PIPE
+    if [[ -n "$TAIL_PID" ]]; then
+        kill "$TAIL_PID" 2>/dev/null || true
+        wait "$TAIL_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
+        freshet_log "stopping the control plane (pid $SERVER_PID)"
+        # SIGTERM: ASP.NET Core shuts down gracefully. Give it 15 s before SIGKILL.
+        kill -TERM "$SERVER_PID" 2>/dev/null || true
+        local _
+        for _ in $(seq 1 150); do
+            kill -0 "$SERVER_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        if kill -0 "$SERVER_PID" 2>/dev/null; then
+            freshet_warn "the control plane did not stop within 15 s; killing it"
+            kill -KILL "$SERVER_PID" 2>/dev/null || true
+        fi
+        wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if ((PG_STARTED)); then
+        if [[ "$KEEP_PG" == 1 ]]; then
+            freshet_log "FRESHET_KEEP_PG=1: PostgreSQL keeps running on 127.0.0.1:$PG_PORT ($PG_DIR)"
+        else
+            freshet_pg_stop "$PG_DIR"
+        fi
+    fi
+    exit "$rc"
+}
+trap cleanup EXIT
+# INT/TERM turn into an exit, whose trap does the cleanup once. (A background job of a non-interactive
+# shell ignores SIGINT, so the server is stopped explicitly by cleanup.)
+trap 'exit 130' INT
+trap 'exit 143' TERM
+trap 'exit 129' HUP
+
+# --- 4. PostgreSQL --------------------------------------------------------------------------------
+if [[ ! -f "$PG_DIR/PG_VERSION" ]]; then
+    freshet_pg_init "$PG_DIR" "$SUPERUSER_PASSWORD"
+    SUPERUSER_PASSWORD_WAS_KNOWN=1
+fi
+freshet_pg_start "$PG_DIR" "$PG_PORT" "$PG_LOG"
+PG_STARTED=1
+if ((SUPERUSER_PASSWORD_WAS_KNOWN == 0)); then
+    # The cluster exists but secrets.env was lost or is new: take the cluster over with the new password.
+    freshet_log "setting the superuser password of the existing cluster from $SECRETS_FILE"
+    freshet_pg_set_password "$PG_DIR" postgres "$SUPERUSER_PASSWORD"
+fi
+
+psql_super() {
+    PGPASSWORD="$SUPERUSER_PASSWORD" PGCONNECT_TIMEOUT=10 \
+        "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U postgres "$@"
+}
+if ! psql_super -d postgres -tAc 'SELECT 1' >/dev/null; then
+    freshet_die "cannot sign in to PostgreSQL on 127.0.0.1:$PG_PORT as postgres with the password in $SECRETS_FILE"
+fi
+if [[ "$(psql_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'freshet'")" != 1 ]]; then
+    psql_super -d postgres -c 'CREATE DATABASE freshet'
+    freshet_log "created database freshet"
+fi
+
+# --- 5. Build, migrate, seed ----------------------------------------------------------------------
+export ConnectionStrings__ControlAdmin="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=postgres;Password=$SUPERUSER_PASSWORD"
+export ConnectionStrings__Control="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=freshet_app;Password=$APP_PASSWORD"
+export Freshet__Secrets__MasterKey="$MASTER_KEY"
+
+if [[ "$SKIP_BUILD" != 1 ]]; then
+    freshet_log "building the control plane (Release)"
+    dotnet build "$HOST_PROJECT" -c Release -nologo
+fi
+[[ -f "$HOST_DLL" ]] || freshet_die "$HOST_DLL not found after the build"
+
+freshet_log "applying migrations"
+dotnet "$HOST_DLL" migrate
+freshet_log "seeding demo data"
+dotnet "$HOST_DLL" seed-demo --credentials-out "$CREDENTIALS_FILE" --api-url "$API_URL"
+[[ -f "$CREDENTIALS_FILE" ]] || freshet_die "seed-demo did not write $CREDENTIALS_FILE"
+chmod 600 "$CREDENTIALS_FILE"
+
+# --- 6. Serve -------------------------------------------------------------------------------------
+freshet_port_free "$API_PORT" \
+    || freshet_die "port $API_PORT on 127.0.0.1 is in use; set FRESHET_API_PORT to another port"
+freshet_log "starting the control plane on $API_URL (log: $SERVER_LOG)"
+: >"$SERVER_LOG"
+# Started in the background (output to the log, so that $! is the server itself) to wait for readiness
+# and print the banner; the script then waits on it as if it ran in the foreground.
+dotnet "$HOST_DLL" --urls "$API_URL" >>"$SERVER_LOG" 2>&1 </dev/null &
+SERVER_PID=$!
+
+if ! freshet_wait_http "$API_URL/health/ready" 60 "$SERVER_PID"; then
+    echo "----- last lines of $SERVER_LOG -----" >&2
+    tail -n 60 "$SERVER_LOG" >&2 || true
+    freshet_die "the control plane did not become ready"
+fi
+
+cred() { jq -r "$1 // empty" "$CREDENTIALS_FILE"; }
+example_client_id="$(cred '.tenants[0].clientId')"
+example_client_secret="$(cred '.tenants[0].clientSecret')"
+if [[ -z "$example_client_id" ]]; then
+    example_client_id="$(cred '.platformClient.clientId')"
+    example_client_secret="$(cred '.platformClient.clientSecret')"
+fi
+
+cat <<EOF
+
+  ==========================================================================
+    Freshet is running
+  ==========================================================================
+  API        $API_URL
+  API docs   $API_URL/docs
+  OpenAPI    $API_URL/openapi/v1.json
+  Database   postgresql://postgres@127.0.0.1:$PG_PORT/freshet (password in $SECRETS_FILE)
+
+  Sign in
+    platform admin   $(cred '.platformAdmin.email')  /  $(cred '.platformAdmin.password')
+EOF
+jq -r '.tenants[]? | "    tenant \(.slug) admin   \(.adminEmail)  /  \(.adminPassword)"' "$CREDENTIALS_FILE"
+cat <<EOF
+
+  Try the API (client credentials of ${example_client_id:-<none>}):
+    API=$API_URL
+    TOKEN=\$(curl -s -d grant_type=client_credentials -d client_id=$example_client_id \\
+      -d client_secret=$example_client_secret \$API/connect/token | jq -r .access_token)
+    curl -H "Authorization: Bearer \$TOKEN" \$API/v1/pipelines
+
+  All demo credentials: $CREDENTIALS_FILE
+  Server log: $SERVER_LOG
+  Ctrl-C stops the server$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
+
+EOF
+
+if [[ "$FOLLOW_LOG" == 1 ]]; then
+    # Stream the log from here on; --pid ends tail when the server exits.
+    tail -n 0 -F --pid="$SERVER_PID" "$SERVER_LOG" &
+    TAIL_PID=$!
+fi
+
+# `wait` returns early when a trapped signal arrives; the trap then exits and cleanup stops everything.
+server_rc=0
+wait "$SERVER_PID" || server_rc=$?
+SERVER_PID=""
+freshet_log "the control plane exited with code $server_rc"
+exit "$server_rc"

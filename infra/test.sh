@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Runs the whole test suite: `dotnet test ControlPlane.sln -c Release`, then prints one summary line
+#
+#   N passed, N failed, N skipped
+#
+# summed over the TRX files of every test assembly. Exits non-zero when the build or any test fails, or
+# when no test ran at all. The test fixtures start their own throwaway servers (PostgreSQL, ...) from the
+# installed packages; this script only makes sure the packages are there.
+#
+#   ./infra/test.sh [extra dotnet test arguments, e.g. --filter FullyQualifiedName~Pipelines]
+#
+# Environment (optional):
+#   FRESHET_TEST_RESULTS_DIR  where the TRX files go (default <repo>/TestResults, emptied first)
+# shellcheck source-path=SCRIPTDIR
+set -euo pipefail
+
+SCRIPT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
+# shellcheck source=lib/common.sh
+source "$SCRIPT_DIR/lib/common.sh"
+
+# Debian packages the tests need; the fixtures start their servers from these binaries. One list, so a
+# fresh CI machine installs everything in one apt run: add an entry when a test starts needing a server.
+TEST_PACKAGES=(
+    postgresql # control database; PostgreSQL source and destination (logical replication)
+    # rabbitmq-server  # MassTransit transport tests
+    # mariadb-server   # MySQL/MariaDB binlog source
+    # chromium         # web console browser tests (Playwright drives /usr/bin/chromium)
+)
+
+RESULTS_DIR="${FRESHET_TEST_RESULTS_DIR:-$REPO_ROOT/TestResults}"
+
+freshet_ensure_packages "${TEST_PACKAGES[@]}"
+freshet_pg_bin >/dev/null # fails clearly if the installed PostgreSQL is older than 15
+cd "$REPO_ROOT"           # so that `dotnet` resolves the SDK through the repository's global.json
+freshet_ensure_dotnet
+
+# Results of an earlier run must not be counted again.
+rm -rf "$RESULTS_DIR"
+mkdir -p "$RESULTS_DIR"
+
+# The default TRX file name is made unique per test assembly by the logger (an explicit LogFileName would
+# be shared, and overwritten, by all assemblies of the solution).
+test_rc=0
+dotnet test ControlPlane.sln -c Release --results-directory "$RESULTS_DIR" --logger trx "$@" || test_rc=$?
+
+# Sum the <Counters .../> element of each TRX file. Skipped tests are counted as notExecuted; errors,
+# timeouts and aborted tests count as failures.
+total_executed=0 total_passed=0 total_failed=0 total_skipped=0 trx_count=0
+counter() { # counter ELEMENT NAME: the value of attribute NAME, 0 when absent
+    local value
+    value="$(sed -n "s/.*[[:space:]]$2=\"\([0-9]*\)\".*/\1/p" <<<"$1")"
+    printf '%s\n' "${value:-0}"
+}
+while IFS= read -r -d '' trx; do
+    element="$(grep -o '<Counters [^>]*>' "$trx" | head -n1 || true)"
+    if [[ -z "$element" ]]; then
+        freshet_warn "no <Counters> element in $trx"
+        continue
+    fi
+    trx_count=$((trx_count + 1))
+    total="$(counter "$element" total)"
+    executed="$(counter "$element" executed)"
+    skipped="$(counter "$element" notExecuted)"
+    if [[ "$element" != *' notExecuted="'* ]]; then
+        skipped=$((total - executed))
+    fi
+    total_executed=$((total_executed + executed))
+    total_passed=$((total_passed + $(counter "$element" passed)))
+    total_failed=$((total_failed + $(counter "$element" failed) + $(counter "$element" error) \
+        + $(counter "$element" timeout) + $(counter "$element" aborted)))
+    total_skipped=$((total_skipped + skipped))
+done < <(find "$RESULTS_DIR" -name '*.trx' -print0)
+
+echo
+echo "Test results: $trx_count TRX file(s) in $RESULTS_DIR"
+# The one summary line, alone on its line (CI reads it).
+echo "$total_passed passed, $total_failed failed, $total_skipped skipped"
+
+if ((test_rc != 0)); then
+    freshet_log "dotnet test failed (exit code $test_rc)"
+    exit "$test_rc"
+fi
+if ((total_failed > 0)); then
+    freshet_log "$total_failed test(s) failed"
+    exit 1
+fi
+if ((total_executed == 0)); then
+    freshet_log "no test was executed"
+    exit 1
+fi

@@ -1,0 +1,324 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Freshet.Contracts;
+using Freshet.ControlPlane.Api.Common;
+
+namespace Freshet.ControlPlane.Api.Connections;
+
+internal enum SettingKind
+{
+    String,
+    Integer,
+    Boolean,
+}
+
+/// <summary>One setting of a connection type: what it is, whether it is needed, what it defaults to, what is valid.</summary>
+internal sealed record SettingField(
+    string Name,
+    SettingKind Kind,
+    bool Required,
+    string Description,
+    object? Default = null,
+    int MaxLength = 255,
+    long Min = long.MinValue,
+    long Max = long.MaxValue,
+    IReadOnlyList<string>? AllowedValues = null,
+    Func<string, string?>? Check = null);
+
+/// <summary>A secret of a connection type; write-only, so only whether it is set is ever shown.</summary>
+internal sealed record SecretField(string Name, bool Required, string Description, int MaxLength = 16 * 1024, Func<string, string?>? Check = null);
+
+internal sealed record ConnectionTypeSchema(
+    ConnectionType Type,
+    IReadOnlyList<ConnectionKind> Kinds,
+    string DisplayName,
+    IReadOnlyList<SettingField> Settings,
+    IReadOnlyList<SecretField> Secrets);
+
+/// <summary>
+/// The typed settings of each connection type, as data: validation, defaults, the API's discovery endpoint and
+/// (later) the console's forms all read this one table.
+/// </summary>
+internal static partial class ConnectionTypes
+{
+    private static readonly string[] SslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
+
+    public static readonly IReadOnlyList<ConnectionTypeSchema> All =
+    [
+        new(ConnectionType.Postgres, [ConnectionKind.Source, ConnectionKind.Destination], "PostgreSQL",
+            [
+                new("host", SettingKind.String, true, "Host name or IP address of the server.", MaxLength: 253, Check: CheckHost),
+                new("port", SettingKind.Integer, false, "TCP port.", 5432, Min: 1, Max: 65535),
+                new("database", SettingKind.String, true, "Database name.", MaxLength: 63),
+                new("username", SettingKind.String, true, "Login role; for a source it needs REPLICATION.", MaxLength: 63),
+                new("ssl_mode", SettingKind.String, false, "TLS mode, as libpq names it.", "prefer", AllowedValues: SslModes),
+                new("schema", SettingKind.String, false, "Destination only: schema that receives the tables.", "public", MaxLength: 63),
+            ],
+            [new("password", false, "Password of the login role.", 1024)]),
+        new(ConnectionType.Mysql, [ConnectionKind.Source], "MySQL / MariaDB",
+            [
+                new("host", SettingKind.String, true, "Host name or IP address of the server.", MaxLength: 253, Check: CheckHost),
+                new("port", SettingKind.Integer, false, "TCP port.", 3306, Min: 1, Max: 65535),
+                new("database", SettingKind.String, true, "Database (schema) whose tables are replicated.", MaxLength: 64),
+                new("username", SettingKind.String, true, "User with REPLICATION SLAVE, REPLICATION CLIENT and SELECT.", MaxLength: 80),
+                new("ssl_mode", SettingKind.String, false, "TLS mode.", "preferred", AllowedValues: ["disabled", "preferred", "required", "verify_ca", "verify_identity"]),
+                new("server_id", SettingKind.Integer, false, "Replica server id to register with; unique among the source's replicas (chosen for you when absent).", Min: 1, Max: uint.MaxValue),
+            ],
+            [new("password", false, "Password of the user.", 1024)]),
+        new(ConnectionType.Snowflake, [ConnectionKind.Destination], "Snowflake",
+            [
+                new("account", SettingKind.String, true, "Account identifier, e.g. myorg-myaccount or xy12345.eu-central-1.", MaxLength: 255, Check: CheckSnowflakeAccount),
+                new("user", SettingKind.String, true, "User whose public key is registered (key-pair authentication).", MaxLength: 255),
+                new("warehouse", SettingKind.String, true, "Warehouse that runs the merges.", MaxLength: 255),
+                new("database", SettingKind.String, true, "Database that receives the tables.", MaxLength: 255),
+                new("schema", SettingKind.String, false, "Schema that receives the tables.", "PUBLIC", MaxLength: 255),
+                new("role", SettingKind.String, false, "Role to use; the user's default when absent.", MaxLength: 255),
+            ],
+            [
+                new("private_key", true, "PEM-encoded RSA private key (PKCS#8) of the user.", Check: CheckPemPrivateKey),
+                new("private_key_passphrase", false, "Passphrase of an encrypted private key.", 1024),
+            ]),
+        new(ConnectionType.Bigquery, [ConnectionKind.Destination], "BigQuery",
+            [
+                new("project_id", SettingKind.String, true, "Google Cloud project id.", MaxLength: 30, Check: CheckGcpProject),
+                new("dataset", SettingKind.String, true, "Dataset that receives the tables.", MaxLength: 1024, Check: CheckBigQueryDataset),
+                new("location", SettingKind.String, false, "Dataset location.", "US", MaxLength: 64),
+            ],
+            [new("service_account_json", true, "The service account's JSON key file, whole.", 64 * 1024, CheckServiceAccount)]),
+        new(ConnectionType.Duckdb, [ConnectionKind.Destination], "DuckDB file",
+            [
+                new("path", SettingKind.String, true, "File name of the database, relative to the tenant's DuckDB folder (e.g. analytics.duckdb).", MaxLength: 255, Check: CheckRelativePath),
+            ],
+            []),
+    ];
+
+    public static ConnectionTypeSchema For(ConnectionType type) => All.First(s => s.Type == type);
+
+    /// <summary>Validates raw settings for a type; returns the normalised object (defaults filled in) or errors.</summary>
+    public static JsonObject? ValidateSettings(ConnectionTypeSchema schema, JsonObject? existing, JsonObject? input, RequestValidator validator, string prefix = "settings")
+    {
+        var result = existing is null ? new JsonObject() : (JsonObject)existing.DeepClone();
+        var known = schema.Settings.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        foreach (var (name, value) in input ?? [])
+        {
+            if (!known.TryGetValue(name, out var field))
+            {
+                validator.Add($"{prefix}.{name}", $"Unknown setting for {schema.DisplayName}. Known settings: {string.Join(", ", known.Keys)}.");
+                continue;
+            }
+
+            if (value is null)
+            {
+                result.Remove(name);
+                continue;
+            }
+
+            var error = CheckValue(field, value, out var normalised);
+            if (error is not null)
+            {
+                validator.Add($"{prefix}.{name}", error);
+            }
+            else
+            {
+                result[name] = normalised;
+            }
+        }
+
+        foreach (var field in schema.Settings)
+        {
+            if (!result.ContainsKey(field.Name))
+            {
+                if (field.Default is not null)
+                {
+                    result[field.Name] = JsonValue.Create(field.Default);
+                }
+                else if (field.Required)
+                {
+                    validator.Add($"{prefix}.{field.Name}", "This setting is required.");
+                }
+            }
+        }
+
+        return validator.IsValid ? result : null;
+    }
+
+    public static void ValidateSecrets(ConnectionTypeSchema schema, IReadOnlyDictionary<string, string?>? input, ISet<string> alreadySet, RequestValidator validator)
+    {
+        var known = schema.Secrets.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        foreach (var (name, value) in input ?? new Dictionary<string, string?>())
+        {
+            if (!known.TryGetValue(name, out var field))
+            {
+                validator.Add($"secrets.{name}", schema.Secrets.Count == 0
+                    ? $"{schema.DisplayName} takes no secrets."
+                    : $"Unknown secret for {schema.DisplayName}. Known secrets: {string.Join(", ", known.Keys)}.");
+            }
+            else if (value is not null && (value.Length == 0 || value.Length > field.MaxLength))
+            {
+                validator.Add($"secrets.{name}", $"Must be between 1 and {field.MaxLength} characters.");
+            }
+            else if (value is not null && field.Check?.Invoke(value) is { } error)
+            {
+                validator.Add($"secrets.{name}", error);
+            }
+        }
+
+        foreach (var field in schema.Secrets.Where(f => f.Required))
+        {
+            var provided = input is not null && input.TryGetValue(field.Name, out var v) ? v : null;
+            var removed = input is not null && input.ContainsKey(field.Name) && provided is null;
+            if (provided is null && (removed || !alreadySet.Contains(field.Name)))
+            {
+                validator.Add($"secrets.{field.Name}", "This secret is required.");
+            }
+        }
+    }
+
+    private static string? CheckValue(SettingField field, JsonNode value, out JsonNode? normalised)
+    {
+        normalised = null;
+        switch (field.Kind)
+        {
+            case SettingKind.String:
+                if (value.GetValueKind() != JsonValueKind.String)
+                {
+                    return "Must be a string.";
+                }
+
+                var text = value.GetValue<string>().Trim();
+                if (text.Length == 0)
+                {
+                    return "Must not be empty.";
+                }
+
+                if (text.Length > field.MaxLength)
+                {
+                    return $"Must be at most {field.MaxLength} characters.";
+                }
+
+                if (text.Any(char.IsControl))
+                {
+                    return "Must not contain control characters.";
+                }
+
+                if (field.AllowedValues is { } allowed && !allowed.Contains(text, StringComparer.Ordinal))
+                {
+                    return $"Allowed values: {string.Join(", ", allowed)}.";
+                }
+
+                if (field.Check?.Invoke(text) is { } error)
+                {
+                    return error;
+                }
+
+                normalised = JsonValue.Create(text);
+                return null;
+            case SettingKind.Integer:
+                if (value.GetValueKind() != JsonValueKind.Number || !value.AsValue().TryGetValue<long>(out var number))
+                {
+                    return "Must be an integer.";
+                }
+
+                if (number < field.Min || number > field.Max)
+                {
+                    return $"Must be between {field.Min} and {field.Max}.";
+                }
+
+                normalised = JsonValue.Create(number);
+                return null;
+            default:
+                if (value.GetValueKind() is not (JsonValueKind.True or JsonValueKind.False))
+                {
+                    return "Must be true or false.";
+                }
+
+                normalised = JsonValue.Create(value.GetValue<bool>());
+                return null;
+        }
+    }
+
+    private static string? CheckHost(string host) =>
+        HostPattern().IsMatch(host) ? null : "Must be a host name or an IP address (no scheme, port or path).";
+
+    private static string? CheckSnowflakeAccount(string account) =>
+        SnowflakeAccountPattern().IsMatch(account) ? null : "Use the account identifier (orgname-accountname or locator.region), without .snowflakecomputing.com.";
+
+    private static string? CheckGcpProject(string project) =>
+        GcpProjectPattern().IsMatch(project) ? null : "A project id has 6 to 30 lowercase letters, digits and hyphens, starting with a letter.";
+
+    private static string? CheckBigQueryDataset(string dataset) =>
+        BigQueryDatasetPattern().IsMatch(dataset) ? null : "A dataset name has letters, digits and underscores only.";
+
+    private static string? CheckRelativePath(string path)
+    {
+        if (Path.IsPathRooted(path) || path.Contains('\\', StringComparison.Ordinal) || path.Split('/').Any(p => p is ".." or "." or ""))
+        {
+            return "Must be a relative file name inside the tenant's DuckDB folder (no absolute path, no '..').";
+        }
+
+        return path.IndexOfAny(Path.GetInvalidPathChars()) >= 0 ? "Contains characters not allowed in a file name." : null;
+    }
+
+    private static string? CheckPemPrivateKey(string pem)
+    {
+        if (!pem.Contains("PRIVATE KEY-----", StringComparison.Ordinal))
+        {
+            return "Must be a PEM private key (-----BEGIN PRIVATE KEY----- or -----BEGIN ENCRYPTED PRIVATE KEY-----).";
+        }
+
+        if (pem.Contains("ENCRYPTED PRIVATE KEY", StringComparison.Ordinal))
+        {
+            return null;
+        }
+
+        try
+        {
+            using var rsa = RSA.Create();
+            rsa.ImportFromPem(pem);
+            return rsa.KeySize >= 2048 ? null : "The RSA key must be at least 2048 bits.";
+        }
+        catch (Exception ex) when (ex is ArgumentException or CryptographicException)
+        {
+            return "The PEM does not hold a readable RSA private key.";
+        }
+    }
+
+    private static string? CheckServiceAccount(string json)
+    {
+        try
+        {
+            using var document = JsonDocument.Parse(json);
+            var root = document.RootElement;
+            if (root.ValueKind != JsonValueKind.Object)
+            {
+                return "Must be the service account's JSON key (an object).";
+            }
+
+            var missing = new[] { "type", "client_email", "private_key", "token_uri" }.Where(k => !root.TryGetProperty(k, out _)).ToList();
+            if (missing.Count > 0)
+            {
+                return $"The key file lacks {string.Join(", ", missing)}.";
+            }
+
+            return root.GetProperty("type").GetString() == "service_account" ? null : "The key file's type must be service_account.";
+        }
+        catch (JsonException)
+        {
+            return "Must be valid JSON (the service account key file, whole).";
+        }
+    }
+
+    [GeneratedRegex(@"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$|^\[?[0-9A-Fa-f:\.]+\]?$", RegexOptions.CultureInvariant)]
+    private static partial Regex HostPattern();
+
+    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_\-\.]{0,254}$", RegexOptions.CultureInvariant)]
+    private static partial Regex SnowflakeAccountPattern();
+
+    [GeneratedRegex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]
+    private static partial Regex GcpProjectPattern();
+
+    [GeneratedRegex("^[A-Za-z0-9_]{1,1024}$", RegexOptions.CultureInvariant)]
+    private static partial Regex BigQueryDatasetPattern();
+}

@@ -1,0 +1,175 @@
+using Freshet.ControlPlane.Api;
+using Freshet.ControlPlane.Scheduler;
+using Freshet.ControlPlane.Status;
+using Freshet.ServiceDefaults;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Scalar.AspNetCore;
+
+namespace Freshet.ControlPlane.Host;
+
+/// <summary>The host's verbs: serve (default), <c>migrate</c>, <c>seed-demo</c>.</summary>
+public static partial class HostCommands
+{
+    public const string AdminConnectionName = "ControlAdmin";
+
+    public static async Task<int> ServeAsync(string[] args)
+    {
+        var app = BuildWebApplication(WebApplication.CreateBuilder(args));
+        await app.RunAsync();
+        return 0;
+    }
+
+    /// <summary>Composes the modules chosen by <c>Freshet:Roles</c>; used by the server and by functional tests.</summary>
+    public static WebApplication BuildWebApplication(WebApplicationBuilder builder)
+    {
+        builder.AddServiceDefaults();
+        var roles = ControlPlaneRoles.From(builder.Configuration);
+        builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
+        if (roles.Api)
+        {
+            builder.AddApiModule();
+            builder.Services.AddOpenApi();
+        }
+
+        if (roles.Scheduler)
+        {
+            builder.AddSchedulerModule();
+        }
+
+        if (roles.Status)
+        {
+            builder.AddStatusModule();
+        }
+
+        var app = builder.Build();
+        app.MapDefaultEndpoints();
+        if (roles.Api)
+        {
+            app.UseApiModule();
+            app.MapOpenApi().AllowAnonymous().DisableRateLimiting();
+            app.MapScalarApiReference("/docs", options => options.WithTitle("Freshet API").WithOpenApiRoutePattern("/openapi/{documentName}.json"))
+                .AllowAnonymous().DisableRateLimiting();
+        }
+
+        return app;
+    }
+
+    public static async Task<int> MigrateAsync(string[] args)
+    {
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(args);
+        using var host = ComposeForCommands(builder).Build();
+        await MigrateAsync(host.Services, builder.Configuration, CancellationToken.None);
+        return 0;
+    }
+
+    /// <summary>
+    /// Creates (or re-passwords) the application role, applies every module's migrations as the admin role, grants
+    /// the application role what it needs, and syncs the built-in OAuth clients.
+    /// </summary>
+    public static async Task MigrateAsync(IServiceProvider services, IConfiguration configuration, CancellationToken cancellationToken)
+    {
+        var logger = services.GetRequiredService<ILoggerFactory>().CreateLogger("Freshet.Migrate");
+        var admin = configuration.GetConnectionString(AdminConnectionName)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{AdminConnectionName} is not set: migrations need a role that may create tables and roles.");
+        var app = new NpgsqlConnectionStringBuilder(configuration.GetConnectionString(ApiModule.ControlConnectionName)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{ApiModule.ControlConnectionName} is not set."));
+
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync(cancellationToken);
+            await EnsureApplicationRoleAsync(connection, app.Username!, app.Password, cancellationToken);
+        }
+
+        foreach (var migrator in services.GetServices<IDatabaseMigrator>().OrderBy(m => m.Order))
+        {
+            LogMigrating(logger, migrator.Module);
+            await migrator.MigrateAsync(admin, cancellationToken);
+        }
+
+        await using (var connection = new NpgsqlConnection(admin))
+        {
+            await connection.OpenAsync(cancellationToken);
+            await GrantAsync(connection, app.Username!, cancellationToken);
+        }
+
+        await using var scope = services.CreateAsyncScope();
+        await ApiModuleCommands.SynchronizeBuiltInClientsAsync(scope.ServiceProvider, cancellationToken);
+        LogMigrated(logger);
+    }
+
+    public static async Task<int> SeedDemoAsync(string[] args)
+    {
+        string? Option(string name)
+        {
+            var index = Array.IndexOf(args, name);
+            return index >= 0 && index + 1 < args.Length ? args[index + 1] : null;
+        }
+
+        var credentialsPath = Option("--credentials-out") ?? ".data/dev-credentials.json";
+        var apiUrl = Option("--api-url") ?? "http://127.0.0.1:5080";
+        var demoSource = Option("--demo-source");
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder([.. args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) || a.Contains('=', StringComparison.Ordinal))]);
+        using var host = ComposeForCommands(builder).Build();
+        await using var scope = host.Services.CreateAsyncScope();
+        await ApiModuleCommands.SeedDemoAsync(scope.ServiceProvider, credentialsPath, apiUrl, demoSource, CancellationToken.None);
+        Console.WriteLine($"Wrote {credentialsPath}");
+        return 0;
+    }
+
+    private static HostApplicationBuilder ComposeForCommands(HostApplicationBuilder builder)
+    {
+        builder.AddServiceDefaults();
+        builder.AddApiModule();
+        builder.AddSchedulerModule();
+        builder.AddStatusModule();
+        return builder;
+    }
+
+    private static async Task EnsureApplicationRoleAsync(NpgsqlConnection connection, string role, string? password, CancellationToken cancellationToken)
+    {
+        // Role DDL takes no parameters: format() with %I/%L quotes the name and password safely.
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT CASE WHEN EXISTS (SELECT 1 FROM pg_roles WHERE rolname = @role)
+                   THEN format('ALTER ROLE %I WITH LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD %L', @role, @password)
+                   ELSE format('CREATE ROLE %I WITH LOGIN NOSUPERUSER NOBYPASSRLS NOCREATEDB NOCREATEROLE PASSWORD %L', @role, @password) END
+            """,
+            connection);
+        command.Parameters.AddWithValue("role", role);
+        command.Parameters.AddWithValue("password", (object?)password ?? DBNull.Value);
+        var ddl = (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+#pragma warning disable CA2100 // The statement was built by the server's format() with %I/%L quoting.
+        await using var apply = new NpgsqlCommand(ddl, connection);
+#pragma warning restore CA2100
+        await apply.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    private static async Task GrantAsync(NpgsqlConnection connection, string role, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT format('GRANT CONNECT ON DATABASE %I TO %I; GRANT USAGE ON SCHEMA public TO %I; '
+                       || 'GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO %I; '
+                       || 'GRANT USAGE, SELECT ON ALL SEQUENCES IN SCHEMA public TO %I;',
+                       current_database(), @role, @role, @role, @role)
+            """,
+            connection);
+        command.Parameters.AddWithValue("role", role);
+        var ddl = (string)(await command.ExecuteScalarAsync(cancellationToken))!;
+#pragma warning disable CA2100 // The statement was built by the server's format() with %I/%L quoting.
+        await using var apply = new NpgsqlCommand(ddl, connection);
+#pragma warning restore CA2100
+        await apply.ExecuteNonQueryAsync(cancellationToken);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Applying migrations of module {Module}")]
+    private static partial void LogMigrating(ILogger logger, string module);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Migrations applied; application role granted; built-in OAuth clients synchronised")]
+    private static partial void LogMigrated(ILogger logger);
+}
