@@ -86,7 +86,7 @@ fi
 # Generate whatever is missing (first run, or a file from an older version of this script) and keep
 # everything else unchanged: changing the master key would make the stored secrets unreadable.
 changed=0
-for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_MASTER_KEY; do
+for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_DEMO_SOURCE_PASSWORD FRESHET_MASTER_KEY; do
     if [[ -z "${SECRETS[$key]:-}" ]]; then
         if [[ "$key" == FRESHET_MASTER_KEY ]]; then
             SECRETS[$key]="$(freshet_random_key_base64)"
@@ -102,7 +102,7 @@ if ((changed)); then
         {
             echo "# Local secrets of infra/run.sh, generated on first run. Keep them: the master key"
             echo "# decrypts the connection secrets stored in the control database."
-            for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_MASTER_KEY; do
+            for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_DEMO_SOURCE_PASSWORD FRESHET_MASTER_KEY; do
                 printf '%s=%s\n' "$key" "${SECRETS[$key]}"
             done
         } >"$SECRETS_FILE.tmp"
@@ -114,6 +114,7 @@ chmod 600 "$SECRETS_FILE"
 SUPERUSER_PASSWORD="${SECRETS[FRESHET_PG_SUPERUSER_PASSWORD]}"
 APP_PASSWORD="${SECRETS[FRESHET_APP_PASSWORD]}"
 MASTER_KEY="${SECRETS[FRESHET_MASTER_KEY]}"
+DEMO_SOURCE_PASSWORD="${SECRETS[FRESHET_DEMO_SOURCE_PASSWORD]}"
 
 # --- 3. Cleanup on exit ---------------------------------------------------------------------------
 SERVER_PID=""
@@ -187,11 +188,25 @@ if [[ "$(psql_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 
     psql_super -d postgres -c 'CREATE DATABASE freshet'
     freshet_log "created database freshet"
 fi
+# The demo source: a small shop database and a login role that may replicate it, as a customer would set up.
+psql_super -d postgres -v role=freshet_demo_source -v password="$DEMO_SOURCE_PASSWORD" <<'SQL'
+SELECT format('CREATE ROLE %I LOGIN REPLICATION PASSWORD %L', :'role', :'password')
+WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
+SELECT format('ALTER ROLE %I LOGIN REPLICATION PASSWORD %L', :'role', :'password') \gexec
+SQL
+if [[ "$(psql_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'freshet_demo'")" != 1 ]]; then
+    psql_super -d postgres -c 'CREATE DATABASE freshet_demo OWNER freshet_demo_source'
+    PGPASSWORD="$DEMO_SOURCE_PASSWORD" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
+        -U freshet_demo_source -d freshet_demo -f "$SCRIPT_DIR/demo/shop-schema.sql"
+    freshet_log "created the demo source database freshet_demo"
+fi
+DEMO_SOURCE="Host=127.0.0.1;Port=$PG_PORT;Database=freshet_demo;Username=freshet_demo_source;Password=$DEMO_SOURCE_PASSWORD"
 
 # --- 5. Build, migrate, seed ----------------------------------------------------------------------
 export ConnectionStrings__ControlAdmin="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=postgres;Password=$SUPERUSER_PASSWORD"
 export ConnectionStrings__Control="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=freshet_app;Password=$APP_PASSWORD"
 export Freshet__Secrets__MasterKey="$MASTER_KEY"
+export Freshet__DuckDb__Root="$DATA_DIR/duckdb"
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
     freshet_log "building the control plane (Release)"
@@ -202,7 +217,7 @@ fi
 freshet_log "applying migrations"
 dotnet "$HOST_DLL" migrate
 freshet_log "seeding demo data"
-dotnet "$HOST_DLL" seed-demo --credentials-out "$CREDENTIALS_FILE" --api-url "$API_URL"
+dotnet "$HOST_DLL" seed-demo --credentials-out "$CREDENTIALS_FILE" --api-url "$API_URL" --demo-source "$DEMO_SOURCE"
 [[ -f "$CREDENTIALS_FILE" ]] || freshet_die "seed-demo did not write $CREDENTIALS_FILE"
 chmod 600 "$CREDENTIALS_FILE"
 

@@ -19,7 +19,9 @@ public static partial class HostCommands
 
     public static async Task<int> ServeAsync(string[] args)
     {
-        var app = BuildWebApplication(WebApplication.CreateBuilder(args));
+        // appsettings.json sits beside the dll; a test host passes its own --contentRoot.
+        var contentRoot = args.Any(a => a.Contains("contentRoot", StringComparison.OrdinalIgnoreCase)) ? null : AppContext.BaseDirectory;
+        var app = BuildWebApplication(WebApplication.CreateBuilder(new WebApplicationOptions { Args = args, ContentRootPath = contentRoot }));
         await app.RunAsync();
         return 0;
     }
@@ -61,7 +63,7 @@ public static partial class HostCommands
 
     public static async Task<int> MigrateAsync(string[] args)
     {
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(args);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { Args = args, ContentRootPath = AppContext.BaseDirectory });
         using var host = ComposeForCommands(builder).Build();
         await MigrateAsync(host.Services, builder.Configuration, CancellationToken.None);
         return 0;
@@ -113,7 +115,7 @@ public static partial class HostCommands
         var credentialsPath = Option("--credentials-out") ?? ".data/dev-credentials.json";
         var apiUrl = Option("--api-url") ?? "http://127.0.0.1:5080";
         var demoSource = Option("--demo-source");
-        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder([.. args.Where(a => !a.StartsWith("--", StringComparison.Ordinal) || a.Contains('=', StringComparison.Ordinal))]);
+        var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         using var host = ComposeForCommands(builder).Build();
         await using var scope = host.Services.CreateAsyncScope();
         await ApiModuleCommands.SeedDemoAsync(scope.ServiceProvider, credentialsPath, apiUrl, demoSource, CancellationToken.None);

@@ -30,6 +30,23 @@ internal static class ApiJson
     public static string EnumValue<T>(T value)
         where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 
+    /// <summary>Parses an enum from a query string the way the JSON body spells it (snake_case).</summary>
+    public static bool TryParseEnum<T>(string value, out T result)
+        where T : struct, Enum
+    {
+        foreach (var candidate in Enum.GetValues<T>())
+        {
+            if (string.Equals(EnumValue(candidate), value, StringComparison.Ordinal))
+            {
+                result = candidate;
+                return true;
+            }
+        }
+
+        result = default;
+        return false;
+    }
+
     public static IEnumerable<string> EnumValues<T>()
         where T : struct, Enum => Enum.GetValues<T>().Select(EnumValue);
 }

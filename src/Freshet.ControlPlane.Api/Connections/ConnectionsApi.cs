@@ -42,7 +42,7 @@ internal static class ConnectionsApi
         ControlDbContext db,
         [FromQuery(Name = "page_size")] int? pageSize,
         [FromQuery(Name = "page_token")] string? pageToken,
-        [FromQuery(Name = "kind")] ConnectionKind? kind,
+        [FromQuery(Name = "kind")] string? kind,
         CancellationToken cancellationToken)
     {
         if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
@@ -51,8 +51,13 @@ internal static class ConnectionsApi
         }
 
         var query = db.Connections.AsNoTracking();
-        if (kind is { } k)
+        if (kind is not null)
         {
+            if (!ApiJson.TryParseEnum<ConnectionKind>(kind, out var k))
+            {
+                return Problems.Validation(new Dictionary<string, string[]> { ["kind"] = [$"Allowed values: {string.Join(", ", ApiJson.EnumValues<ConnectionKind>())}."] });
+            }
+
             query = query.Where(c => c.Kind == k);
         }
 

@@ -39,7 +39,7 @@ internal static class PipelinesApi
         ControlDbContext db,
         [FromQuery(Name = "page_size")] int? pageSize,
         [FromQuery(Name = "page_token")] string? pageToken,
-        [FromQuery(Name = "desired_state")] DesiredState? desiredState,
+        [FromQuery(Name = "desired_state")] string? desiredState,
         CancellationToken cancellationToken)
     {
         if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
@@ -48,8 +48,13 @@ internal static class PipelinesApi
         }
 
         var query = db.Pipelines.AsNoTracking();
-        if (desiredState is { } state)
+        if (desiredState is not null)
         {
+            if (!ApiJson.TryParseEnum<DesiredState>(desiredState, out var state))
+            {
+                return Problems.Validation(new Dictionary<string, string[]> { ["desired_state"] = [$"Allowed values: {string.Join(", ", ApiJson.EnumValues<DesiredState>())}."] });
+            }
+
             query = query.Where(p => p.DesiredState == state);
         }
 

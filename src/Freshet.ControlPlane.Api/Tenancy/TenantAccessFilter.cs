@@ -92,18 +92,16 @@ internal sealed class TenantAccessFilter : IEndpointFilter
 
         if (caller.UserId is { } userId)
         {
-            var memberships = db.Memberships.AsNoTracking().Where(m => m.UserId == userId);
+            var memberships = from m in db.Memberships.AsNoTracking()
+                              join t in db.Tenants.AsNoTracking() on m.TenantId equals t.Id
+                              where m.UserId == userId
+                              select new { t.Id, t.Slug, m.Role };
             if (hasHeader)
             {
-                memberships = requestedId is { } id
-                    ? memberships.Where(m => m.TenantId == id)
-                    : memberships.Where(m => db.Tenants.Any(t => t.Id == m.TenantId && t.Slug == requestedSlug));
+                memberships = requestedId is { } id ? memberships.Where(m => m.Id == id) : memberships.Where(m => m.Slug == requestedSlug);
             }
 
-            var found = await memberships
-                .Join(db.Tenants, m => m.TenantId, t => t.Id, (m, t) => new { t.Id, t.Slug, m.Role })
-                .Take(2)
-                .ToListAsync(cancellationToken);
+            var found = await memberships.Take(2).ToListAsync(cancellationToken);
             if (found.Count == 1)
             {
                 return (null, (found[0].Id, found[0].Slug, found[0].Role));

@@ -66,9 +66,12 @@ internal static class TenantsApi
         List<MembershipSummary> memberships;
         if (caller.UserId is { } userId)
         {
-            memberships = await db.Memberships.AsNoTracking().Where(m => m.UserId == userId)
-                .Join(db.Tenants, m => m.TenantId, t => t.Id, (m, t) => new MembershipSummary(t.Id, t.Slug, t.Name, m.Role))
-                .OrderBy(m => m.Slug).ToListAsync(cancellationToken);
+            var rows = await (from m in db.Memberships.AsNoTracking()
+                              join t in db.Tenants.AsNoTracking() on m.TenantId equals t.Id
+                              where m.UserId == userId
+                              orderby t.Slug
+                              select new { t.Id, t.Slug, t.Name, m.Role }).ToListAsync(cancellationToken);
+            memberships = rows.Select(r => new MembershipSummary(r.Id, r.Slug, r.Name, r.Role)).ToList();
         }
         else if (caller.ClientTenantId is { } clientTenant)
         {
