@@ -128,17 +128,17 @@ internal static class MembersApi
     private static async Task<Results<Ok<MemberResponse>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
         Guid userId, UpdateMemberRequest? request, ControlDbContext db, TenantContext tenant, AuditLog audit, TimeProvider clock, HttpContext http, CancellationToken cancellationToken)
     {
+        var membership = await db.Memberships.Include(m => m.User).FirstOrDefaultAsync(m => m.UserId == userId, cancellationToken);
+        if (membership is null)
+        {
+            return Problems.NotFound("Member");
+        }
+
         var validator = new RequestValidator();
         validator.Required("role", request?.Role);
         if (!validator.IsValid)
         {
             return Problems.Validation(validator.Errors);
-        }
-
-        var membership = await db.Memberships.Include(m => m.User).FirstOrDefaultAsync(m => m.UserId == userId, cancellationToken);
-        if (membership is null)
-        {
-            return Problems.NotFound("Member");
         }
 
         if (ETags.CheckIfMatch(http, membership) is { } precondition)
