@@ -43,13 +43,13 @@ public sealed class HelmChartTests
         var documents = HelmTemplates.Documents(file);
 
         Assert.True(documents.Count > 0, $"helm/freshet/templates/{file} renders no object.");
-        foreach (var document in documents)
-        {
-            var missing = new[] { "apiVersion", "kind", "metadata" }.Where(key => HelmTemplates.Child(document, key) is null).ToList();
-            Assert.True(missing.Count == 0,
-                $"helm/freshet/templates/{file}: the object of kind '{HelmTemplates.Scalar(document, "kind")}' has no {string.Join(", ", missing)}; "
-                + "every Kubernetes object needs apiVersion, kind and metadata.");
-        }
+        var failures = documents
+            .Select((document, index) => (Index: index + 1, Missing: new[] { "apiVersion", "kind", "metadata" }.Where(key => HelmTemplates.Child(document, key) is null).ToList()))
+            .Where(d => d.Missing.Count > 0)
+            .Select(d => $"document {d.Index} has no {string.Join(", ", d.Missing)}")
+            .ToList();
+        Assert.True(failures.Count == 0,
+            $"helm/freshet/templates/{file}: {string.Join("; ", failures)}. Every Kubernetes object needs apiVersion, kind and metadata.");
     }
 
     [Fact]
@@ -111,12 +111,10 @@ public sealed class HelmChartTests
 
         var ports = ContainerPorts();
         Assert.NotEmpty(ports);
-        foreach (var (container, name, port) in ports)
-        {
-            Assert.True(exposed.Contains(port) && httpPorts.Contains(port),
-                $"helm/freshet/templates: container '{container}' port '{name}' is {port}, but the Dockerfile's runtime stage has EXPOSE {string.Join(" ", exposed)} "
-                + $"and ASPNETCORE_HTTP_PORTS={httpPortsValue}. The three must agree: change containerPort or the Dockerfile.");
-        }
+        var offending = ports.Where(p => !exposed.Contains(p.Port) || !httpPorts.Contains(p.Port)).Select(p => $"container '{p.Container}' port '{p.Name}' = {p.Port}").ToList();
+        Assert.True(offending.Count == 0,
+            $"helm/freshet/templates: {string.Join("; ", offending)}, but the Dockerfile's runtime stage has EXPOSE {string.Join(" ", exposed)} "
+            + $"and ASPNETCORE_HTTP_PORTS={httpPortsValue}. The three must agree: change containerPort or the Dockerfile.");
     }
 
     [Fact]
@@ -125,16 +123,14 @@ public sealed class HelmChartTests
         var ports = ContainerPorts();
         var targets = HelmTemplates.OfKind("Service")
             .SelectMany(service => HelmTemplates.Child(HelmTemplates.Child(service, "spec"), "ports") is YamlSequenceNode sequence ? sequence.Children : [])
-            .Select(port => HelmTemplates.Scalar((YamlMappingNode)port, "targetPort"))
+            .Select(port => HelmTemplates.Scalar(port, "targetPort"))
             .ToList();
 
         Assert.NotEmpty(targets);
-        foreach (var target in targets)
-        {
-            Assert.True(ResolvesToContainerPort(target, ports),
-                $"helm/freshet/templates: a Service's targetPort '{target}' is neither the name nor the number of a Deployment container port "
-                + $"({string.Join(", ", ports.Select(p => $"{p.Name}={p.Port}"))}); the Service would send traffic nowhere.");
-        }
+        var offending = targets.Where(target => !ResolvesToContainerPort(target, ports)).ToList();
+        Assert.True(offending.Count == 0,
+            $"helm/freshet/templates: Service targetPort {string.Join(", ", offending.Select(t => $"'{t}'"))} is neither the name nor the number of a Deployment "
+            + $"container port ({DescribePorts(ports)}); the Service would send traffic nowhere.");
     }
 
     [Fact]
@@ -149,16 +145,24 @@ public sealed class HelmChartTests
             .SelectMany(d => HelmTemplates.FindAll(d.Document, "httpGet").Select(probe => (d.File, Probe: probe)))
             .ToList();
         Assert.NotEmpty(probes);
+        var failures = new List<string>();
         foreach (var (file, probe) in probes)
         {
-            var path = HelmTemplates.Scalar((YamlMappingNode)probe, "path");
-            Assert.True(path is not null && mapped.Contains(path),
-                $"helm/freshet/templates/{file}: a probe calls GET {path}, but the host maps health checks only at {string.Join(", ", mapped)} "
-                + $"({Source}). Point the probe at one of those, or map the path.");
-            var port = HelmTemplates.Scalar((YamlMappingNode)probe, "port");
-            Assert.True(ResolvesToContainerPort(port, ports),
-                $"helm/freshet/templates/{file}: the probe on {path} uses port '{port}', which is not a container port ({string.Join(", ", ports.Select(p => $"{p.Name}={p.Port}"))}).");
+            var path = HelmTemplates.Scalar(probe, "path");
+            var port = HelmTemplates.Scalar(probe, "port");
+            if (path is null || !mapped.Contains(path))
+            {
+                failures.Add($"templates/{file}: a probe calls GET {path}, but the host maps health checks only at {string.Join(", ", mapped)} ({Source}); "
+                    + "point the probe at one of those, or map the path");
+            }
+
+            if (!ResolvesToContainerPort(port, ports))
+            {
+                failures.Add($"templates/{file}: the probe on {path} uses port '{port}', which is not a container port ({DescribePorts(ports)})");
+            }
         }
+
+        Assert.True(failures.Count == 0, $"helm/freshet: {string.Join(". ", failures)}.");
     }
 
     [Fact]
@@ -172,14 +176,16 @@ public sealed class HelmChartTests
             .SelectMany(d => HelmTemplates.FindAll(d.Document, "args").Select(a => (d.File, Args: a)))
             .ToList();
         Assert.NotEmpty(args);
-        foreach (var (file, node) in args)
-        {
-            // Program.cs dispatches on the first argument; later ones are that verb's options.
-            var first = (node as YamlSequenceNode)?.Children.FirstOrDefault() as YamlScalarNode;
-            Assert.True(first?.Value is not null && verbs.Contains(first.Value),
-                $"helm/freshet/templates/{file}: args start with '{first?.Value}', which {program} does not handle (its verbs: {string.Join(", ", verbs)}). "
-                + "The container would start the server instead of running the command.");
-        }
+
+        // Program.cs dispatches on the first argument; later ones are that verb's options.
+        var offending = args
+            .Select(a => (a.File, Verb: ((a.Args as YamlSequenceNode)?.Children.FirstOrDefault() as YamlScalarNode)?.Value))
+            .Where(a => a.Verb is null || !verbs.Contains(a.Verb))
+            .Select(a => $"templates/{a.File} runs the image with args '{a.Verb}'")
+            .ToList();
+        Assert.True(offending.Count == 0,
+            $"helm/freshet: {string.Join("; ", offending)}, which {program} does not handle (its verbs: {string.Join(", ", verbs)}). "
+            + "The container would start the server instead of running the command.");
     }
 
     [Fact]
@@ -198,19 +204,24 @@ public sealed class HelmChartTests
         var variables = EnvironmentVariables("ConnectionStrings");
         Assert.NotEmpty(variables);
 
+        var failures = new List<string>();
         foreach (var variable in variables)
         {
             var segments = variable.Split("__");
-            Assert.True(segments.Length == 2, $"helm/freshet/templates: {variable} is not of the form ConnectionStrings__<Name>.");
-            var name = Regex.Escape(segments[1]);
-            var readers = Repository.SourceFiles
-                .Where(f => Regex.IsMatch(f.Value, $@"ConnectionName\s*=\s*""{name}""|GetConnectionString\(\s*""{name}""\s*\)"))
-                .Select(f => f.Key)
-                .ToList();
-            Assert.True(readers.Count > 0,
-                $"helm/freshet/templates set {variable}, but no code in src/ reads a connection string named \"{segments[1]}\" "
-                + "(as a XxxConnectionName = \"…\" constant or GetConnectionString(\"…\")). Rename the variable to the name the code reads.");
+            var name = Regex.Escape(segments[^1]);
+            if (segments.Length != 2)
+            {
+                failures.Add($"{variable} is not of the form ConnectionStrings__<Name>");
+            }
+            else if (!Repository.SourceFiles.Values.Any(source => Regex.IsMatch(source, $@"ConnectionName\s*=\s*""{name}""|GetConnectionString\(\s*""{name}""\s*\)")))
+            {
+                failures.Add($"{variable} names the connection string \"{segments[1]}\", which no code in src/ reads "
+                    + "(as a XxxConnectionName = \"…\" constant or GetConnectionString(\"…\"))");
+            }
         }
+
+        Assert.True(failures.Count == 0,
+            $"helm/freshet/templates: {string.Join("; ", failures)}. The setting would be ignored: rename the variable to the name the code reads.");
     }
 
     [Fact]
@@ -219,24 +230,31 @@ public sealed class HelmChartTests
         var variables = EnvironmentVariables("Freshet");
         Assert.NotEmpty(variables);
 
+        var failures = new List<string>();
         foreach (var variable in variables)
         {
             var segments = variable.Split("__");
             var section = $"Freshet:{segments[1]}";
             var files = Repository.SourceFiles.Where(f => f.Value.Contains($"\"{section}\"", StringComparison.Ordinal)).ToList();
-            Assert.True(files.Count > 0,
-                $"helm/freshet/templates set {variable}, but no code in src/ reads the configuration section \"{section}\" "
-                + "(e.g. Section = \"Freshet:Auth\" on an options class). The setting would be ignored: fix its name.");
+            if (files.Count == 0)
+            {
+                failures.Add($"{variable}: no code in src/ reads the configuration section \"{section}\" (e.g. Section = \"Freshet:Auth\" on an options class)");
+                continue;
+            }
 
             // Numeric segments index a list (Freshet__Secrets__PreviousMasterKeys__0); the others must be properties.
-            var properties = segments.Skip(2).Where(s => !s.All(char.IsAsciiDigit)).ToList();
-            var missing = properties
+            var missing = segments.Skip(2)
+                .Where(segment => !segment.All(char.IsAsciiDigit))
                 .Where(property => !files.Any(f => Regex.IsMatch(f.Value, $@"\bpublic\s+(required\s+)?[\w<>\[\],.?\s]+?\s+{Regex.Escape(property)}\s*\{{\s*get")))
                 .ToList();
-            Assert.True(missing.Count == 0,
-                $"helm/freshet/templates set {variable}, but the options bound to \"{section}\" ({string.Join(", ", files.Select(f => f.Key))}) "
-                + $"have no public property {string.Join(", ", missing)}. The setting would be ignored: fix its name.");
+            if (missing.Count > 0)
+            {
+                failures.Add($"{variable}: the options bound to \"{section}\" ({string.Join(", ", files.Select(f => f.Key))}) have no public property {string.Join(", ", missing)}");
+            }
         }
+
+        Assert.True(failures.Count == 0,
+            $"helm/freshet/templates: {string.Join("; ", failures)}. The setting would be ignored: fix its name (or the code's).");
     }
 
     /// <summary>The HOST the Dockerfile builds by default: the project under src/ whose dll the image runs.</summary>
@@ -269,6 +287,9 @@ public sealed class HelmChartTests
 
         return ports;
     }
+
+    private static string DescribePorts(List<(string Container, string? Name, int Port)> ports) =>
+        string.Join(", ", ports.Select(p => $"{p.Name}={p.Port}"));
 
     private static bool ResolvesToContainerPort(string? reference, List<(string Container, string? Name, int Port)> ports) =>
         reference is not null

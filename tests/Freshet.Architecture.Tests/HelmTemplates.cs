@@ -131,17 +131,11 @@ internal static class HelmTemplates
         || (depth < 10 && Include.Matches(text).Any(include =>
             defines.TryGetValue(include.Groups[1].Value, out var body) && Mentions(body, needle, defines, depth + 1)));
 
-    public static string? Scalar(YamlMappingNode mapping, params string[] path)
+    public static string? Scalar(YamlNode? node, params string[] path)
     {
-        YamlNode node = mapping;
         foreach (var key in path)
         {
-            if (node is not YamlMappingNode current || !current.Children.TryGetValue(new YamlScalarNode(key), out var child))
-            {
-                return null;
-            }
-
-            node = child;
+            node = Child(node, key);
         }
 
         return (node as YamlScalarNode)?.Value;

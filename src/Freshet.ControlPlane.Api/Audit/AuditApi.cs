@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json.Nodes;
 using Freshet.Contracts;
 using Freshet.ControlPlane.Api.Common;
@@ -34,7 +35,7 @@ internal static class AuditApi
         [FromQuery(Name = "page_token")] string? pageToken,
         CancellationToken cancellationToken)
     {
-        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem))
+        if (!PageRequest.TryCreate(pageSize, pageToken, 2, out var page, out var problem))
         {
             return problem!;
         }
@@ -53,7 +54,10 @@ internal static class AuditApi
             }
         }
 
-        if (page.HasInvalidAfterId)
+        DateTimeOffset afterTime = default;
+        var afterId = Guid.Empty;
+        if (page.After is { } cursor
+            && (!DateTimeOffset.TryParse(cursor[0], CultureInfo.InvariantCulture, DateTimeStyles.RoundtripKind, out afterTime) || !Guid.TryParse(cursor[1], out afterId)))
         {
             validator.Add("page_token", "Not a page token from this list.");
         }
@@ -95,16 +99,16 @@ internal static class AuditApi
             query = query.Where(e => e.OccurredAt < t);
         }
 
-        // Ids are UUIDv7, so id order is time order and the cursor needs only the id.
-        if (page.AfterId is { } afterId)
+        // Newest first; the id breaks ties between events of the same microsecond.
+        if (page.After is not null)
         {
-            query = query.Where(e => e.Id < afterId);
+            query = query.Where(e => e.OccurredAt < afterTime || (e.OccurredAt == afterTime && e.Id < afterId));
         }
 
-        var rows = await query.OrderByDescending(e => e.Id).Take(page.Size + 1).ToListAsync(cancellationToken);
+        var rows = await query.OrderByDescending(e => e.OccurredAt).ThenByDescending(e => e.Id).Take(page.Size + 1).ToListAsync(cancellationToken);
         return TypedResults.Ok(page.ToPage(
             rows,
             e => new AuditEventResponse(e.Id, e.OccurredAt, e.ActorType, e.ActorId, e.ActorName, e.Action, e.ResourceType, e.ResourceId, e.IpAddress, e.Details),
-            e => [e.Id.ToString()]));
+            e => [e.OccurredAt.ToString("O", CultureInfo.InvariantCulture), e.Id.ToString()]));
     }
 }
