@@ -16,10 +16,6 @@ namespace Freshet.ControlPlane.Api.Common;
 /// </summary>
 internal sealed partial class ApiExceptionHandler(IProblemDetailsService problems, ILogger<ApiExceptionHandler> logger) : IExceptionHandler
 {
-    private static readonly Dictionary<string, Type> ContractEnums = typeof(TenantRole).Assembly.GetTypes()
-        .Where(t => t.IsEnum)
-        .ToDictionary(t => t.FullName!, StringComparer.Ordinal);
-
     public async ValueTask<bool> TryHandleAsync(HttpContext httpContext, Exception exception, CancellationToken cancellationToken)
     {
         var problem = Map(exception);
@@ -76,31 +72,9 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
     private static ProblemDetails InvalidJson(JsonException json)
     {
         var field = string.IsNullOrEmpty(json.Path) || json.Path == "$" ? "$" : json.Path.StartsWith("$.", StringComparison.Ordinal) ? json.Path[2..] : json.Path;
-        var message = "The value is not valid JSON for this field.";
-        var typeMatch = ConvertedTo().Match(json.Message);
-        if (typeMatch.Success)
-        {
-            var typeName = typeMatch.Groups[1].Value.TrimEnd('.');
-            var nullable = NullableOf().Match(typeName);
-            if (nullable.Success)
-            {
-                typeName = nullable.Groups[1].Value;
-            }
-
-            if (ContractEnums.TryGetValue(typeName, out var enumType))
-            {
-                var allowed = Enum.GetNames(enumType).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName);
-                message = $"Unknown value. Allowed values: {string.Join(", ", allowed)}.";
-            }
-            else
-            {
-                message = $"Wrong type: expected {FriendlyType(typeName)}.";
-            }
-        }
-        else if (json.Path is null || json.Path == "$")
-        {
-            message = "The request body is not valid JSON.";
-        }
+        var message = json.Message.Contains("could not be converted to", StringComparison.Ordinal)
+            ? DescribeExpectedType(json)
+            : json.Path is null || json.Path == "$" ? "The request body is not valid JSON." : "The value is not valid JSON for this field.";
 
         var problem = new HttpValidationProblemDetails(new Dictionary<string, string[]> { [field] = [message] })
         {
@@ -111,16 +85,54 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         return problem;
     }
 
-    private static string FriendlyType(string typeName) => typeName switch
+    /// <summary>
+    /// System.Text.Json names the request type in its message, not the field's; follow the JSON path through the
+    /// request type's properties to learn what the field expects, and say it in words a caller can act on.
+    /// </summary>
+    private static string DescribeExpectedType(JsonException json)
     {
-        "System.String" => "a string",
-        "System.Int32" or "System.Int64" => "an integer",
-        "System.Boolean" => "true or false",
-        "System.Guid" => "a UUID",
-        _ when typeName.Contains("List", StringComparison.Ordinal) || typeName.EndsWith("[]", StringComparison.Ordinal) => "an array",
-        _ when typeName.StartsWith("System.Text.Json.Nodes", StringComparison.Ordinal) => "an object",
-        _ => "an object",
-    };
+        var typeName = json.Message[(json.Message.IndexOf("could not be converted to", StringComparison.Ordinal) + 26)..].Split(". Path:")[0].Trim();
+        var type = typeof(ApiExceptionHandler).Assembly.GetType(typeName) ?? typeof(TenantRole).Assembly.GetType(typeName);
+        foreach (var segment in (json.Path ?? "$").Split('.').Skip(1))
+        {
+            if (type is null)
+            {
+                break;
+            }
+
+            var name = segment.Split('[')[0];
+            var property = ElementType(type).GetProperties().FirstOrDefault(p => JsonNamingPolicy.SnakeCaseLower.ConvertName(p.Name) == name);
+            type = property?.PropertyType;
+            if (segment.Contains('[', StringComparison.Ordinal) && type is not null)
+            {
+                type = ElementType(type);
+            }
+        }
+
+        type = type is null ? null : Nullable.GetUnderlyingType(type) ?? type;
+        if (type is { IsEnum: true })
+        {
+            return $"Unknown value. Allowed values: {string.Join(", ", Enum.GetNames(type).Select(JsonNamingPolicy.SnakeCaseLower.ConvertName))}.";
+        }
+
+        var expected = type switch
+        {
+            null => "another type",
+            _ when type == typeof(string) => "a string",
+            _ when type == typeof(int) || type == typeof(long) => "an integer",
+            _ when type == typeof(bool) => "true or false",
+            _ when type == typeof(Guid) => "a UUID",
+            _ when type == typeof(DateTimeOffset) => "an ISO 8601 timestamp",
+            _ when type != typeof(string) && typeof(System.Collections.IEnumerable).IsAssignableFrom(type) && !type.Name.Contains("Dictionary", StringComparison.Ordinal) && type != typeof(System.Text.Json.Nodes.JsonObject) => "an array",
+            _ => "an object",
+        };
+        return $"Wrong type: expected {expected}.";
+    }
+
+    private static Type ElementType(Type type) =>
+        type.IsArray ? type.GetElementType()!
+        : type.IsGenericType && type.GetGenericArguments().Length == 1 && typeof(System.Collections.IEnumerable).IsAssignableFrom(type) ? Nullable.GetUnderlyingType(type.GetGenericArguments()[0]) ?? type.GetGenericArguments()[0]
+        : Nullable.GetUnderlyingType(type) ?? type;
 
     private static string DescribeBinding(BadHttpRequestException bad) =>
         bad.Message.Contains("was not provided from body", StringComparison.Ordinal) || bad.Message.Contains("Implicit body inferred", StringComparison.Ordinal)
@@ -135,12 +147,6 @@ internal sealed partial class ApiExceptionHandler(IProblemDetailsService problem
         var match = ParameterMessage().Match(message);
         return match.Success ? $"The value \"{match.Groups[3].Value}\" is not valid for {match.Groups[2].Value}." : "The request could not be read.";
     }
-
-    [GeneratedRegex(@"could not be converted to ([\w\.`\[\], =]+?)(?:\. Path:|\.$| Path:)", RegexOptions.CultureInvariant)]
-    private static partial Regex ConvertedTo();
-
-    [GeneratedRegex(@"System\.Nullable`1\[\[([\w\.]+),", RegexOptions.CultureInvariant)]
-    private static partial Regex NullableOf();
 
     [GeneratedRegex("Failed to bind parameter \"(\\S+) (\\S+)\" from \"(.*)\"", RegexOptions.CultureInvariant)]
     private static partial Regex ParameterMessage();
