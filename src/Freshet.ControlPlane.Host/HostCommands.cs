@@ -35,7 +35,7 @@ public static partial class HostCommands
         if (roles.Api)
         {
             builder.AddApiModule();
-            builder.Services.AddOpenApi();
+            builder.Services.AddOpenApi(OpenApiDocumentSetup.Configure);
         }
 
         if (roles.Scheduler)
@@ -54,7 +54,10 @@ public static partial class HostCommands
         {
             app.UseApiModule();
             app.MapOpenApi().AllowAnonymous().DisableRateLimiting();
-            app.MapScalarApiReference("/docs", options => options.WithTitle("Freshet API").WithOpenApiRoutePattern("/openapi/{documentName}.json"))
+            app.MapScalarApiReference("/docs", options => options
+                    .WithTitle("Freshet API")
+                    .WithOpenApiRoutePattern("/openapi/{documentName}.json")
+                    .AddPreferredSecuritySchemes(OpenApiDocumentSetup.SchemeName))
                 .AllowAnonymous().DisableRateLimiting();
         }
 

@@ -11,7 +11,7 @@ namespace Freshet.ControlPlane.Api.Tenancy;
 /// <summary>The authenticated caller as the database knows it now (roles and revocations apply at once).</summary>
 internal sealed record Caller(Actor Actor, PlatformRole PlatformRole, Guid? UserId, Guid? ClientTenantId, TenantRole? ClientRole);
 
-internal sealed class CallerResolver(ControlDbContext db, TenantContext tenant)
+internal sealed class CallerResolver(ControlDbContext db, TenantContext tenant, TimeProvider clock)
 {
     public async Task<Caller?> ResolveAsync(HttpContext http, CancellationToken cancellationToken)
     {
@@ -42,7 +42,7 @@ internal sealed class CallerResolver(ControlDbContext db, TenantContext tenant)
                 .Where(u => u.Id == userId)
                 .Select(u => new { u.Id, u.Email, u.PlatformRole, u.LockoutEnd })
                 .FirstOrDefaultAsync(cancellationToken);
-            if (user is null || user.LockoutEnd > DateTimeOffset.UtcNow.AddYears(50))
+            if (user is null || user.LockoutEnd > clock.GetUtcNow().AddYears(50))
             {
                 // Deleted, or disabled for good (lockout set to the far future); a temporary lockout only stops sign-in.
                 return null;

@@ -54,12 +54,12 @@ internal static class TenantsApi
         return group;
     }
 
-    public static async Task<Ok<MeResponse>> GetMeAsync(HttpContext http, CallerResolver callers, TenantContext tenant, ControlDbContext db, CancellationToken cancellationToken)
+    public static async Task<Results<Ok<MeResponse>, ProblemHttpResult>> GetMeAsync(HttpContext http, CallerResolver callers, TenantContext tenant, ControlDbContext db, CancellationToken cancellationToken)
     {
         var caller = await callers.ResolveAsync(http, cancellationToken);
         if (caller is null)
         {
-            throw new UnauthorizedAccessException();
+            return TypedResults.Problem(title: "Unauthorized", detail: "The token's client or user no longer exists or was revoked.", statusCode: StatusCodes.Status401Unauthorized);
         }
 
         using var system = tenant.EnterSystemScope();
