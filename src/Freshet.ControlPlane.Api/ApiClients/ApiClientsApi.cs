@@ -39,19 +39,12 @@ internal static class ApiClientsApi
     private static async Task<Results<Ok<Page<ApiClientResponse>>, ValidationProblem>> ListAsync(
         ControlDbContext db, [FromQuery(Name = "page_size")] int? pageSize, [FromQuery(Name = "page_token")] string? pageToken, CancellationToken cancellationToken)
     {
-        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
+        if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
         {
-            return problem ?? Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            return problem;
         }
 
-        var query = db.ApiClients.AsNoTracking().Where(c => c.RevokedAt == null);
-        if (page.AfterId is { } after)
-        {
-            query = query.Where(c => c.Id > after);
-        }
-
-        var rows = await query.OrderBy(c => c.Id).Take(page.Size + 1).ToListAsync(cancellationToken);
-        return TypedResults.Ok(page.ToPage(rows, ApiClientResponse.From, c => [c.Id.ToString()]));
+        return TypedResults.Ok(await page.ListAsync(db.ApiClients.AsNoTracking().Where(c => c.RevokedAt == null), c => c.Id, ApiClientResponse.From, cancellationToken));
     }
 
     private static async Task<Results<Ok<ApiClientResponse>, ProblemHttpResult>> GetAsync(Guid id, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)

@@ -81,3 +81,42 @@ internal readonly record struct PageRequest(int Size, string[]? After)
         return new Page<TOut>(items.Select(map).ToList(), token);
     }
 }
+
+/// <summary>The common list shape: rows ordered by their UUIDv7 id, the cursor being the last id returned.</summary>
+internal static class IdPaging
+{
+    public static bool TryCreate(int? pageSize, string? pageToken, out PageRequest page, [System.Diagnostics.CodeAnalysis.NotNullWhen(false)] out ValidationProblem? problem)
+    {
+        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out page, out var invalid))
+        {
+            problem = invalid!;
+            return false;
+        }
+
+        problem = null;
+        if (page.HasInvalidAfterId)
+        {
+            problem = Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            return false;
+        }
+
+        return true;
+    }
+
+    public static async Task<Page<TOut>> ListAsync<T, TOut>(
+        this PageRequest page, IQueryable<T> query, System.Linq.Expressions.Expression<Func<T, Guid>> id, Func<T, TOut> map, CancellationToken cancellationToken)
+    {
+        if (page.AfterId is { } after)
+        {
+            // A member of a captured object, so EF sends the cursor as a parameter (one cached plan for every page).
+            var cursor = System.Linq.Expressions.Expression.Property(System.Linq.Expressions.Expression.Constant(new Cursor(after)), nameof(Cursor.Value));
+            query = query.Where(System.Linq.Expressions.Expression.Lambda<Func<T, bool>>(System.Linq.Expressions.Expression.GreaterThan(id.Body, cursor), id.Parameters));
+        }
+
+        var rows = await Microsoft.EntityFrameworkCore.EntityFrameworkQueryableExtensions.ToListAsync(query.OrderBy(id).Take(page.Size + 1), cancellationToken);
+        var key = id.Compile();
+        return page.ToPage(rows, map, row => [key(row).ToString()]);
+    }
+
+    private sealed record Cursor(Guid Value);
+}

@@ -45,9 +45,9 @@ internal static class ConnectionsApi
         [FromQuery(Name = "kind")] string? kind,
         CancellationToken cancellationToken)
     {
-        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
+        if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
         {
-            return problem ?? Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            return problem;
         }
 
         var query = db.Connections.AsNoTracking();
@@ -61,13 +61,7 @@ internal static class ConnectionsApi
             query = query.Where(c => c.Kind == k);
         }
 
-        if (page.AfterId is { } after)
-        {
-            query = query.Where(c => c.Id > after);
-        }
-
-        var rows = await query.OrderBy(c => c.Id).Take(page.Size + 1).ToListAsync(cancellationToken);
-        return TypedResults.Ok(page.ToPage(rows, ConnectionResponse.From, c => [c.Id.ToString()]));
+        return TypedResults.Ok(await page.ListAsync(query, c => c.Id, ConnectionResponse.From, cancellationToken));
     }
 
     private static async Task<Results<Ok<ConnectionResponse>, ProblemHttpResult>> GetAsync(Guid id, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)

@@ -38,25 +38,20 @@ internal static class MembersApi
         return group;
     }
 
+    private static MemberResponse ToResponse(Membership m) => new(m.UserId, m.User!.Email!, m.User.DisplayName, m.Role, m.CreatedAt, m.Version);
+
     private static IQueryable<MemberResponse> Project(IQueryable<Membership> memberships) =>
         memberships.Select(m => new MemberResponse(m.UserId, m.User!.Email!, m.User.DisplayName, m.Role, m.CreatedAt, m.Version));
 
     private static async Task<Results<Ok<Page<MemberResponse>>, ValidationProblem>> ListAsync(
         ControlDbContext db, TenantContext tenant, [FromQuery(Name = "page_size")] int? pageSize, [FromQuery(Name = "page_token")] string? pageToken, CancellationToken cancellationToken)
     {
-        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
+        if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
         {
-            return problem ?? Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            return problem;
         }
 
-        var query = db.Memberships.AsNoTracking();
-        if (page.AfterId is { } after)
-        {
-            query = query.Where(m => m.UserId > after);
-        }
-
-        var rows = await Project(query.OrderBy(m => m.UserId)).Take(page.Size + 1).ToListAsync(cancellationToken);
-        return TypedResults.Ok(page.ToPage(rows, m => m, m => [m.UserId.ToString()]));
+        return TypedResults.Ok(await page.ListAsync(db.Memberships.AsNoTracking().Include(m => m.User), m => m.UserId, ToResponse, cancellationToken));
     }
 
     private static async Task<Results<Ok<MemberResponse>, ProblemHttpResult>> GetAsync(Guid userId, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
@@ -167,7 +162,7 @@ internal static class MembersApi
         }
 
         ETags.Set(http, membership);
-        return TypedResults.Ok(new MemberResponse(membership.UserId, membership.User!.Email!, membership.User.DisplayName, membership.Role, membership.CreatedAt, membership.Version));
+        return TypedResults.Ok(ToResponse(membership));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> RemoveAsync(

@@ -42,9 +42,9 @@ internal static class PipelinesApi
         [FromQuery(Name = "desired_state")] string? desiredState,
         CancellationToken cancellationToken)
     {
-        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
+        if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
         {
-            return problem ?? Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            return problem;
         }
 
         var query = db.Pipelines.AsNoTracking();
@@ -58,13 +58,7 @@ internal static class PipelinesApi
             query = query.Where(p => p.DesiredState == state);
         }
 
-        if (page.AfterId is { } after)
-        {
-            query = query.Where(p => p.Id > after);
-        }
-
-        var rows = await query.OrderBy(p => p.Id).Take(page.Size + 1).ToListAsync(cancellationToken);
-        return TypedResults.Ok(page.ToPage(rows, PipelineResponse.From, p => [p.Id.ToString()]));
+        return TypedResults.Ok(await page.ListAsync(query, p => p.Id, PipelineResponse.From, cancellationToken));
     }
 
     private static async Task<Results<Ok<PipelineResponse>, ProblemHttpResult>> GetAsync(Guid id, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
@@ -125,7 +119,7 @@ internal static class PipelinesApi
             Version = 1,
         };
         db.Pipelines.Add(pipeline);
-        AddRevision(db, pipeline, tenant, now, "Created.");
+        AddRevision(db, pipeline, tenant.Actor.Display, now, "Created.");
         audit.Record("pipeline.created", "pipeline", pipeline.Id, new JsonObject { ["name"] = pipeline.Name, ["tables"] = pipeline.Tables.Count, ["generation"] = 1 });
         await db.SaveChangesAsync(cancellationToken);
         ETags.Set(http, pipeline);
@@ -199,7 +193,7 @@ internal static class PipelinesApi
             var summary = $"Changed {string.Join(", ", changes)}.";
             if (runtimeChange)
             {
-                AddRevision(db, pipeline, tenant, now, summary);
+                AddRevision(db, pipeline, tenant.Actor.Display, now, summary);
             }
 
             audit.Record("pipeline.updated", "pipeline", pipeline.Id, new JsonObject
@@ -347,7 +341,8 @@ internal static class PipelinesApi
     private static RevisionResponse ToResponse(PipelineRevision r, bool includeSpec) =>
         new(r.Generation, r.Change, r.CreatedBy, r.CreatedAt, includeSpec ? JsonNode.Parse(r.Spec) : null);
 
-    private static void AddRevision(ControlDbContext db, Pipeline pipeline, TenantContext tenant, DateTimeOffset now, string change) =>
+    /// <summary>Records the pipeline's current spec as the revision of its generation.</summary>
+    internal static void AddRevision(ControlDbContext db, Pipeline pipeline, string createdBy, DateTimeOffset now, string change) =>
         db.PipelineRevisions.Add(new PipelineRevision
         {
             Id = Guid.CreateVersion7(now),
@@ -356,7 +351,7 @@ internal static class PipelinesApi
             Generation = pipeline.Generation,
             Spec = JsonSerializer.Serialize(PipelineSpec.From(pipeline), StorageJson.Options),
             Change = change,
-            CreatedBy = tenant.Actor.Display,
+            CreatedBy = createdBy,
             CreatedAt = now,
         });
 

@@ -184,17 +184,7 @@ internal sealed class DemoSeeder(
         };
         db.Connections.AddRange(sourceConnection, destination);
         db.Pipelines.Add(pipeline);
-        db.PipelineRevisions.Add(new PipelineRevision
-        {
-            Id = Guid.CreateVersion7(now),
-            TenantId = tenantId,
-            PipelineId = pipeline.Id,
-            Generation = 1,
-            Spec = JsonSerializer.Serialize(PipelineSpec.From(pipeline), StorageJson.Options),
-            Change = "Created by the demo seed.",
-            CreatedBy = "system:seed",
-            CreatedAt = now,
-        });
+        PipelinesApi.AddRevision(db, pipeline, "system:seed", now, "Created by the demo seed.");
         await db.SaveChangesAsync(cancellationToken);
     }
 

@@ -133,19 +133,12 @@ internal static class TenantsApi
     private static async Task<Results<Ok<Page<TenantResponse>>, ValidationProblem>> ListAsync(
         ControlDbContext db, [FromQuery(Name = "page_size")] int? pageSize, [FromQuery(Name = "page_token")] string? pageToken, CancellationToken cancellationToken)
     {
-        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem) || page.HasInvalidAfterId)
+        if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
         {
-            return problem ?? Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            return problem;
         }
 
-        var query = db.Tenants.AsNoTracking();
-        if (page.AfterId is { } after)
-        {
-            query = query.Where(t => t.Id > after);
-        }
-
-        var rows = await query.OrderBy(t => t.Id).Take(page.Size + 1).ToListAsync(cancellationToken);
-        return TypedResults.Ok(page.ToPage(rows, TenantResponse.From, t => [t.Id.ToString()]));
+        return TypedResults.Ok(await page.ListAsync(db.Tenants.AsNoTracking(), t => t.Id, TenantResponse.From, cancellationToken));
     }
 
     private static async Task<Results<Ok<TenantResponse>, ProblemHttpResult>> GetAsync(Guid id, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
