@@ -71,9 +71,11 @@ flock -n "$LOCK_FD" || freshet_die "another infra/run.sh is already using $DATA_
 # secrets.env holds KEY=VALUE lines. It is parsed, not sourced, so a stray line cannot run code.
 declare -A SECRETS=()
 if [[ -f "$SECRETS_FILE" ]]; then
-    while IFS='=' read -r key value; do
-        if [[ "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]]; then
-            SECRETS["$key"]="$value"
+    # Split at the first '=' by hand: `IFS='=' read` would drop a trailing '=' (base64 padding of the key).
+    while IFS= read -r line; do
+        key="${line%%=*}"
+        if [[ "$line" == *=* && "$key" =~ ^[A-Z_][A-Z0-9_]*$ ]]; then
+            SECRETS["$key"]="${line#*=}"
         fi
     done <"$SECRETS_FILE"
 fi
