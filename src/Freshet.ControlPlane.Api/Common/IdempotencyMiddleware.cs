@@ -85,6 +85,13 @@ internal sealed class IdempotencyMiddleware(RequestDelegate next, TimeProvider c
         {
             await next(context);
         }
+        catch
+        {
+            // The request failed before it had an answer: free the key so that a retry runs it again.
+            context.Response.Body = originalBody;
+            await db.IdempotencyRecords.Where(r => r.Id == record.Id).ExecuteDeleteAsync(CancellationToken.None);
+            throw;
+        }
         finally
         {
             context.Response.Body = originalBody;
