@@ -209,6 +209,8 @@ export ConnectionStrings__ControlAdmin="Host=127.0.0.1;Port=$PG_PORT;Database=fr
 export ConnectionStrings__Control="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=freshet_app;Password=$APP_PASSWORD"
 export Freshet__Secrets__MasterKey="$MASTER_KEY"
 export Freshet__DuckDb__Root="$DATA_DIR/duckdb"
+# The demo source lives on this machine: let connections reach loopback (a managed installation keeps it off).
+export Freshet__Connections__AllowPrivateNetworks=true
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
     freshet_log "building the control plane (Release)"

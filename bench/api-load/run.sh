@@ -49,6 +49,7 @@ export ConnectionStrings__ControlAdmin="Host=127.0.0.1;Port=$PG_PORT;Database=fr
 export ConnectionStrings__Control="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=freshet_app;Password=bench-app-password"
 export Freshet__Secrets__MasterKey="$(freshet_random_key_base64)"
 export Freshet__DuckDb__Root="$WORK/duckdb"
+export Freshet__Connections__AllowPrivateNetworks=true
 # The benchmark measures the API, not the limiter: lift the per-tenant limit above the load.
 export Freshet__Api__RateLimitPerSecond=100000 Freshet__Api__RateLimitBurst=1000000
 export Logging__LogLevel__Default=Warning

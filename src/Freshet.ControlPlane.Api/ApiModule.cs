@@ -45,6 +45,8 @@ public static class ApiModule
         services.AddOptions<AuthOptions>().BindConfiguration(AuthOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<ApiOptions>().BindConfiguration(ApiOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddOptions<DuckDbOptions>().BindConfiguration(DuckDbOptions.Section);
+        services.AddOptions<NetworkPolicyOptions>().BindConfiguration(NetworkPolicyOptions.Section);
+        services.AddSingleton<NetworkPolicy>();
         services.AddSingleton<IValidateOptions<SecretsOptions>, ValidateSecretsOptions>();
 
         services.AddScoped<TenantContext>();

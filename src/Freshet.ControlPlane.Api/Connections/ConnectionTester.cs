@@ -8,7 +8,7 @@ namespace Freshet.ControlPlane.Api.Connections;
 /// Reaches a connection's database and reports, check by check, what works and what to fix. Checks after a failed
 /// login are skipped rather than failed, so the list points at the first thing to repair.
 /// </summary>
-internal sealed class ConnectionTester(ConnectionEndpoints endpoints, TimeProvider clock)
+internal sealed class ConnectionTester(ConnectionEndpoints endpoints, NetworkPolicy network, TimeProvider clock)
 {
     public async Task<ConnectionTestResponse> TestAsync(Connection connection, CancellationToken cancellationToken)
     {
@@ -25,6 +25,12 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, TimeProvid
     {
         var checks = new List<ConnectionCheck>();
         var builder = endpoints.Postgres(connection);
+        if (await network.CheckAsync(builder.Host!, cancellationToken) is { } refused)
+        {
+            checks.Add(new("network", CheckStatus.Failed, refused, "Give the database's public host name or address."));
+            return SkipRest(checks, connection.Kind);
+        }
+
         await using var db = new NpgsqlConnection(builder.ConnectionString);
         try
         {

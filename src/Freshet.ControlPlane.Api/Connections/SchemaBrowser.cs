@@ -8,7 +8,7 @@ using Npgsql;
 namespace Freshet.ControlPlane.Api.Connections;
 
 /// <summary>Lists what a connection's database holds: schemas, tables, columns, primary keys.</summary>
-internal sealed class SchemaBrowser(ConnectionEndpoints endpoints)
+internal sealed class SchemaBrowser(ConnectionEndpoints endpoints, NetworkPolicy network)
 {
     private const string PostgresCatalogSql = """
         SELECT n.nspname, c.relname, a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull,
@@ -39,6 +39,10 @@ internal sealed class SchemaBrowser(ConnectionEndpoints endpoints)
                     statusCode: StatusCodes.Status501NotImplemented),
             };
         }
+        catch (NetworkPolicyException ex)
+        {
+            return TypedResults.Problem(title: "Address not allowed", detail: ex.Message, statusCode: StatusCodes.Status422UnprocessableEntity);
+        }
         catch (Exception ex) when (ex is NpgsqlException or TimeoutException or DuckDBException or System.Net.Sockets.SocketException)
         {
             return TypedResults.Problem(
@@ -50,7 +54,13 @@ internal sealed class SchemaBrowser(ConnectionEndpoints endpoints)
 
     private async Task<SchemaResponse> BrowsePostgresAsync(Connection connection, CancellationToken cancellationToken)
     {
-        await using var db = new NpgsqlConnection(endpoints.Postgres(connection).ConnectionString);
+        var builder = endpoints.Postgres(connection);
+        if (await network.CheckAsync(builder.Host!, cancellationToken) is { } refused)
+        {
+            throw new NetworkPolicyException(refused);
+        }
+
+        await using var db = new NpgsqlConnection(builder.ConnectionString);
         await db.OpenAsync(cancellationToken);
         await using var command = new NpgsqlCommand(PostgresCatalogSql, db);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken);
@@ -108,3 +118,5 @@ internal sealed class SchemaBrowser(ConnectionEndpoints endpoints)
 
     private sealed record CatalogRow(string Schema, string Table, string Column, string Type, bool Nullable, int PrimaryKeyPosition, string? ReplicaIdentity, long? EstimatedRows);
 }
+
+internal sealed class NetworkPolicyException(string message) : Exception(message);

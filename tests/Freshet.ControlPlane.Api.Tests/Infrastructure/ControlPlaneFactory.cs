@@ -43,6 +43,8 @@ public class ControlPlaneFactory : WebApplicationFactory<Program>, IAsyncLifetim
         _settings["ConnectionStrings:ControlAdmin"] = AdminConnectionString;
         _settings["Freshet:Secrets:MasterKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
         _settings["Freshet:DuckDb:Root"] = Path.Combine(PostgresServer.Root, "duckdb", Database);
+        // The test databases are on loopback, like a self-hosted installation's (the policy itself is tested apart).
+        _settings["Freshet:Connections:AllowPrivateNetworks"] = "true";
         foreach (var (key, value) in ExtraSettings)
         {
             _settings[key] = value;
