@@ -69,7 +69,7 @@ public static class ApiModule
         services.AddScoped<TenantProvisioner>();
         services.AddScoped<BuiltInClients>();
         services.AddScoped<DemoSeeder>();
-        services.AddHostedService<IdempotencyCleanup>();
+        services.AddHostedService<Housekeeping>();
 
         services.Configure<JsonOptions>(options => ApiJson.Configure(options.SerializerOptions));
         services.Configure<RouteHandlerOptions>(options => options.ThrowOnBadRequest = true);
