@@ -100,7 +100,7 @@ public static class ApiModule
             .ProducesProblem(StatusCodes.Status429TooManyRequests);
         api.MapGet("/me", TenantsApi.GetMeAsync).WithTags("Me").WithSummary("Who the token belongs to, and the tenants it reaches.");
 
-        var tenantScoped = api.MapGroup("").AddEndpointFilter<TenantAccessFilter>()
+        var tenantScoped = api.MapGroup("").AddEndpointFilter<TenantAccessFilter>().AddEndpointFilter<ConditionalGetFilter>()
             .ProducesProblem(StatusCodes.Status404NotFound)
             .ProducesValidationProblem();
         tenantScoped.MapCurrentTenantApi();

@@ -38,7 +38,7 @@ public sealed class ApiConventionTests(ControlPlaneFactory factory) : IClassFixt
     }
 
     [Fact]
-    public async Task IfMatch_WithStaleETag_Is412_WithCurrentETag_Succeeds()
+    public async Task IfMatch_WithStaleETag_Is412_WithCurrentETag_Succeeds_IfNoneMatchGives304()
     {
         using var http = await factory.DemoAdminClientAsync();
         var created = await http.PostAsync("/v1/connections", Json(DuckDbConnection($"etag-{Guid.NewGuid():N}")));
@@ -59,6 +59,17 @@ public sealed class ApiConventionTests(ControlPlaneFactory factory) : IClassFixt
 
         var after = await HttpAssert.OkAsync(await http.GetAsync($"/v1/connections/{id}"));
         Assert.Equal("first.duckdb", after.GetProperty("settings").GetProperty("path").GetString());
+
+        // Conditional reads: the current ETag gives 304 with no body, the stale one the document.
+        var current = updated.Headers.ETag!.Tag;
+        var unchanged = new HttpRequestMessage(HttpMethod.Get, $"/v1/connections/{id}");
+        unchanged.Headers.TryAddWithoutValidation("If-None-Match", current);
+        var notModified = await http.SendAsync(unchanged);
+        Assert.Equal(HttpStatusCode.NotModified, notModified.StatusCode);
+        Assert.Empty(await notModified.Content.ReadAsByteArrayAsync());
+        var changedSince = new HttpRequestMessage(HttpMethod.Get, $"/v1/connections/{id}");
+        changedSince.Headers.TryAddWithoutValidation("If-None-Match", etag);
+        await HttpAssert.OkAsync(await http.SendAsync(changedSince));
     }
 
     [Fact]
