@@ -98,7 +98,7 @@ public sealed class AuthenticationTests(ControlPlaneFactory factory) : IClassFix
     }
 
     [Fact]
-    public async Task AuthorizationCodeWithPkce_SignsInOwner_TokenReachesTenant_RefreshWorks()
+    public async Task AuthorizationCodeWithPkce_SignsInOwner_TokenReachesTenant_RefreshWorks_RevokeEndsIt()
     {
         var owner = factory.Seed.Tenants[0];
         var tokens = await UserSignIn.SignInAsync(factory, owner.AdminEmail, owner.AdminPassword);
@@ -121,6 +121,23 @@ public sealed class AuthenticationTests(ControlPlaneFactory factory) : IClassFix
             ["refresh_token"] = tokens.RefreshToken!,
         }));
         Assert.True(refreshed.IsSuccessStatusCode, await refreshed.Content.ReadAsStringAsync());
+        var rotated = System.Text.Json.JsonDocument.Parse(await refreshed.Content.ReadAsStringAsync()).RootElement.GetProperty("refresh_token").GetString()!;
+
+        // Signing out revokes the refresh token: it cannot mint access tokens any more.
+        var revoked = await anonymous.PostAsync("/connect/revoke", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["client_id"] = UserSignIn.ConsoleClientId,
+            ["token"] = rotated,
+            ["token_type_hint"] = "refresh_token",
+        }));
+        Assert.True(revoked.IsSuccessStatusCode, await revoked.Content.ReadAsStringAsync());
+        var afterRevoke = await anonymous.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "refresh_token",
+            ["client_id"] = UserSignIn.ConsoleClientId,
+            ["refresh_token"] = rotated,
+        }));
+        Assert.Equal(HttpStatusCode.BadRequest, afterRevoke.StatusCode);
     }
 
     [Fact]
