@@ -81,7 +81,13 @@ internal static class AuthorizationEndpoints
         var request = http.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
         var cookie = await http.AuthenticateAsync(IdentityConstants.ApplicationScheme);
         var user = cookie.Succeeded ? await users.GetUserAsync(cookie.Principal!) : null;
-        if (user is null || request.HasPromptValue(PromptValues.Login) && cookie.Succeeded is false)
+        if (user is null && request.HasPromptValue(PromptValues.None))
+        {
+            // A silent sign-in attempt (the console checking for a session) must not show a page.
+            return Forbid(Errors.LoginRequired, "No one is signed in.");
+        }
+
+        if (user is null)
         {
             var returnUrl = http.Request.PathBase + http.Request.Path + QueryString.Create(
                 http.Request.HasFormContentType ? http.Request.Form.ToList() : http.Request.Query.ToList());

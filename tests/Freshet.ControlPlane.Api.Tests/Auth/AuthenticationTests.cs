@@ -160,6 +160,19 @@ public sealed class AuthenticationTests(ControlPlaneFactory factory) : IClassFix
         Assert.Contains("locked", await locked.Content.ReadAsStringAsync(), StringComparison.OrdinalIgnoreCase);
     }
 
+    [Fact]
+    public async Task SilentAuthorize_WithoutSession_RedirectsBackWithLoginRequired()
+    {
+        using var browser = factory.CreateClient(new WebApplicationFactoryClientOptions { AllowAutoRedirect = false });
+        var response = await browser.GetAsync(
+            "/connect/authorize?client_id=freshet-console&redirect_uri=" + Uri.EscapeDataString(UserSignIn.RedirectUri)
+            + "&response_type=code&scope=openid%20api&prompt=none&state=s1&code_challenge=" + new string('a', 43) + "&code_challenge_method=S256");
+        Assert.Equal(HttpStatusCode.Redirect, response.StatusCode);
+        var location = response.Headers.Location!.ToString();
+        Assert.StartsWith(UserSignIn.RedirectUri, location, StringComparison.Ordinal);
+        Assert.Contains("error=login_required", location, StringComparison.Ordinal);
+    }
+
     private async Task<string> IssuerAsync()
     {
         using var http = factory.CreateClient();
