@@ -101,6 +101,13 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         await HttpAssert.OkAsync(await demo.GetAsync($"/v1/pipelines/{demoIds["pipelines"]}"));
         await HttpAssert.OkAsync(await demo.GetAsync($"/v1/connections/{demoIds["connections"]}"));
 
+        // Lists are scoped too: none of the demo tenant's ids appears in any of acme's lists.
+        foreach (var list in new[] { "/v1/pipelines", "/v1/connections", "/v1/members", "/v1/api-clients", "/v1/audit-events" })
+        {
+            var body = (await HttpAssert.OkAsync(await acme.GetAsync($"{list}?page_size=100"))).GetRawText();
+            Assert.DoesNotContain(demoIds.Where(kv => kv.Key != "tenants").Select(kv => kv.Value), id => body.Contains(id, StringComparison.Ordinal));
+        }
+
         // Naming the other tenant explicitly does not help either.
         using var acmeNamingDemo = await factory.ClientForAsync(factory.Seed.Tenants[1].ClientId, factory.Seed.Tenants[1].ClientSecret, tenant: "demo");
         await HttpAssert.ProblemAsync(await acmeNamingDemo.GetAsync("/v1/pipelines"), HttpStatusCode.NotFound);
