@@ -18,15 +18,6 @@ internal static class ApiJson
         options.MaxDepth = 32;
     }
 
-    public static readonly JsonSerializerOptions Options = Create();
-
-    private static JsonSerializerOptions Create()
-    {
-        var options = new JsonSerializerOptions(JsonSerializerDefaults.Web);
-        Configure(options);
-        return options;
-    }
-
     public static string EnumValue<T>(T value)
         where T : struct, Enum => JsonNamingPolicy.SnakeCaseLower.ConvertName(value.ToString());
 

@@ -40,9 +40,6 @@ internal static class MembersApi
 
     private static MemberResponse ToResponse(Membership m) => new(m.UserId, m.User!.Email!, m.User.DisplayName, m.Role, m.CreatedAt, m.Version);
 
-    private static IQueryable<MemberResponse> Project(IQueryable<Membership> memberships) =>
-        memberships.Select(m => new MemberResponse(m.UserId, m.User!.Email!, m.User.DisplayName, m.Role, m.CreatedAt, m.Version));
-
     private static async Task<Results<Ok<Page<MemberResponse>>, ValidationProblem>> ListAsync(
         ControlDbContext db, TenantContext tenant, [FromQuery(Name = "page_size")] int? pageSize, [FromQuery(Name = "page_token")] string? pageToken, CancellationToken cancellationToken)
     {
@@ -56,14 +53,14 @@ internal static class MembersApi
 
     private static async Task<Results<Ok<MemberResponse>, ProblemHttpResult>> GetAsync(Guid userId, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
     {
-        var member = await Project(db.Memberships.AsNoTracking().Where(m => m.UserId == userId)).FirstOrDefaultAsync(cancellationToken);
-        if (member is null)
+        var membership = await db.Memberships.AsNoTracking().Include(m => m.User).FirstOrDefaultAsync(m => m.UserId == userId, cancellationToken);
+        if (membership is null)
         {
             return Problems.NotFound("Member");
         }
 
-        http.Response.Headers.ETag = $"\"{member.Version}\"";
-        return TypedResults.Ok(member);
+        ETags.Set(http, membership);
+        return TypedResults.Ok(ToResponse(membership));
     }
 
     private static async Task<Results<Created<AddedMemberResponse>, ValidationProblem, ProblemHttpResult>> AddAsync(

@@ -1,6 +1,5 @@
 using System.ComponentModel.DataAnnotations;
 using System.Security.Cryptography;
-using System.Text;
 using Microsoft.Extensions.Options;
 
 namespace Freshet.ControlPlane.Api.Secrets;
@@ -73,8 +72,6 @@ internal sealed class SecretBox
         return true;
     }
 
-    public byte[] Seal(string plaintext) => Seal(Encoding.UTF8.GetBytes(plaintext));
-
     public byte[] Seal(ReadOnlySpan<byte> plaintext)
     {
         var dataKey = RandomNumberGenerator.GetBytes(KeySize);
@@ -89,8 +86,6 @@ internal sealed class SecretBox
         CryptographicOperations.ZeroMemory(dataKey);
         return output;
     }
-
-    public string OpenString(byte[] sealedValue) => Encoding.UTF8.GetString(Open(sealedValue));
 
     public byte[] Open(byte[] sealedValue)
     {

@@ -35,9 +35,6 @@ internal sealed class TenantContext
 
     public static TenantContext ForPlatform(Actor actor) => new() { IsPlatformScope = true, Actor = actor, PlatformRole = PlatformRole.PlatformAdmin };
 
-    public static TenantContext ForTenant(Guid tenantId, Actor actor, TenantRole role) =>
-        new() { TenantId = tenantId, Actor = actor, Role = role };
-
     public IDisposable EnterSystemScope()
     {
         _systemScopeDepth++;
