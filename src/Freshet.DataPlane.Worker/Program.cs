@@ -1,1 +1,3 @@
-Console.WriteLine("placeholder");
+using Freshet.DataPlane.Worker;
+
+return await WorkerCommands.RunAsync(args);

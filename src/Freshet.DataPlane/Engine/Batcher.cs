@@ -1,0 +1,199 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Freshet.Contracts;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Schema;
+using Freshet.DataPlane.Sources;
+
+namespace Freshet.DataPlane.Engine;
+
+/// <summary>What the writer does next, in source order.</summary>
+internal abstract record WriterItem;
+
+internal sealed record ApplyBatch(ChangeBatch Batch, long Ticket) : WriterItem;
+
+internal sealed record ApplySchema(TableSchema Schema) : WriterItem;
+
+internal sealed record FailTable(TableId Table, string Reason) : WriterItem;
+
+/// <summary>
+/// Cuts the source's event stream into destination batches: at a source commit once the oldest change has waited
+/// the latency target, or when rows/bytes reach their limits. Batches end on commit boundaries unless one source
+/// transaction alone exceeds the limits (then it is delivered in parts, each remembering how far into it it got).
+/// Changes at or before the checkpoint's applied point are replays and are dropped here.
+/// </summary>
+internal sealed class Batcher(
+    DeliverySpec delivery,
+    (long Position, long Sequence) appliedThrough,
+    string resumePosition,
+    ConcurrentDictionary<TableId, string> quarantined,
+    PipelineProgress progress,
+    TimeProvider time)
+{
+    private readonly List<RowChange> _changes = [];
+    private readonly TimeSpan _maxDelay = TimeSpan.FromMilliseconds(delivery.MaxBatchDelayMilliseconds);
+    private (long Position, long Sequence) _applied = appliedThrough;
+    private string _resumePosition = resumePosition;
+    private int _committedCount;
+    private TransactionCommit? _lastCommit;
+    private long _bytes;
+    private long _committedBytes;
+    private long? _firstAt;
+    private DateTimeOffset? _firstReceivedAt;
+
+    public async Task RunAsync(ChannelReader<SourceEvent> input, ChannelWriter<WriterItem> output, CancellationToken cancellationToken)
+    {
+        while (true)
+        {
+            var deadline = _firstAt is { } first ? _maxDelay - time.GetElapsedTime(first) : Timeout.InfiniteTimeSpan;
+            if (_firstAt is not null && deadline <= TimeSpan.Zero)
+            {
+                if (_lastCommit is not null)
+                {
+                    await CutAtCommitAsync(output, cancellationToken).ConfigureAwait(false);
+                    continue;
+                }
+
+                deadline = _maxDelay;
+            }
+
+            if (!input.TryRead(out var sourceEvent))
+            {
+                using var wait = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+                if (deadline != Timeout.InfiniteTimeSpan)
+                {
+                    wait.CancelAfter(deadline);
+                }
+
+                try
+                {
+                    if (!await input.WaitToReadAsync(wait.Token).ConfigureAwait(false))
+                    {
+                        return;
+                    }
+                }
+                catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The latency target passed while waiting: cut at the next loop turn.
+                }
+
+                continue;
+            }
+
+            switch (sourceEvent.Kind)
+            {
+                case SourceEventKind.Change:
+                    var change = sourceEvent.Change!;
+                    if ((change.Position, change.Sequence).CompareTo(_applied) <= 0 || quarantined.ContainsKey(change.Table.Source))
+                    {
+                        break;
+                    }
+
+                    _firstAt ??= time.GetTimestamp();
+                    _firstReceivedAt ??= time.GetUtcNow();
+                    _changes.Add(change);
+                    _bytes += change.ApproximateBytes;
+                    if (_changes.Count >= delivery.MaxBatchRows || _bytes >= delivery.MaxBatchBytes)
+                    {
+                        if (_committedCount > 0)
+                        {
+                            await CutAtCommitAsync(output, cancellationToken).ConfigureAwait(false);
+                        }
+                        else
+                        {
+                            await CutPartialAsync(output, cancellationToken).ConfigureAwait(false);
+                        }
+                    }
+
+                    break;
+                case SourceEventKind.Commit:
+                    var commit = sourceEvent.Commit!;
+                    _lastCommit = commit;
+                    _committedCount = _changes.Count;
+                    _committedBytes = _bytes;
+                    _firstAt ??= time.GetTimestamp();
+                    _firstReceivedAt ??= time.GetUtcNow();
+                    break;
+                case SourceEventKind.SchemaChanged:
+                    // Changes before the new shape go out first; the writer then adapts the target before later ones.
+                    await CutPartialAsync(output, cancellationToken).ConfigureAwait(false);
+                    await output.WriteAsync(new ApplySchema(sourceEvent.Schema!), cancellationToken).ConfigureAwait(false);
+                    break;
+                case SourceEventKind.TableFailed:
+                    await CutPartialAsync(output, cancellationToken).ConfigureAwait(false);
+                    await output.WriteAsync(new FailTable(sourceEvent.Table!.Value, sourceEvent.Error!), cancellationToken).ConfigureAwait(false);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>Sends every change up to the last source commit seen; the checkpoint moves past that transaction.</summary>
+    private async ValueTask CutAtCommitAsync(ChannelWriter<WriterItem> output, CancellationToken cancellationToken)
+    {
+        var commit = _lastCommit!;
+        var changes = _changes.GetRange(0, _committedCount);
+        _changes.RemoveRange(0, _committedCount);
+        _resumePosition = commit.ResumePosition;
+        _applied = (commit.Position, long.MaxValue);
+        var batch = new ChangeBatch
+        {
+            Changes = changes,
+            ResumePosition = commit.ResumePosition,
+            AppliedThrough = _applied,
+            AcknowledgePosition = commit.AcknowledgePosition,
+            LastCommittedAt = commit.CommittedAt,
+            FirstReceivedAt = _firstReceivedAt ?? time.GetUtcNow(),
+            ApproximateBytes = _committedBytes,
+        };
+        _bytes -= _committedBytes;
+        _committedBytes = 0;
+        _committedCount = 0;
+        _lastCommit = null;
+        _firstAt = _changes.Count > 0 ? time.GetTimestamp() : null;
+        _firstReceivedAt = _changes.Count > 0 ? time.GetUtcNow() : null;
+        await SendAsync(output, batch, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>
+    /// Sends everything gathered, including a transaction that has not committed at the source yet: used for a
+    /// transaction larger than a batch, and before a schema change. The checkpoint keeps the resume position of the last
+    /// whole transaction and records how far into the current one the destination got.
+    /// </summary>
+    private async ValueTask CutPartialAsync(ChannelWriter<WriterItem> output, CancellationToken cancellationToken)
+    {
+        if (_committedCount > 0 || (_lastCommit is not null && _changes.Count == 0))
+        {
+            await CutAtCommitAsync(output, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (_changes.Count == 0)
+        {
+            return;
+        }
+
+        var last = _changes[^1];
+        _applied = (last.Position, last.Sequence);
+        var batch = new ChangeBatch
+        {
+            Changes = [.. _changes],
+            ResumePosition = _resumePosition,
+            AppliedThrough = _applied,
+            AcknowledgePosition = null,
+            LastCommittedAt = null,
+            FirstReceivedAt = _firstReceivedAt ?? time.GetUtcNow(),
+            ApproximateBytes = _bytes,
+        };
+        _changes.Clear();
+        _bytes = 0;
+        _firstAt = null;
+        _firstReceivedAt = null;
+        await SendAsync(output, batch, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask SendAsync(ChannelWriter<WriterItem> output, ChangeBatch batch, CancellationToken cancellationToken)
+    {
+        var oldest = batch.Changes.Count > 0 ? batch.Changes[0].CommittedAt : batch.LastCommittedAt ?? time.GetUtcNow();
+        var ticket = batch.Changes.Count > 0 ? progress.Pending(oldest) : 0;
+        await output.WriteAsync(new ApplyBatch(batch, ticket), cancellationToken).ConfigureAwait(false);
+    }
+}

@@ -1,0 +1,247 @@
+using System.Collections.Concurrent;
+using Freshet.DataPlane.Schema;
+
+namespace Freshet.DataPlane.Engine;
+
+/// <summary>Where a pipeline's run is.</summary>
+public enum PipelineRunState
+{
+    Starting,
+    Snapshotting,
+    Streaming,
+    /// <summary>The last run failed; the next attempt is scheduled (see <see cref="PipelineProgressReport.NextAttemptAt"/>).</summary>
+    Failed,
+    /// <summary>A higher epoch owns the pipeline; this worker stopped it for good.</summary>
+    Fenced,
+    Stopped,
+}
+
+/// <summary>Counts for one table.</summary>
+public sealed record TableProgressReport(
+    long Inserted,
+    long Updated,
+    long Deleted,
+    long SnapshotRows,
+    int SnapshotChunksDone,
+    int SnapshotChunksTotal,
+    string? QuarantineReason);
+
+/// <summary>
+/// A point-in-time view of one pipeline on this worker, as the status service will ingest it. Positions are the
+/// source's numeric positions (PostgreSQL: LSN as a number).
+/// </summary>
+public sealed record PipelineProgressReport(
+    Guid PipelineId,
+    long Epoch,
+    PipelineRunState State,
+    string? Reason,
+    DateTimeOffset? NextAttemptAt,
+    long? SourceHeadPosition,
+    long? CommittedPosition,
+    long? LagBytes,
+    double LagSeconds,
+    double RowsPerSecond,
+    double BytesPerSecond,
+    DateTimeOffset? LastDeliveryAt,
+    DateTimeOffset? LastSourceCommitAt,
+    long? RetainedWalBytes,
+    long RowsDelivered,
+    long Batches,
+    long Retries,
+    long Errors,
+    IReadOnlyDictionary<string, TableProgressReport> Tables,
+    DateTimeOffset ReportedAt);
+
+/// <summary>Thread-safe accumulator the engine updates and reporters read.</summary>
+public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider time)
+{
+    private readonly Lock _lock = new();
+    private readonly Dictionary<TableId, TableCounters> _tables = [];
+    private readonly Queue<(long Timestamp, long Rows, long Bytes)> _samples = new();
+    private readonly ConcurrentDictionary<long, DateTimeOffset> _pending = new();
+    private PipelineRunState _state = PipelineRunState.Starting;
+    private string? _reason;
+    private DateTimeOffset? _nextAttemptAt;
+    private long? _committedPosition;
+    private DateTimeOffset? _lastDeliveryAt;
+    private DateTimeOffset? _lastSourceCommitAt;
+    private long _rows;
+    private long _bytes;
+    private long _batches;
+    private long _retries;
+    private long _errors;
+    private long _pendingIds;
+    private Func<(long? Head, long? Retained)> _sourceStatus = () => (null, null);
+
+    public Guid PipelineId { get; } = pipelineId;
+
+    public long Epoch { get; } = epoch;
+
+    internal void SetSourceStatus(Func<(long? Head, long? Retained)> sourceStatus) => _sourceStatus = sourceStatus;
+
+    internal void SetState(PipelineRunState state, string? reason = null, DateTimeOffset? nextAttemptAt = null)
+    {
+        lock (_lock)
+        {
+            _state = state;
+            _reason = reason;
+            _nextAttemptAt = nextAttemptAt;
+        }
+    }
+
+    internal void Quarantined(TableId table, string reason)
+    {
+        lock (_lock)
+        {
+            Table(table).QuarantineReason = reason;
+        }
+    }
+
+    internal void SnapshotPlanned(TableId table, int chunks, int done)
+    {
+        lock (_lock)
+        {
+            var counters = Table(table);
+            counters.ChunksTotal = chunks;
+            counters.ChunksDone = done;
+        }
+    }
+
+    internal void SnapshotChunkDone(TableId table, long rows)
+    {
+        lock (_lock)
+        {
+            var counters = Table(table);
+            counters.ChunksDone++;
+            counters.SnapshotRows += rows;
+            _rows += rows;
+            _lastDeliveryAt = time.GetUtcNow();
+            Sample();
+        }
+    }
+
+    /// <summary>Registers a batch that is waiting for the destination; returns its ticket for <see cref="Delivered"/>.</summary>
+    internal long Pending(DateTimeOffset oldestCommit)
+    {
+        var id = Interlocked.Increment(ref _pendingIds);
+        _pending[id] = oldestCommit;
+        return id;
+    }
+
+    internal void Delivered(long ticket, Changes.ChangeBatch batch, long? committedPosition)
+    {
+        _pending.TryRemove(ticket, out _);
+        lock (_lock)
+        {
+            foreach (var change in batch.Changes)
+            {
+                var counters = Table(change.Table.Source);
+                switch (change.Kind)
+                {
+                    case Changes.ChangeKind.Insert:
+                        counters.Inserted++;
+                        break;
+                    case Changes.ChangeKind.Update:
+                        counters.Updated++;
+                        break;
+                    case Changes.ChangeKind.Delete:
+                        counters.Deleted++;
+                        break;
+                }
+            }
+
+            _rows += batch.Changes.Count;
+            _bytes += batch.ApproximateBytes;
+            _batches++;
+            _committedPosition = committedPosition ?? _committedPosition;
+            _lastDeliveryAt = time.GetUtcNow();
+            _lastSourceCommitAt = batch.LastCommittedAt ?? _lastSourceCommitAt;
+            Sample();
+        }
+    }
+
+    internal void Retried() => Interlocked.Increment(ref _retries);
+
+    internal void Failed() => Interlocked.Increment(ref _errors);
+
+    public PipelineProgressReport Report()
+    {
+        var now = time.GetUtcNow();
+        var (head, retained) = _sourceStatus();
+        lock (_lock)
+        {
+            Sample();
+            var (rowsPerSecond, bytesPerSecond) = Rates();
+            var oldest = _pending.IsEmpty ? (DateTimeOffset?)null : _pending.Values.Min();
+            return new PipelineProgressReport(
+                PipelineId,
+                Epoch,
+                _state,
+                _reason,
+                _nextAttemptAt,
+                head,
+                _committedPosition,
+                head is { } h && _committedPosition is { } c ? Math.Max(0, h - c) : null,
+                oldest is { } o ? Math.Max(0, (now - o).TotalSeconds) : 0,
+                rowsPerSecond,
+                bytesPerSecond,
+                _lastDeliveryAt,
+                _lastSourceCommitAt,
+                retained,
+                _rows,
+                _batches,
+                Interlocked.Read(ref _retries),
+                Interlocked.Read(ref _errors),
+                _tables.ToDictionary(t => t.Key.ToString(), t => t.Value.Report()),
+                now);
+        }
+    }
+
+    private TableCounters Table(TableId table)
+    {
+        if (!_tables.TryGetValue(table, out var counters))
+        {
+            counters = new TableCounters();
+            _tables[table] = counters;
+        }
+
+        return counters;
+    }
+
+    /// <summary>Keeps samples of the cumulative counts over the last ten seconds for the rates.</summary>
+    private void Sample()
+    {
+        var now = time.GetTimestamp();
+        _samples.Enqueue((now, _rows, _bytes));
+        while (_samples.Count > 2 && time.GetElapsedTime(_samples.Peek().Timestamp, now) > TimeSpan.FromSeconds(10))
+        {
+            _samples.Dequeue();
+        }
+    }
+
+    private (double Rows, double Bytes) Rates()
+    {
+        if (_samples.Count < 2)
+        {
+            return (0, 0);
+        }
+
+        var first = _samples.Peek();
+        var last = _samples.Last();
+        var seconds = Math.Max(1, time.GetElapsedTime(first.Timestamp, last.Timestamp).TotalSeconds);
+        return ((last.Rows - first.Rows) / seconds, (last.Bytes - first.Bytes) / seconds);
+    }
+
+    private sealed class TableCounters
+    {
+        public long Inserted;
+        public long Updated;
+        public long Deleted;
+        public long SnapshotRows;
+        public int ChunksDone;
+        public int ChunksTotal;
+        public string? QuarantineReason;
+
+        public TableProgressReport Report() => new(Inserted, Updated, Deleted, SnapshotRows, ChunksDone, ChunksTotal, QuarantineReason);
+    }
+}

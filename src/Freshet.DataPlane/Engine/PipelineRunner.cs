@@ -1,0 +1,321 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Freshet.Contracts;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Destinations;
+using Freshet.DataPlane.Schema;
+using Freshet.DataPlane.Sources;
+using Microsoft.Extensions.Logging;
+using Polly;
+using Polly.CircuitBreaker;
+using Polly.Retry;
+
+namespace Freshet.DataPlane.Engine;
+
+/// <summary>
+/// One run of one pipeline: claim the destination under the epoch, prepare the source, snapshot what is missing,
+/// then stream: source reader → bounded channel → batcher → writer (apply + checkpoint in one destination
+/// transaction, then acknowledge the source). Any failure ends the run; the supervisor starts a new one, which resumes
+/// from the destination's checkpoint, so nothing is kept in memory that a crash could lose.
+/// </summary>
+internal sealed partial class PipelineRunner(
+    PipelineSpec spec,
+    IConnectorFactory connectors,
+    PipelineProgress progress,
+    TimeProvider time,
+    ILoggerFactory loggerFactory)
+{
+    /// <summary>A table whose rows fail this many times in a row is quarantined.</summary>
+    private const int TableFailuresBeforeQuarantine = 3;
+
+    private readonly ILogger _logger = loggerFactory.CreateLogger<PipelineRunner>();
+    private readonly DeliverySpec _delivery = spec.Delivery ?? new DeliverySpec();
+    private readonly ConcurrentDictionary<TableId, string> _quarantined = new();
+
+    public async Task RunAsync(CancellationToken cancellationToken)
+    {
+        progress.SetState(PipelineRunState.Starting);
+        await using var destination = connectors.CreateDestination(spec, time);
+        await using var source = connectors.CreateSource(spec, time);
+        progress.SetSourceStatus(() => (source.Status.HeadPosition, source.Status.RetainedBytes));
+        var resilience = Resilience();
+
+        var checkpoint = await resilience.ExecuteAsync(async ct => await destination.ClaimAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        foreach (var (table, reason) in checkpoint.Quarantined)
+        {
+            _quarantined[table] = reason;
+            progress.Quarantined(table, reason);
+        }
+
+        var tables = await resilience.ExecuteAsync(async ct => await source.PrepareAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+        var schemas = new List<(TableSchema Schema, bool Snapshot)>();
+        foreach (var table in tables)
+        {
+            if (table.Error is not null)
+            {
+                await QuarantineAsync(destination, table.Id, table.Error, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            if (_quarantined.ContainsKey(table.Id))
+            {
+                continue;
+            }
+
+            var setup = await destination.EnsureTableAsync(table.Schema!, spec.SchemaChangePolicy, cancellationToken).ConfigureAwait(false);
+            if (setup.QuarantineReason is not null)
+            {
+                await QuarantineAsync(destination, table.Id, setup.QuarantineReason, cancellationToken).ConfigureAwait(false);
+                continue;
+            }
+
+            schemas.Add((table.Schema!, table.Snapshot));
+        }
+
+        var resumePosition = checkpoint.Position;
+        var applied = (checkpoint.AppliedPosition, checkpoint.AppliedSequence);
+        if (resumePosition is null || checkpoint.Snapshot is not null)
+        {
+            progress.SetState(PipelineRunState.Snapshotting);
+            resumePosition = await SnapshotAsync(source, destination, [.. schemas.Where(s => s.Snapshot).Select(s => s.Schema)], checkpoint.Snapshot, cancellationToken).ConfigureAwait(false);
+            applied = (0, 0);
+        }
+
+        progress.SetState(PipelineRunState.Streaming);
+        await StreamAsync(source, destination, resumePosition, applied, cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task<string> SnapshotAsync(IChangeSource source, IDestination destination, IReadOnlyList<TableSchema> tables, string? plan, CancellationToken cancellationToken)
+    {
+        ISnapshotSession session;
+        var fresh = plan is null;
+        try
+        {
+            session = await source.OpenSnapshotAsync(tables, plan, cancellationToken).ConfigureAwait(false);
+        }
+        catch (SnapshotLostException e)
+        {
+            LogSnapshotRestart(_logger, spec.PipelineId, e.Message);
+            session = await source.OpenSnapshotAsync(tables, null, cancellationToken).ConfigureAwait(false);
+            fresh = true;
+        }
+
+        await using (session)
+        {
+            if (fresh)
+            {
+                await destination.BeginSnapshotAsync(tables, session.Plan, cancellationToken).ConfigureAwait(false);
+            }
+
+            var done = fresh ? new HashSet<(TableId, int)>() : await destination.ReadCompletedChunksAsync(cancellationToken).ConfigureAwait(false);
+            var work = new List<(TableSchema Table, int Chunk)>();
+            foreach (var table in tables)
+            {
+                var count = session.ChunkCounts.GetValueOrDefault(table.Source);
+                var remaining = Enumerable.Range(0, count).Where(chunk => !done.Contains((table.Source, chunk))).ToList();
+                progress.SnapshotPlanned(table.Source, count, count - remaining.Count);
+                work.AddRange(remaining.Select(chunk => (table, chunk)));
+            }
+
+            LogSnapshot(_logger, spec.PipelineId, work.Count, tables.Count);
+            await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _delivery.SnapshotParallelism), CancellationToken = cancellationToken },
+                async (item, ct) =>
+                {
+                    var rows = await destination.CopySnapshotChunkAsync(item.Table, new SnapshotChunk(item.Chunk, session.Position, session.TakenAt),
+                        session.ReadChunkAsync(item.Table, item.Chunk, ct), ct).ConfigureAwait(false);
+                    progress.SnapshotChunkDone(item.Table.Source, rows);
+                }).ConfigureAwait(false);
+
+            await destination.FinishSnapshotAsync(session.ResumePosition, cancellationToken).ConfigureAwait(false);
+            return session.ResumePosition;
+        }
+    }
+
+    private async Task StreamAsync(IChangeSource source, IDestination destination, string resumePosition, (long, long) applied, CancellationToken cancellationToken)
+    {
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var events = Channel.CreateBounded<SourceEvent>(new BoundedChannelOptions(8192) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        var items = Channel.CreateBounded<WriterItem>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        var batcher = new Batcher(_delivery, applied, resumePosition, _quarantined, progress, time);
+
+        var reading = Task.Run(async () =>
+        {
+            try
+            {
+                await source.StreamAsync(resumePosition, events.Writer, stop.Token).ConfigureAwait(false);
+                events.Writer.TryComplete(new InvalidOperationException("The source stream ended."));
+            }
+            catch (Exception e)
+            {
+                events.Writer.TryComplete(e);
+                throw;
+            }
+        }, stop.Token);
+        var batching = Task.Run(async () =>
+        {
+            try
+            {
+                await batcher.RunAsync(events.Reader, items.Writer, stop.Token).ConfigureAwait(false);
+                items.Writer.TryComplete();
+            }
+            catch (Exception e)
+            {
+                items.Writer.TryComplete(e);
+                throw;
+            }
+        }, stop.Token);
+        var writing = Task.Run(() => WriteAsync(source, destination, items.Reader, stop.Token), stop.Token);
+
+        var first = await Task.WhenAny(reading, batching, writing).ConfigureAwait(false);
+        await stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await Task.WhenAll(reading, batching, writing).ConfigureAwait(false);
+        }
+        catch (Exception) when (first.IsFaulted)
+        {
+            // The first failure is the cause; the others are its consequences (cancelled, channel completed).
+            await first.ConfigureAwait(false);
+        }
+    }
+
+    private async Task WriteAsync(IChangeSource source, IDestination destination, ChannelReader<WriterItem> items, CancellationToken cancellationToken)
+    {
+        var resilience = Resilience();
+        var failures = new Dictionary<TableId, int>();
+        await foreach (var item in items.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+        {
+            switch (item)
+            {
+                case ApplySchema schemaChange:
+                    if (_quarantined.ContainsKey(schemaChange.Schema.Source))
+                    {
+                        break;
+                    }
+
+                    var setup = await resilience.ExecuteAsync(async ct => await destination.EnsureTableAsync(schemaChange.Schema, spec.SchemaChangePolicy, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                    if (setup.QuarantineReason is not null)
+                    {
+                        await QuarantineAsync(destination, schemaChange.Schema.Source, setup.QuarantineReason, cancellationToken).ConfigureAwait(false);
+                    }
+                    else if (setup.Changed)
+                    {
+                        LogSchemaApplied(_logger, spec.PipelineId, schemaChange.Schema.Source.ToString(), string.Join(", ", setup.Added), string.Join(", ", setup.Dropped), string.Join(", ", setup.Retyped));
+                    }
+
+                    break;
+                case FailTable failed:
+                    await QuarantineAsync(destination, failed.Table, failed.Reason, cancellationToken).ConfigureAwait(false);
+                    break;
+                case ApplyBatch apply:
+                    var batch = apply.Batch;
+                    while (true)
+                    {
+                        try
+                        {
+                            await resilience.ExecuteAsync(async ct => await destination.ApplyAsync(batch, ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
+                            break;
+                        }
+                        catch (TableApplyException e)
+                        {
+                            progress.Failed();
+                            failures[e.Table] = failures.GetValueOrDefault(e.Table) + 1;
+                            LogTableFailed(_logger, spec.PipelineId, e.Table.ToString(), failures[e.Table], e.InnerException?.Message ?? e.Message);
+                            if (failures[e.Table] >= TableFailuresBeforeQuarantine)
+                            {
+                                await QuarantineAsync(destination, e.Table, e.InnerException?.Message ?? e.Message, cancellationToken).ConfigureAwait(false);
+                                batch = Without(batch, e.Table);
+                                failures.Remove(e.Table);
+                            }
+                            else
+                            {
+                                await Task.Delay(TimeSpan.FromMilliseconds(200 * failures[e.Table]), time, cancellationToken).ConfigureAwait(false);
+                            }
+                        }
+                    }
+
+                    failures.Clear();
+                    if (batch.AcknowledgePosition is { } acknowledge)
+                    {
+                        await source.AcknowledgeAsync(acknowledge, cancellationToken).ConfigureAwait(false);
+                    }
+
+                    progress.Delivered(apply.Ticket, batch, batch.LastCommittedAt is null ? null : batch.AppliedThrough.Position);
+                    break;
+            }
+        }
+    }
+
+    private async Task QuarantineAsync(IDestination destination, TableId table, string reason, CancellationToken cancellationToken)
+    {
+        if (_quarantined.TryGetValue(table, out var existing) && existing == reason)
+        {
+            return;
+        }
+
+        _quarantined[table] = reason;
+        progress.Quarantined(table, reason);
+        LogQuarantined(_logger, spec.PipelineId, table.ToString(), reason);
+        await destination.SaveQuarantineAsync(new Dictionary<TableId, string>(_quarantined), cancellationToken).ConfigureAwait(false);
+    }
+
+    private static ChangeBatch Without(ChangeBatch batch, TableId table) => new()
+    {
+        Changes = [.. batch.Changes.Where(c => c.Table.Source != table)],
+        ResumePosition = batch.ResumePosition,
+        AppliedThrough = batch.AppliedThrough,
+        AcknowledgePosition = batch.AcknowledgePosition,
+        LastCommittedAt = batch.LastCommittedAt,
+        FirstReceivedAt = batch.FirstReceivedAt,
+        ApproximateBytes = batch.ApproximateBytes,
+    };
+
+    /// <summary>
+    /// Retries transient faults (network, a busy file, a lost connection) with jittered exponential backoff and stops
+    /// hammering a destination that keeps failing. Fencing and per-table errors are never retried here: the first stops
+    /// the pipeline, the second goes to quarantine accounting.
+    /// </summary>
+    private ResiliencePipeline Resilience() => new ResiliencePipelineBuilder { TimeProvider = time }
+        .AddRetry(new RetryStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(Transient.IsTransient),
+            BackoffType = DelayBackoffType.Exponential,
+            UseJitter = true,
+            Delay = TimeSpan.FromMilliseconds(200),
+            MaxDelay = TimeSpan.FromSeconds(10),
+            MaxRetryAttempts = 6,
+            OnRetry = args =>
+            {
+                progress.Retried();
+                LogRetry(_logger, spec.PipelineId, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? "");
+                return ValueTask.CompletedTask;
+            },
+        })
+        .AddCircuitBreaker(new CircuitBreakerStrategyOptions
+        {
+            ShouldHandle = new PredicateBuilder().Handle<Exception>(Transient.IsTransient),
+            FailureRatio = 0.9,
+            MinimumThroughput = 5,
+            SamplingDuration = TimeSpan.FromSeconds(30),
+            BreakDuration = TimeSpan.FromSeconds(5),
+        })
+        .Build();
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: the interrupted snapshot starts over ({Reason})")]
+    private static partial void LogSnapshotRestart(ILogger logger, Guid pipelineId, string reason);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: snapshot of {Tables} tables, {Chunks} chunks to copy")]
+    private static partial void LogSnapshot(ILogger logger, Guid pipelineId, int chunks, int tables);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: {Table} follows the source (added: {Added}; dropped: {Dropped}; retyped: {Retyped})")]
+    private static partial void LogSchemaApplied(ILogger logger, Guid pipelineId, string table, string added, string dropped, string retyped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: applying {Table} failed (attempt {Attempt}): {Reason}")]
+    private static partial void LogTableFailed(ILogger logger, Guid pipelineId, string table, int attempt, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Pipeline {PipelineId}: table {Table} is quarantined: {Reason}")]
+    private static partial void LogQuarantined(ILogger logger, Guid pipelineId, string table, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: transient failure, retry {Attempt}: {Reason}")]
+    private static partial void LogRetry(ILogger logger, Guid pipelineId, int attempt, string reason);
+}

@@ -1,0 +1,18 @@
+using System.Net.Sockets;
+using Npgsql;
+
+namespace Freshet.DataPlane.Engine;
+
+/// <summary>Which failures are worth retrying in place, as opposed to restarting the run or stopping.</summary>
+internal static class Transient
+{
+    public static bool IsTransient(Exception exception) => exception switch
+    {
+        Destinations.PipelineFencedException or Destinations.TableApplyException or OperationCanceledException => false,
+        NpgsqlException npgsql => npgsql.IsTransient,
+        SocketException or IOException or TimeoutException => true,
+        // DuckDB reports a file held by another process as an IO error mentioning the lock.
+        DuckDB.NET.Data.DuckDBException duck => duck.Message.Contains("lock", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
+}

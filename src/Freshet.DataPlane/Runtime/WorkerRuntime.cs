@@ -1,0 +1,176 @@
+using Freshet.Contracts;
+using Freshet.DataPlane.Engine;
+using Microsoft.Extensions.Logging;
+
+namespace Freshet.DataPlane.Runtime;
+
+/// <summary>
+/// The pipelines running in this process. Reconciled level-triggered against the full list of assignments: new ones
+/// start, missing ones stop (and, when deleted rather than paused, drop their source slot and publication), a newer
+/// spec generation or epoch restarts the pipeline from its checkpoint.
+/// </summary>
+public sealed partial class WorkerRuntime : IAsyncDisposable
+{
+    private readonly IConnectorFactory _connectors;
+    private readonly DataPlaneOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILoggerFactory _loggerFactory;
+    private readonly ILogger _logger;
+    private readonly Dictionary<Guid, Running> _running = [];
+    private readonly Dictionary<Guid, PipelineAssignment> _paused = [];
+    private readonly SemaphoreSlim _lock = new(1, 1);
+
+    public WorkerRuntime(DataPlaneOptions options, TimeProvider time, ILoggerFactory loggerFactory)
+        : this(new ConnectorFactory(options, loggerFactory), options, time, loggerFactory)
+    {
+    }
+
+    internal WorkerRuntime(IConnectorFactory connectors, DataPlaneOptions options, TimeProvider time, ILoggerFactory loggerFactory)
+    {
+        _connectors = connectors;
+        _options = options;
+        _time = time;
+        _loggerFactory = loggerFactory;
+        _logger = loggerFactory.CreateLogger<WorkerRuntime>();
+    }
+
+    /// <summary>Brings the running set in line with <paramref name="assignments"/> (the complete list for this worker).</summary>
+    public async Task ReconcileAsync(IReadOnlyList<PipelineAssignment> assignments, CancellationToken cancellationToken)
+    {
+        await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var wanted = assignments.ToDictionary(a => a.Spec.PipelineId);
+            foreach (var (id, running) in _running.ToList())
+            {
+                if (!wanted.TryGetValue(id, out var assignment))
+                {
+                    await StopAsync(id, running).ConfigureAwait(false);
+                    await DropSourceAsync(running.Supervisor.Spec, cancellationToken).ConfigureAwait(false);
+                }
+                else if (assignment.State != DesiredState.Running
+                    || assignment.Spec.Generation != running.Supervisor.Spec.Generation
+                    || assignment.Spec.Epoch != running.Supervisor.Spec.Epoch
+                    || running.Task.IsCompleted)
+                {
+                    await StopAsync(id, running).ConfigureAwait(false);
+                }
+            }
+
+            foreach (var (id, paused) in _paused.ToList())
+            {
+                if (!wanted.ContainsKey(id))
+                {
+                    _paused.Remove(id);
+                    await DropSourceAsync(paused.Spec, cancellationToken).ConfigureAwait(false);
+                }
+            }
+
+            foreach (var assignment in assignments)
+            {
+                var id = assignment.Spec.PipelineId;
+                if (assignment.State != DesiredState.Running)
+                {
+                    _paused[id] = assignment;
+                    continue;
+                }
+
+                _paused.Remove(id);
+                if (_running.TryGetValue(id, out var running) && running.Supervisor.Progress.Report().State == PipelineRunState.Fenced)
+                {
+                    continue;
+                }
+
+                if (!_running.ContainsKey(id))
+                {
+                    Start(assignment.Spec);
+                }
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+    }
+
+    /// <summary>Progress of every pipeline this worker runs.</summary>
+    public IReadOnlyList<PipelineProgressReport> Reports()
+    {
+        var reports = _running.Values.Select(r => r.Supervisor.Progress.Report()).ToList();
+        reports.AddRange(_paused.Values.Select(p => new PipelineProgressReport(p.Spec.PipelineId, p.Spec.Epoch, PipelineRunState.Stopped, "paused",
+            null, null, null, null, 0, 0, 0, null, null, null, 0, 0, 0, 0, new Dictionary<string, TableProgressReport>(), _time.GetUtcNow())));
+        return reports;
+    }
+
+    /// <summary>Removes what a deleted pipeline created at its source (its replication slot, and its publication when this service created it).</summary>
+    public async Task DropSourceAsync(PipelineSpec spec, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await using var source = _connectors.CreateSource(spec, _time);
+            await source.DropAsync(cancellationToken).ConfigureAwait(false);
+            LogDropped(_logger, spec.PipelineId);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            LogDropFailed(_logger, spec.PipelineId, e.Message);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            foreach (var (id, running) in _running.ToList())
+            {
+                await StopAsync(id, running).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _lock.Release();
+        }
+
+        _lock.Dispose();
+    }
+
+    private void Start(PipelineSpec spec)
+    {
+        var supervisor = new PipelineSupervisor(spec, _connectors, _options, _time, _loggerFactory);
+        var stop = new CancellationTokenSource();
+        var task = Task.Run(() => supervisor.RunAsync(stop.Token), CancellationToken.None);
+        _running[spec.PipelineId] = new Running(supervisor, stop, task);
+        LogStarted(_logger, spec.PipelineId, spec.Generation, spec.Epoch);
+    }
+
+    private async Task StopAsync(Guid id, Running running)
+    {
+        await running.Stop.CancelAsync().ConfigureAwait(false);
+        try
+        {
+            await running.Task.ConfigureAwait(false);
+        }
+        catch (OperationCanceledException)
+        {
+        }
+
+        running.Stop.Dispose();
+        _running.Remove(id);
+        LogStopped(_logger, id);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId} started (generation {Generation}, epoch {Epoch})")]
+    private static partial void LogStarted(ILogger logger, Guid pipelineId, long generation, long epoch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId} stopped")]
+    private static partial void LogStopped(ILogger logger, Guid pipelineId);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: source slot and publication dropped")]
+    private static partial void LogDropped(ILogger logger, Guid pipelineId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: dropping the source slot failed: {Reason}")]
+    private static partial void LogDropFailed(ILogger logger, Guid pipelineId, string reason);
+
+    private sealed record Running(PipelineSupervisor Supervisor, CancellationTokenSource Stop, Task Task);
+}

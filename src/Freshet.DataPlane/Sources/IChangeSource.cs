@@ -1,0 +1,106 @@
+using System.Threading.Channels;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Schema;
+
+namespace Freshet.DataPlane.Sources;
+
+/// <summary>A selected table as the source describes it: its schema, or why it cannot be replicated.</summary>
+internal sealed record SourceTable(TableId Id, TableSchema? Schema, string? Error, bool Snapshot);
+
+/// <summary>
+/// A database whose log is read. Implementations own their log-position format (opaque text to the engine) and the
+/// numeric (position, sequence) order of the changes they emit.
+/// </summary>
+internal interface IChangeSource : IAsyncDisposable
+{
+    /// <summary>
+    /// Checks the prerequisites (throws <see cref="SourcePrerequisiteException"/> listing every problem), describes the
+    /// selected tables and makes sure the source side of the pipeline exists (e.g. the publication).
+    /// </summary>
+    Task<IReadOnlyList<SourceTable>> PrepareAsync(CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Starts a snapshot from nothing (creating the log position it ends at) when <paramref name="resumePlan"/> is null,
+    /// or reopens the one described by the plan. Throws <see cref="SnapshotLostException"/> when the plan can no
+    /// longer be resumed (its log position is gone), so the caller starts over.
+    /// </summary>
+    Task<ISnapshotSession> OpenSnapshotAsync(IReadOnlyList<TableSchema> tables, string? resumePlan, CancellationToken cancellationToken);
+
+    /// <summary>Reads committed changes after <paramref name="resumePosition"/> into <paramref name="output"/> until cancelled or failed.</summary>
+    Task StreamAsync(string resumePosition, ChannelWriter<SourceEvent> output, CancellationToken cancellationToken);
+
+    /// <summary>Tells the source everything up to <paramref name="acknowledgePosition"/> is safely in the destination.</summary>
+    ValueTask AcknowledgeAsync(ulong acknowledgePosition, CancellationToken cancellationToken);
+
+    /// <summary>Current numbers about the source side (head position, retained log), for progress reports.</summary>
+    SourceStatus Status { get; }
+
+    /// <summary>Removes what the pipeline created at the source (slot, publication); used when a pipeline is deleted.</summary>
+    Task DropAsync(CancellationToken cancellationToken);
+}
+
+/// <summary>An open, consistent view of the source's tables that snapshot chunks are read from.</summary>
+internal interface ISnapshotSession : IAsyncDisposable
+{
+    /// <summary>The plan to store in the destination checkpoint, so a restart can resume it.</summary>
+    string Plan { get; }
+
+    /// <summary>Position the snapshot corresponds to: every streamed change comes after it.</summary>
+    long Position { get; }
+
+    DateTimeOffset TakenAt { get; }
+
+    /// <summary>Where streaming starts once every chunk is copied.</summary>
+    string ResumePosition { get; }
+
+    /// <summary>Chunk count per table in the plan.</summary>
+    IReadOnlyDictionary<TableId, int> ChunkCounts { get; }
+
+    /// <summary>Reads one chunk's rows, values in the table schema's column order.</summary>
+    IAsyncEnumerable<object?[]> ReadChunkAsync(TableSchema table, int chunk, CancellationToken cancellationToken);
+}
+
+internal enum SourceEventKind
+{
+    Change,
+    Commit,
+    SchemaChanged,
+    TableFailed,
+}
+
+/// <summary>A source transaction's end: the batch may be cut here and the checkpoint moved to <see cref="ResumePosition"/>.</summary>
+internal sealed record TransactionCommit(long Position, string ResumePosition, ulong AcknowledgePosition, DateTimeOffset CommittedAt);
+
+/// <summary>One item read from the source log, in log order.</summary>
+internal readonly record struct SourceEvent(
+    SourceEventKind Kind,
+    RowChange? Change = null,
+    TransactionCommit? Commit = null,
+    TableSchema? Schema = null,
+    TableId? Table = null,
+    string? Error = null)
+{
+    public static SourceEvent ForChange(RowChange change) => new(SourceEventKind.Change, Change: change);
+
+    public static SourceEvent ForCommit(TransactionCommit commit) => new(SourceEventKind.Commit, Commit: commit);
+
+    public static SourceEvent ForSchema(TableSchema schema) => new(SourceEventKind.SchemaChanged, Schema: schema);
+
+    public static SourceEvent ForFailedTable(TableId table, string error) => new(SourceEventKind.TableFailed, Table: table, Error: error);
+}
+
+/// <summary>Numbers about the source side of a pipeline.</summary>
+internal sealed record SourceStatus(long? HeadPosition, long? RetainedBytes, DateTimeOffset? MeasuredAt)
+{
+    public static readonly SourceStatus Unknown = new(null, null, null);
+}
+
+/// <summary>The source is not set up the way a pipeline needs; each problem says what to change.</summary>
+internal sealed class SourcePrerequisiteException(IReadOnlyList<string> problems)
+    : Exception("The source is not ready: " + string.Join(" ", problems))
+{
+    public IReadOnlyList<string> Problems { get; } = problems;
+}
+
+/// <summary>An interrupted snapshot cannot be resumed (its log position is gone) and must start over.</summary>
+internal sealed class SnapshotLostException(string reason) : Exception(reason);

@@ -1,0 +1,139 @@
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Schema;
+using Npgsql;
+using Npgsql.Replication.PgOutput;
+using NpgsqlTypes;
+
+namespace Freshet.DataPlane.Sources.Postgres;
+
+/// <summary>
+/// Reads one binary value (from a pgoutput tuple or a binary COPY row) into the data plane's representation of its
+/// kind (see <see cref="ValueKind"/>). Values are copied out at once: Npgsql reuses its buffers for the next message.
+/// </summary>
+internal static class PgValueReader
+{
+    public static async ValueTask<object?> ReadAsync(ReplicationValue value, ColumnType type, CancellationToken cancellationToken)
+    {
+        switch (value.Kind)
+        {
+            case TupleDataKind.Null:
+                return null;
+            case TupleDataKind.UnchangedToastedValue:
+                return UnchangedValue.Instance;
+            case TupleDataKind.TextValue:
+                throw new InvalidOperationException("The source sent a text value although binary output was requested.");
+        }
+
+        if (type.Kind == ValueKind.NumericText)
+        {
+            var bytes = await ReadBytesAsync(value, cancellationToken).ConfigureAwait(false);
+            return type.IsArray ? PgNumeric.ArrayToText(bytes) : PgNumeric.ToText(bytes);
+        }
+
+        return type.IsArray
+            ? type.Kind switch
+            {
+                ValueKind.Int16 => await value.Get<short?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Int32 => await value.Get<int?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Int64 => await value.Get<long?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Decimal => await value.Get<decimal?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Float32 => await value.Get<float?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Float64 => await value.Get<double?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Text or ValueKind.Json or ValueKind.Enum => await value.Get<string?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Boolean => await value.Get<bool?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Date => await value.Get<DateOnly?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Time => await value.Get<TimeOnly?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Timestamp or ValueKind.TimestampTz => await value.Get<DateTime?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Interval => await value.Get<NpgsqlInterval?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Uuid => await value.Get<Guid?[]>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Bytes => await value.Get<byte[]?[]>(cancellationToken).ConfigureAwait(false),
+                _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
+            }
+            : type.Kind switch
+            {
+                ValueKind.Int16 => await value.Get<short>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Int32 => await value.Get<int>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Int64 => await value.Get<long>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Decimal => await value.Get<decimal>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Float32 => await value.Get<float>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Float64 => await value.Get<double>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Text or ValueKind.Json or ValueKind.Enum => await value.Get<string>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Boolean => await value.Get<bool>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Date => await value.Get<DateOnly>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Time => await value.Get<TimeOnly>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Timestamp or ValueKind.TimestampTz => await value.Get<DateTime>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Interval => await value.Get<NpgsqlInterval>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Uuid => await value.Get<Guid>(cancellationToken).ConfigureAwait(false),
+                ValueKind.Bytes => await value.Get<byte[]>(cancellationToken).ConfigureAwait(false),
+                _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
+            };
+    }
+
+    public static async ValueTask<object?> ReadAsync(NpgsqlBinaryExporter row, ColumnType type, CancellationToken cancellationToken)
+    {
+        if (row.IsNull)
+        {
+            await row.SkipAsync(cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var copyType = PgTypeMapping.CopyType(type);
+        return type.IsArray
+            ? type.Kind switch
+            {
+                ValueKind.Int16 => await row.ReadAsync<short?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Int32 => await row.ReadAsync<int?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Int64 => await row.ReadAsync<long?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Decimal => await row.ReadAsync<decimal?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Float32 => await row.ReadAsync<float?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Float64 => await row.ReadAsync<double?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText
+                    => await row.ReadAsync<string?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Boolean => await row.ReadAsync<bool?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Date => await row.ReadAsync<DateOnly?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Time => await row.ReadAsync<TimeOnly?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Timestamp or ValueKind.TimestampTz => await row.ReadAsync<DateTime?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Interval => await row.ReadAsync<NpgsqlInterval?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Uuid => await row.ReadAsync<Guid?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Bytes => await row.ReadAsync<byte[]?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
+            }
+            : type.Kind switch
+            {
+                ValueKind.Int16 => await row.ReadAsync<short>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Int32 => await row.ReadAsync<int>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Int64 => await row.ReadAsync<long>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Decimal => await row.ReadAsync<decimal>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Float32 => await row.ReadAsync<float>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Float64 => await row.ReadAsync<double>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText
+                    => await row.ReadAsync<string>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Boolean => await row.ReadAsync<bool>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Date => await row.ReadAsync<DateOnly>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Time => await row.ReadAsync<TimeOnly>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Timestamp or ValueKind.TimestampTz => await row.ReadAsync<DateTime>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Interval => await row.ReadAsync<NpgsqlInterval>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Uuid => await row.ReadAsync<Guid>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Bytes => await row.ReadAsync<byte[]>(copyType, cancellationToken).ConfigureAwait(false),
+                _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
+            };
+    }
+
+    /// <summary>Rough size of a value in memory, for cutting batches by bytes.</summary>
+    public static int ApproximateSize(object? value) => value switch
+    {
+        null => 8,
+        string s => 24 + (2 * s.Length),
+        byte[] b => 24 + b.Length,
+        Array a => 32 + (16 * a.Length),
+        _ => 24,
+    };
+
+    private static async ValueTask<byte[]> ReadBytesAsync(ReplicationValue value, CancellationToken cancellationToken)
+    {
+        var bytes = new byte[value.Length];
+        await using var stream = value.GetStream();
+        await stream.ReadExactlyAsync(bytes, cancellationToken).ConfigureAwait(false);
+        return bytes;
+    }
+}

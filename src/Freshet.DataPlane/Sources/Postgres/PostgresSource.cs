@@ -1,0 +1,334 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Freshet.Contracts;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Schema;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+using Npgsql.Replication;
+using Npgsql.Replication.PgOutput;
+using Npgsql.Replication.PgOutput.Messages;
+using NpgsqlTypes;
+
+namespace Freshet.DataPlane.Sources.Postgres;
+
+/// <summary>
+/// Reads a PostgreSQL database through logical replication (pgoutput protocol v2, binary values, streaming of large
+/// in-progress transactions) from one slot and one publication per pipeline.
+/// </summary>
+internal sealed partial class PostgresSource : IChangeSource
+{
+    /// <summary>Marks publications this service created, so deleting a pipeline never drops one a DBA made.</summary>
+    private const string OwnedPublicationComment = "freshet:";
+
+    private readonly PipelineSpec _spec;
+    private readonly PostgresSourceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly NpgsqlConnectionStringBuilder _connectionString;
+    private readonly NpgsqlDataSource _dataSource;
+    private readonly PgCatalog _catalog;
+    private readonly Dictionary<TableId, TableSchema> _tables = [];
+    private LogicalReplicationConnection? _replication;
+    private SourceStatus _status = SourceStatus.Unknown;
+    private long _lastMessageTicks;
+
+    public PostgresSource(PipelineSpec spec, PostgresSourceOptions options, TimeProvider time, ILoggerFactory loggerFactory)
+    {
+        _spec = spec;
+        _options = options;
+        _time = time;
+        _logger = loggerFactory.CreateLogger<PostgresSource>();
+        _connectionString = PostgresEndpoint.ConnectionString(spec.Source, "freshet-worker");
+        _dataSource = NpgsqlDataSource.Create(_connectionString);
+        _catalog = new PgCatalog(_dataSource);
+        var id = spec.PipelineId.ToString("N");
+        SlotName = spec.Source.Settings.TryGetValue("slot_name", out var slot) ? slot : $"freshet_{id}";
+        PublicationName = spec.Source.Settings.TryGetValue("publication_name", out var publication) ? publication : $"freshet_{id}";
+    }
+
+    public string SlotName { get; }
+
+    public string PublicationName { get; }
+
+    public SourceStatus Status => _status;
+
+    public async Task<IReadOnlyList<SourceTable>> PrepareAsync(CancellationToken cancellationToken)
+    {
+        var problems = new List<string>();
+        await using (var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            var walLevel = await ScalarAsync<string>(connection, "SHOW wal_level", cancellationToken).ConfigureAwait(false);
+            if (walLevel != "logical")
+            {
+                problems.Add($"wal_level is '{walLevel}' but must be 'logical': set wal_level = logical in postgresql.conf (or ALTER SYSTEM SET wal_level = logical) and restart the server.");
+            }
+
+            if (!await ScalarAsync<bool>(connection, "SELECT rolreplication OR rolsuper FROM pg_roles WHERE rolname = current_user", cancellationToken).ConfigureAwait(false))
+            {
+                problems.Add($"the login '{_connectionString.Username}' lacks the REPLICATION attribute: ALTER ROLE {_connectionString.Username} WITH REPLICATION.");
+            }
+
+            var slotExists = await ScalarAsync<bool>(connection, $"SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)})", cancellationToken).ConfigureAwait(false);
+            var freeSlots = await ScalarAsync<int>(connection, "SELECT current_setting('max_replication_slots')::int - (SELECT count(*) FROM pg_replication_slots)::int", cancellationToken).ConfigureAwait(false);
+            if (!slotExists && freeSlots <= 0)
+            {
+                problems.Add("no replication slot is free (max_replication_slots is reached): raise max_replication_slots and restart, or drop unused slots (SELECT slot_name, active FROM pg_replication_slots).");
+            }
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new SourcePrerequisiteException(problems);
+        }
+
+        var tables = await _catalog.DescribeAsync(_spec.Tables, cancellationToken).ConfigureAwait(false);
+        foreach (var table in tables.Where(t => t.Schema is not null))
+        {
+            _tables[table.Id] = table.Schema!;
+        }
+
+        await EnsurePublicationAsync(tables.Where(t => t.Schema is not null).Select(t => t.Id).ToList(), cancellationToken).ConfigureAwait(false);
+        return tables;
+    }
+
+    public async Task<ISnapshotSession> OpenSnapshotAsync(IReadOnlyList<TableSchema> tables, string? resumePlan, CancellationToken cancellationToken)
+    {
+        if (resumePlan is null)
+        {
+            await DropSlotAsync(cancellationToken).ConfigureAwait(false);
+            return await PgSnapshotSession.StartAsync(_connectionString, SlotName, tables, _options, _time, _logger, cancellationToken).ConfigureAwait(false);
+        }
+
+        if (!await SlotExistsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new SnapshotLostException($"replication slot {SlotName} no longer exists, so the interrupted snapshot cannot be resumed");
+        }
+
+        return await PgSnapshotSession.ResumeAsync(_connectionString, resumePlan, tables, _options, _logger, cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task StreamAsync(string resumePosition, ChannelWriter<SourceEvent> output, CancellationToken cancellationToken)
+    {
+        if (!await SlotExistsAsync(cancellationToken).ConfigureAwait(false))
+        {
+            throw new InvalidOperationException($"Replication slot {SlotName} is gone (dropped, or invalidated by max_slot_wal_keep_size); the pipeline needs a new snapshot.");
+        }
+
+        var replication = new LogicalReplicationConnection(_connectionString.ConnectionString)
+        {
+            WalReceiverStatusInterval = TimeSpan.FromSeconds(5),
+        };
+        await replication.Open(cancellationToken).ConfigureAwait(false);
+        _replication = replication;
+        using var heartbeatStop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var heartbeat = HeartbeatAsync(heartbeatStop.Token);
+        try
+        {
+            var decoder = new PgOutputDecoder(_catalog, _tables, _spec.Tables, output, _options.StreamBufferLimitBytes, _options.SpillDirectory, _logger);
+            var options = new PgOutputReplicationOptions([PublicationName], PgOutputProtocolVersion.V2, binary: true, streamingMode: PgOutputStreamingMode.On, messages: true);
+            var start = Lsn.Parse(resumePosition);
+            LogStreaming(_logger, SlotName, start.ToString());
+            await foreach (var message in replication.StartReplication(new PgOutputReplicationSlot(SlotName), options, cancellationToken, start).ConfigureAwait(false))
+            {
+                Interlocked.Exchange(ref _lastMessageTicks, _time.GetTimestamp());
+                await decoder.HandleAsync(message, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await heartbeatStop.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await heartbeat.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+
+            _replication = null;
+            await replication.DisposeAsync().ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask AcknowledgeAsync(ulong acknowledgePosition, CancellationToken cancellationToken)
+    {
+        var replication = _replication;
+        if (replication is null)
+        {
+            return;
+        }
+
+        var lsn = new NpgsqlLogSequenceNumber(acknowledgePosition);
+        replication.SetReplicationStatus(lsn);
+        await replication.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task DropAsync(CancellationToken cancellationToken)
+    {
+        await DropSlotAsync(cancellationToken).ConfigureAwait(false);
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var comment = await ScalarAsync<string?>(connection,
+            $"SELECT obj_description(oid, 'pg_publication') FROM pg_publication WHERE pubname = {Literal(PublicationName)}", cancellationToken).ConfigureAwait(false);
+        if (comment == OwnedPublicationComment + _spec.PipelineId)
+        {
+            await ExecuteAsync(connection, $"DROP PUBLICATION IF EXISTS {Identifier(PublicationName)}", cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        if (_replication is not null)
+        {
+            await _replication.DisposeAsync().ConfigureAwait(false);
+        }
+
+        await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+
+    internal static string Identifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
+
+    internal static string Identifier(TableId table) => Identifier(table.Schema) + "." + Identifier(table.Name);
+
+    internal static string Literal(string value) => "'" + value.Replace("'", "''", StringComparison.Ordinal) + "'";
+
+    private async Task EnsurePublicationAsync(IReadOnlyList<TableId> tables, CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        var exists = await ScalarAsync<bool>(connection, $"SELECT EXISTS (SELECT 1 FROM pg_publication WHERE pubname = {Literal(PublicationName)})", cancellationToken).ConfigureAwait(false);
+        var tableList = string.Join(", ", tables.Select(Identifier));
+        try
+        {
+            if (!exists)
+            {
+                if (tables.Count == 0)
+                {
+                    return;
+                }
+
+                await ExecuteAsync(connection, $"CREATE PUBLICATION {Identifier(PublicationName)} FOR TABLE {tableList}; "
+                    + $"COMMENT ON PUBLICATION {Identifier(PublicationName)} IS {Literal(OwnedPublicationComment + _spec.PipelineId)}", cancellationToken).ConfigureAwait(false);
+                return;
+            }
+
+            var published = new HashSet<TableId>();
+            await using (var command = new NpgsqlCommand($"SELECT schemaname, tablename FROM pg_publication_tables WHERE pubname = {Literal(PublicationName)}", connection))
+            await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+            {
+                while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    published.Add(new TableId(reader.GetString(0), reader.GetString(1)));
+                }
+            }
+
+            var missing = tables.Where(t => !published.Contains(t)).ToList();
+            if (missing.Count > 0)
+            {
+                await ExecuteAsync(connection, $"ALTER PUBLICATION {Identifier(PublicationName)} ADD TABLE {string.Join(", ", missing.Select(Identifier))}", cancellationToken).ConfigureAwait(false);
+            }
+        }
+        catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege)
+        {
+            throw new SourcePrerequisiteException([
+                $"the login may not create or change publication {PublicationName} ({e.MessageText}): ask the tables' owner or a superuser to run "
+                + $"CREATE PUBLICATION {Identifier(PublicationName)} FOR TABLE {tableList}; the pipeline adopts an existing publication of that name."]);
+        }
+    }
+
+    private async Task<bool> SlotExistsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await ScalarAsync<bool>(connection, $"SELECT EXISTS (SELECT 1 FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)})", cancellationToken).ConfigureAwait(false);
+    }
+
+    private async Task DropSlotAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        // A slot still held by a walsender of a process that just died is released within moments; wait for that.
+        for (var attempt = 0; ; attempt++)
+        {
+            try
+            {
+                await ExecuteAsync(connection, $"SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)}", cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.ObjectInUse && attempt < 50)
+            {
+                await Task.Delay(TimeSpan.FromMilliseconds(200), _time, cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Keeps an idle slot moving: when nothing arrived for a heartbeat interval, a tiny logical message is written to the
+    /// source's WAL; it comes back through the slot as an empty transaction whose commit the engine checkpoints and
+    /// acknowledges, so confirmed_flush_lsn advances and the server can recycle WAL written by other databases.
+    /// Also samples the head position and the slot's retained WAL for progress reports.
+    /// </summary>
+    private async Task HeartbeatAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            await Task.Delay(_options.HeartbeatInterval, _time, cancellationToken).ConfigureAwait(false);
+            try
+            {
+                await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+                if (_time.GetElapsedTime(Interlocked.Read(ref _lastMessageTicks)) >= _options.HeartbeatInterval)
+                {
+                    await ExecuteAsync(connection, "SELECT pg_logical_emit_message(true, 'freshet_heartbeat', '')", cancellationToken).ConfigureAwait(false);
+                }
+
+                await using var command = new NpgsqlCommand(
+                    $"SELECT pg_current_wal_lsn(), pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)}", connection);
+                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+                {
+                    _status = new SourceStatus(
+                        Lsn.ToPosition(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0)),
+                        reader.IsDBNull(1) ? null : reader.GetInt64(1),
+                        _time.GetUtcNow());
+                }
+            }
+            catch (Exception e) when (e is NpgsqlException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
+            {
+                LogHeartbeatFailed(_logger, e.Message);
+            }
+        }
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+#pragma warning disable CA2100 // built only from constants, quoted identifiers and quoted literals
+        await using var command = new NpgsqlCommand(sql, connection);
+#pragma warning restore CA2100
+        var value = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false);
+        return value is DBNull or null ? default! : (T)Convert.ChangeType(value, Nullable.GetUnderlyingType(typeof(T)) ?? typeof(T), CultureInfo.InvariantCulture);
+    }
+
+    private static async Task ExecuteAsync(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+#pragma warning disable CA2100 // built only from constants, quoted identifiers and quoted literals
+        await using var command = new NpgsqlCommand(sql, connection);
+#pragma warning restore CA2100
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Streaming from slot {Slot} at {Position}")]
+    private static partial void LogStreaming(ILogger logger, string slot, string position);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Source heartbeat failed: {Reason}")]
+    private static partial void LogHeartbeatFailed(ILogger logger, string reason);
+}
+
+/// <summary>Tunables of the PostgreSQL source.</summary>
+/// <param name="HeartbeatInterval">Idle time after which a heartbeat message is written to the source.</param>
+/// <param name="StreamBufferLimitBytes">Memory for in-progress streamed transactions before they spill to disk.</param>
+/// <param name="SnapshotChunkRows">Target rows per snapshot chunk.</param>
+/// <param name="SnapshotParallelism">Snapshot connections (chunks copied at once).</param>
+/// <param name="SpillDirectory">Where streamed transactions spill; the temp folder when null.</param>
+internal sealed record PostgresSourceOptions(
+    TimeSpan HeartbeatInterval,
+    long StreamBufferLimitBytes,
+    int SnapshotChunkRows,
+    int SnapshotParallelism,
+    string? SpillDirectory = null);
