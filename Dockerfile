@@ -1,7 +1,8 @@
 # One image recipe for every host. The host is chosen at build time:
-#   docker build -t freshet/freshet:dev .                                  (control plane, the default)
-#   docker build --build-arg HOST=DataPlane.Worker -t freshet/worker:dev .
-# HOST names both the folder under src/ and its csproj: src/${HOST}/${HOST}.csproj, published as ${HOST}.dll.
+#   docker build -t freshet/freshet:dev .                                          (control plane, the default)
+#   docker build --build-arg HOST=Freshet.DataPlane.Worker -t freshet/worker:dev .  (data-plane worker)
+# HOST names both the folder under src/ and its csproj: src/${HOST}/${HOST}.csproj, published as ${HOST}.dll
+# (so a host project keeps its default AssemblyName). The worker serves no HTTP; the port settings are unused there.
 ARG HOST=Freshet.ControlPlane.Host
 
 # Stage 1: only the files that decide a restore, at their own paths. This stage reruns whenever src/

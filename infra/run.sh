@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs Freshet locally: a PostgreSQL control database under the data folder, the control plane (all roles,
-# embedded worker) on loopback, demo data and credentials. Ctrl-C stops everything it started.
+# embedded worker) on loopback, demo data and credentials, and the demo pipeline streaming a demo shop database
+# (with live traffic) into a DuckDB file. Ctrl-C stops everything it started.
 #
 #   ./infra/run.sh
 #
@@ -11,10 +12,12 @@
 #   FRESHET_KEEP_PG=1  leave PostgreSQL running when the script ends
 #   FRESHET_FOLLOW_LOG=0  do not stream the server log to the terminal after the banner
 #   FRESHET_SKIP_BUILD=1  run the last build instead of building again
+#   FRESHET_DEMO_TRAFFIC=0  no live changes in the demo shop database (default: a few rows a second)
 #
-# Files in $FRESHET_DATA_DIR: pg/ (cluster), pg-socket/, secrets.env (mode 600: superuser, app role and
-# master key secrets, generated on first run and reused), dev-credentials.json (written by seed-demo),
-# logs/postgresql.log, logs/controlplane.log.
+# Files in $FRESHET_DATA_DIR: pg/ (cluster), pg-socket/, secrets.env (mode 600: superuser, app role, demo
+# source and master key secrets, generated on first run and reused), dev-credentials.json (written by
+# seed-demo), duckdb/<tenant id>/demo.duckdb (the demo pipeline's destination), logs/postgresql.log,
+# logs/controlplane.log, logs/demo-traffic.log.
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -30,6 +33,7 @@ DATA_DIR="$(realpath -m -- "${FRESHET_DATA_DIR:-$REPO_ROOT/.data}")"
 KEEP_PG="${FRESHET_KEEP_PG:-0}"
 FOLLOW_LOG="${FRESHET_FOLLOW_LOG:-1}"
 SKIP_BUILD="${FRESHET_SKIP_BUILD:-0}"
+DEMO_TRAFFIC="${FRESHET_DEMO_TRAFFIC:-1}"
 
 for port in "$API_PORT" "$PG_PORT"; do
     if [[ ! "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
@@ -40,6 +44,10 @@ done
 
 HOST_PROJECT="$REPO_ROOT/src/Freshet.ControlPlane.Host"
 HOST_DLL="$HOST_PROJECT/bin/Release/net10.0/Freshet.ControlPlane.Host.dll"
+# The standalone worker: run.sh needs only its `duckdb-query` verb, for the banner's look at the demo rows
+# (the pipeline itself runs in the control plane's embedded worker).
+WORKER_PROJECT="$REPO_ROOT/src/Freshet.DataPlane.Worker"
+WORKER_DLL="$WORKER_PROJECT/bin/Release/net10.0/Freshet.DataPlane.Worker.dll"
 API_URL="http://127.0.0.1:$API_PORT"
 
 # --- 1. Tools --------------------------------------------------------------------------------------
@@ -60,6 +68,7 @@ mkdir -p "$DATA_DIR" "$DATA_DIR/logs"
 PG_DIR="$DATA_DIR/pg"
 PG_LOG="$DATA_DIR/logs/postgresql.log"
 SERVER_LOG="$DATA_DIR/logs/controlplane.log"
+TRAFFIC_LOG="$DATA_DIR/logs/demo-traffic.log"
 SECRETS_FILE="$DATA_DIR/secrets.env"
 CREDENTIALS_FILE="$DATA_DIR/dev-credentials.json"
 
@@ -121,6 +130,7 @@ DEMO_SOURCE_PASSWORD="${SECRETS[FRESHET_DEMO_SOURCE_PASSWORD]}"
 # --- 3. Cleanup on exit ---------------------------------------------------------------------------
 SERVER_PID=""
 TAIL_PID=""
+TRAFFIC_PID=""
 PG_STARTED=0
 
 # shellcheck disable=SC2317 # reached through the trap, which shellcheck 0.9 does not follow
@@ -131,6 +141,12 @@ cleanup() {
     # when the terminal or the pipe we print to is gone.
     set +e
     trap '' PIPE
+    if [[ -n "$TRAFFIC_PID" ]]; then
+        # First, so that no call fails against a server going away. The loop exits at once, or after the
+        # CALL in progress.
+        kill -TERM "$TRAFFIC_PID" 2>/dev/null || true
+        wait "$TRAFFIC_PID" 2>/dev/null || true
+    fi
     if [[ -n "$TAIL_PID" ]]; then
         kill "$TAIL_PID" 2>/dev/null || true
         wait "$TAIL_PID" 2>/dev/null || true
@@ -186,6 +202,22 @@ psql_super() {
 if ! psql_super -d postgres -tAc 'SELECT 1' >/dev/null; then
     freshet_die "cannot sign in to PostgreSQL on 127.0.0.1:$PG_PORT as postgres with the password in $SECRETS_FILE"
 fi
+# The demo pipeline decodes the write-ahead log. freshet_pg_init configures new clusters for it; a cluster made
+# otherwise (by hand, or by an older run.sh) is set up here: ALTER SYSTEM writes postgresql.auto.conf, which
+# overrides postgresql.conf, and wal_level takes effect only after a restart. Higher settings stay as they are.
+LOGICAL_SETTINGS_SQL="
+SELECT format('ALTER SYSTEM SET %s = %L', name, wanted)
+FROM (VALUES ('wal_level', 'logical'), ('max_replication_slots', '20'), ('max_wal_senders', '20')) AS s (name, wanted)
+WHERE CASE name WHEN 'wal_level' THEN current_setting(name) <> 'logical' ELSE current_setting(name)::int < 10 END"
+logical_changes="$(psql_super -d postgres -tAc "$LOGICAL_SETTINGS_SQL")"
+if [[ -n "$logical_changes" ]]; then
+    freshet_log "enabling logical decoding, then restarting PostgreSQL: ${logical_changes//$'\n'/; }"
+    psql_super -d postgres <<<"$LOGICAL_SETTINGS_SQL \gexec"
+    freshet_pg_stop "$PG_DIR"
+    freshet_pg_start "$PG_DIR" "$PG_PORT" "$PG_LOG"
+    [[ -z "$(psql_super -d postgres -tAc "$LOGICAL_SETTINGS_SQL")" ]] \
+        || freshet_die "PostgreSQL on $PG_DIR still lacks wal_level=logical after a restart (see $PG_DIR/postgresql.auto.conf)"
+fi
 if [[ "$(psql_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'freshet'")" != 1 ]]; then
     psql_super -d postgres -c 'CREATE DATABASE freshet'
     freshet_log "created database freshet"
@@ -196,12 +228,17 @@ SELECT format('CREATE ROLE %I LOGIN REPLICATION PASSWORD %L', :'role', :'passwor
 WHERE NOT EXISTS (SELECT 1 FROM pg_roles WHERE rolname = :'role') \gexec
 SELECT format('ALTER ROLE %I LOGIN REPLICATION PASSWORD %L', :'role', :'password') \gexec
 SQL
+psql_demo() {
+    PGPASSWORD="$DEMO_SOURCE_PASSWORD" PGCONNECT_TIMEOUT=5 PGOPTIONS='-c statement_timeout=10s' \
+        "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U freshet_demo_source -d freshet_demo "$@"
+}
 if [[ "$(psql_super -d postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'freshet_demo'")" != 1 ]]; then
     psql_super -d postgres -c 'CREATE DATABASE freshet_demo OWNER freshet_demo_source'
-    PGPASSWORD="$DEMO_SOURCE_PASSWORD" "$PG_BIN/psql" -X -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" \
-        -U freshet_demo_source -d freshet_demo -f "$SCRIPT_DIR/demo/shop-schema.sql"
+    psql_demo -f "$SCRIPT_DIR/demo/shop-schema.sql"
     freshet_log "created the demo source database freshet_demo"
 fi
+# The traffic procedure, replaced on every start so that an edited shop-traffic.sql takes effect.
+psql_demo -f "$SCRIPT_DIR/demo/shop-traffic.sql"
 DEMO_SOURCE="Host=127.0.0.1;Port=$PG_PORT;Database=freshet_demo;Username=freshet_demo_source;Password=$DEMO_SOURCE_PASSWORD"
 
 # --- 5. Build, migrate, seed ----------------------------------------------------------------------
@@ -215,8 +252,11 @@ export Freshet__Connections__AllowPrivateNetworks=true
 if [[ "$SKIP_BUILD" != 1 ]]; then
     freshet_log "building the control plane (Release)"
     dotnet build "$HOST_PROJECT" -c Release -nologo
+    freshet_log "building the data-plane worker (Release), for its duckdb-query command"
+    dotnet build "$WORKER_PROJECT" -c Release -nologo
 fi
 [[ -f "$HOST_DLL" ]] || freshet_die "$HOST_DLL not found after the build"
+[[ -f "$WORKER_DLL" ]] || freshet_warn "$WORKER_DLL not found: the demo query command below needs it (build src/Freshet.DataPlane.Worker)"
 
 freshet_log "applying migrations"
 dotnet "$HOST_DLL" migrate
@@ -231,14 +271,48 @@ freshet_port_free "$API_PORT" \
 freshet_log "starting the control plane on $API_URL (log: $SERVER_LOG)"
 : >"$SERVER_LOG"
 # Started in the background (output to the log, so that $! is the server itself) to wait for readiness
-# and print the banner; the script then waits on it as if it ran in the foreground.
-dotnet "$HOST_DLL" --urls "$API_URL" >>"$SERVER_LOG" 2>&1 </dev/null &
+# and print the banner; the script then waits on it as if it ran in the foreground. The worker role runs
+# every pipeline of the control database, the demo pipeline among them, inside the server.
+Freshet__Roles=api,scheduler,status,worker dotnet "$HOST_DLL" --urls "$API_URL" >>"$SERVER_LOG" 2>&1 </dev/null &
 SERVER_PID=$!
 
 if ! freshet_wait_http "$API_URL/health/ready" 60 "$SERVER_PID"; then
     echo "----- last lines of $SERVER_LOG -----" >&2
     tail -n 60 "$SERVER_LOG" >&2 || true
     freshet_die "the control plane did not become ready"
+fi
+
+# --- 7. Demo traffic -------------------------------------------------------------------------------
+# A few changes a second in the demo shop, one transaction per CALL (see infra/demo/shop-traffic.sql). A new
+# psql per call: a call that fails (a restart, a timeout) costs that call only.
+if [[ "$DEMO_TRAFFIC" != 0 ]]; then
+    RUN_PID=$$
+    (
+        exec {LOCK_FD}>&- # the lock belongs to this script, not to the loop
+        sleeper=""
+        trap '[[ -z "$sleeper" ]] || kill "$sleeper" 2>/dev/null; exit 0' TERM
+        ok=0 failed=0 report_at=$((SECONDS + 60))
+        echo "$(date -Is) demo traffic started: CALL shop_tick() about every 0.7 s (pid $BASHPID)"
+        # Also ends when the script is gone without its cleanup (SIGKILL).
+        while kill -0 "$RUN_PID" 2>/dev/null; do
+            if output="$(psql_demo -c 'CALL shop_tick()' 2>&1)"; then
+                ok=$((ok + 1))
+            else
+                failed=$((failed + 1))
+                echo "$(date -Is) CALL shop_tick() failed: $output"
+            fi
+            if ((SECONDS >= report_at)); then
+                echo "$(date -Is) last minute: $ok calls, $failed failed"
+                ok=0 failed=0 report_at=$((SECONDS + 60))
+            fi
+            # In the background, so that the TERM trap runs at once rather than after the sleep.
+            sleep 0.7 &
+            sleeper=$!
+            wait "$sleeper" || true
+            sleeper=""
+        done
+    ) >>"$TRAFFIC_LOG" 2>&1 </dev/null &
+    TRAFFIC_PID=$!
 fi
 
 cred() { jq -r "$1 // empty" "$CREDENTIALS_FILE"; }
@@ -271,9 +345,33 @@ cat <<EOF
       -d client_secret=$example_client_secret \$API/connect/token | jq -r .access_token)
     curl -H "Authorization: Bearer \$TOKEN" \$API/v1/pipelines
 
+EOF
+demo_pipeline="$(cred '.demo.pipelineId')"
+demo_duckdb="$(cred '.demo.duckdbPath')"
+if [[ -n "$demo_pipeline" && -n "$demo_duckdb" ]]; then
+    if [[ "$DEMO_TRAFFIC" != 0 ]]; then
+        demo_traffic="a few orders a second (CALL shop_tick(); log: $TRAFFIC_LOG)"
+    else
+        demo_traffic="off (FRESHET_DEMO_TRAFFIC=0); make changes with psql, e.g. CALL shop_tick()"
+    fi
+    cat <<EOF
+  Demo pipeline (tenant demo), run by the server's embedded worker: snapshot, then every change
+    pipeline   $demo_pipeline
+    source     postgresql://freshet_demo_source@127.0.0.1:$PG_PORT/freshet_demo (password in $SECRETS_FILE)
+    traffic    $demo_traffic
+    DuckDB     $demo_duckdb
+    Look at the rows (the file appears once the snapshot is written):
+      dotnet $(printf '%q' "$WORKER_DLL") duckdb-query $(printf '%q' "$demo_duckdb") \\
+        "SELECT status, count(*) AS orders FROM orders GROUP BY 1 ORDER BY 1"
+
+EOF
+else
+    freshet_warn "$CREDENTIALS_FILE has no demo pipeline (.demo): the banner leaves the demo out"
+fi
+cat <<EOF
   All demo credentials: $CREDENTIALS_FILE
   Server log: $SERVER_LOG
-  Ctrl-C stops the server$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
+  Ctrl-C stops the server$([[ "$DEMO_TRAFFIC" == 0 ]] || printf ', the demo traffic')$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
 
 EOF
 

@@ -69,6 +69,7 @@ public static class ApiModule
         services.AddScoped<TenantProvisioner>();
         services.AddScoped<BuiltInClients>();
         services.AddScoped<DemoSeeder>();
+        services.AddScoped<Pipelines.PipelineSpecs>();
         services.AddHostedService<Housekeeping>();
 
         services.Configure<JsonOptions>(options => ApiJson.Configure(options.SerializerOptions));

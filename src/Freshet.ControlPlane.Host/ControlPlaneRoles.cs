@@ -2,10 +2,14 @@ using Microsoft.Extensions.Configuration;
 
 namespace Freshet.ControlPlane.Host;
 
-/// <summary>Which modules this process runs (<c>Freshet:Roles</c>, comma-separated; default: all of them).</summary>
-internal sealed record ControlPlaneRoles(bool Api, bool Scheduler, bool Status)
+/// <summary>
+/// Which modules this process runs (<c>Freshet:Roles</c>, comma-separated; default: api, scheduler, status). The
+/// <c>worker</c> role embeds a data-plane worker that runs every pipeline of the control database (the local
+/// one-process setup); production runs workers as their own Deployment instead.
+/// </summary>
+internal sealed record ControlPlaneRoles(bool Api, bool Scheduler, bool Status, bool Worker = false)
 {
-    public static readonly string[] Known = ["api", "scheduler", "status"];
+    public static readonly string[] Known = ["api", "scheduler", "status", "worker"];
 
     public static ControlPlaneRoles From(IConfiguration configuration)
     {
@@ -22,6 +26,11 @@ internal sealed record ControlPlaneRoles(bool Api, bool Scheduler, bool Status)
             throw new InvalidOperationException($"Freshet:Roles has unknown role(s) {string.Join(", ", unknown)}; known roles are {string.Join(", ", Known)}.");
         }
 
-        return new ControlPlaneRoles(roles.Contains("api"), roles.Contains("scheduler"), roles.Contains("status"));
+        if (roles.Contains("worker") && !roles.Contains("api"))
+        {
+            throw new InvalidOperationException("Freshet:Roles: the embedded worker reads pipelines through the api role; run them together (a standalone worker is Freshet.DataPlane.Worker).");
+        }
+
+        return new ControlPlaneRoles(roles.Contains("api"), roles.Contains("scheduler"), roles.Contains("status"), roles.Contains("worker"));
     }
 }

@@ -48,6 +48,11 @@ public static partial class HostCommands
             builder.AddStatusModule();
         }
 
+        if (roles.Worker)
+        {
+            EmbeddedWorker.Add(builder);
+        }
+
         var app = builder.Build();
         app.MapDefaultEndpoints();
         if (roles.Api)

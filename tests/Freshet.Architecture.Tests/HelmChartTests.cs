@@ -199,6 +199,69 @@ public sealed class HelmChartTests
     }
 
     [Fact]
+    public void Dockerfile_Hosts_AreExecutableProjectsPublishedUnderTheirOwnName()
+    {
+        // The image runs /app/${HOST}.dll: every host it is documented to build (the default and each
+        // `--build-arg HOST=…` of its header) must be an executable project whose assembly is named after its folder.
+        var text = Repository.Read("Dockerfile");
+        var hosts = Regex.Matches(text, @"--build-arg\s+HOST=([A-Za-z0-9_.-]+)").Select(m => m.Groups[1].Value).Prepend(HostProject()).Distinct().ToList();
+        Assert.True(text.Contains("/app/${FRESHET_HOST}.dll", StringComparison.Ordinal) && text.Contains("FRESHET_HOST=${HOST}", StringComparison.Ordinal),
+            "Dockerfile: the runtime stage must set FRESHET_HOST=${HOST} and run /app/${FRESHET_HOST}.dll; the checks below assume it.");
+
+        var failures = new List<string>();
+        foreach (var host in hosts)
+        {
+            var path = Repository.PathOf("src", host, host + ".csproj");
+            if (!File.Exists(path))
+            {
+                failures.Add($"HOST={host}: src/{host}/{host}.csproj does not exist");
+                continue;
+            }
+
+            var project = File.ReadAllText(path);
+            if (!project.Contains("Sdk=\"Microsoft.NET.Sdk.Web\"", StringComparison.Ordinal) && !Regex.IsMatch(project, @"<OutputType>\s*Exe\s*</OutputType>"))
+            {
+                failures.Add($"HOST={host}: src/{host}/{host}.csproj is a library (no <OutputType>Exe</OutputType>, not Microsoft.NET.Sdk.Web), so `dotnet {host}.dll` cannot run it");
+            }
+
+            var assemblyName = Regex.Match(project, @"<AssemblyName>\s*([^<]+?)\s*</AssemblyName>");
+            if (assemblyName.Success && assemblyName.Groups[1].Value != host)
+            {
+                failures.Add($"HOST={host}: src/{host}/{host}.csproj sets <AssemblyName>{assemblyName.Groups[1].Value}</AssemblyName>, so the publish has no /app/{host}.dll "
+                    + "(remove the AssemblyName, or rename the project)");
+            }
+        }
+
+        Assert.True(failures.Count == 0, $"Dockerfile: {string.Join("; ", failures)}.");
+    }
+
+    [Fact]
+    public void Chart_Roles_AreRolesTheHostKnows()
+    {
+        const string Source = "src/Freshet.ControlPlane.Host/ControlPlaneRoles.cs";
+        var known = Regex.Match(Repository.Read(Source), @"Known\s*=\s*\[([^\]]*)\]");
+        Assert.True(known.Success, $"{Source} has no `Known = [\"api\", …]` list of roles; this test reads the roles the host accepts from it.");
+        var hostRoles = Regex.Matches(known.Groups[1].Value, "\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+
+        var helpers = HelmTemplates.AllFiles()["_helpers.tpl"];
+        var chartList = Regex.Match(helpers, @"\$known\s*:=\s*list((?:\s+""[^""]+"")+)");
+        Assert.True(chartList.Success, "helm/freshet/templates/_helpers.tpl: the \"freshet.roles\" template has no `$known := list \"api\" …` of accepted roles.");
+        var chartRoles = Regex.Matches(chartList.Groups[1].Value, "\"([^\"]+)\"").Select(m => m.Groups[1].Value).ToList();
+
+        var values = LoadMapping(Path.Combine(HelmTemplates.ChartDirectory, "values.yaml"));
+        var defaults = (HelmTemplates.Child(HelmTemplates.Child(values, "controlPlane"), "roles") as YamlSequenceNode)?.Children
+            .OfType<YamlScalarNode>().Select(n => n.Value ?? "").ToList() ?? [];
+
+        var unknownToHost = chartRoles.Except(hostRoles).ToList();
+        Assert.True(unknownToHost.Count == 0,
+            $"helm/freshet accepts the roles {string.Join(", ", unknownToHost)} in controlPlane.roles, which {Source} does not know "
+            + $"(it knows {string.Join(", ", hostRoles)}); the pods would stop at start. Fix the list in _helpers.tpl (\"freshet.roles\").");
+        Assert.True(defaults.Count > 0 && defaults.All(chartRoles.Contains),
+            $"helm/freshet/values.yaml: controlPlane.roles ({string.Join(", ", defaults)}) must be a non-empty list of roles the chart accepts "
+            + $"({string.Join(", ", chartRoles)}).");
+    }
+
+    [Fact]
     public void Templates_ConnectionStringVariables_AreConnectionsTheCodeReads()
     {
         var variables = EnvironmentVariables("ConnectionStrings");

@@ -4,24 +4,31 @@ using Freshet.ControlPlane.Api;
 using Freshet.ControlPlane.Host;
 using Freshet.ControlPlane.Scheduler;
 using Freshet.ControlPlane.Status;
+using Freshet.DataPlane;
 using Freshet.ServiceDefaults;
 using NetArchTest.Rules;
 
 namespace Freshet.Architecture.Tests;
 
 /// <summary>
-/// Hosts compose modules; modules reach each other only through Freshet.Contracts. Each rule is checked twice: on
-/// type-level dependencies (NetArchTest reads the IL) and on the assemblies each one references (metadata).
+/// Hosts compose modules; modules reach each other only through Freshet.Contracts; the data plane knows nothing of the
+/// control plane but the contracts. Each rule is checked twice: on type-level dependencies (NetArchTest reads the IL)
+/// and on the assemblies each one references (metadata).
 /// </summary>
 public sealed class ModuleBoundaryTests
 {
     private const string ContractsName = "Freshet.Contracts";
     private const string ServiceDefaultsName = "Freshet.ServiceDefaults";
     private const string HostName = "Freshet.ControlPlane.Host";
+    private const string DataPlaneName = "Freshet.DataPlane";
+    private const string WorkerName = "Freshet.DataPlane.Worker";
+
+    /// <summary>The namespace prefix of every control-plane assembly: modules and host.</summary>
+    private const string ControlPlanePrefix = "Freshet.ControlPlane";
 
     private static readonly string[] ModuleNames = ["Freshet.ControlPlane.Api", "Freshet.ControlPlane.Scheduler", "Freshet.ControlPlane.Status"];
 
-    /// <summary>Every Freshet assembly the control plane is built from, found through one type in each.</summary>
+    /// <summary>Every Freshet assembly under src/, found through one type in each (the worker has no public type: by name).</summary>
     private static readonly Dictionary<string, Assembly> Assemblies = new[]
     {
         typeof(TenantRole).Assembly,
@@ -30,14 +37,21 @@ public sealed class ModuleBoundaryTests
         typeof(SchedulerModule).Assembly,
         typeof(StatusModule).Assembly,
         typeof(HostCommands).Assembly,
+        typeof(DataPlaneOptions).Assembly,
+        Assembly.Load(new AssemblyName(WorkerName)),
     }.ToDictionary(a => a.GetName().Name!, StringComparer.Ordinal);
+
+    /// <summary>The Freshet assemblies each assembly may reference, and how to fix a reference that is not allowed.</summary>
+    private static readonly Dictionary<string, (string[] Allowed, string Fix)> ReferenceRules = CreateReferenceRules();
 
     /// <summary>Type names outside the host's namespace that still belong to the host: the top-level-statements entry point.</summary>
     private static readonly string HostProgram = typeof(Program).FullName!;
 
     public static TheoryData<string> Modules => [.. ModuleNames];
 
-    public static TheoryData<string> NonHostAssemblies => [ContractsName, ServiceDefaultsName, .. ModuleNames];
+    public static TheoryData<string> RuledAssemblies => [.. ReferenceRules.Keys];
+
+    public static TheoryData<string> DataPlaneAssemblies => [DataPlaneName, WorkerName];
 
     [Fact]
     public void Contracts_Types_DependOnlyOnSystemNamespaces()
@@ -70,12 +84,12 @@ public sealed class ModuleBoundaryTests
     }
 
     [Fact]
-    public void ServiceDefaults_Types_DoNotDependOnModulesOrHost()
+    public void ServiceDefaults_Types_DoNotDependOnModulesHostOrDataPlane()
     {
-        var failures = Forbidden(ServiceDefaultsName, [.. ModuleNames, HostName, HostProgram]);
+        var failures = Forbidden(ServiceDefaultsName, [.. ModuleNames, HostName, HostProgram, DataPlaneName]);
 
         Assert.True(failures.Count == 0,
-            $"{ServiceDefaultsName} is shared by every host and must not know any module or host. {string.Join(" ", failures)} "
+            $"{ServiceDefaultsName} is shared by every host and must not know any module, host or the data plane. {string.Join(" ", failures)} "
             + "Move what both need into Freshet.ServiceDefaults itself or into Freshet.Contracts.");
     }
 
@@ -90,44 +104,82 @@ public sealed class ModuleBoundaryTests
             + $"Put the shared message, id or enum into {ContractsName}, or compose the two modules in the host.");
     }
 
-    [Fact]
-    public void Host_Namespace_IsUsedOnlyByTheHost()
+    [Theory]
+    [MemberData(nameof(Modules))]
+    public void Module_Types_DoNotDependOnTheDataPlane(string module)
     {
-        var result = Types.InAssemblies(Assemblies.Where(a => a.Key != HostName).Select(a => a.Value))
-            .ShouldNot().HaveDependencyOnAny(HostName, HostProgram)
-            .GetResult();
+        var failures = Forbidden(module, [DataPlaneName]);
 
-        Assert.True(result.IsSuccessful,
-            $"Only the host may use {HostName} (and its Program); it composes modules, modules never call back into it. "
-            + $"Offending types: {List(result.FailingTypeNames)}. Move the member they use into the module or into {ContractsName}.");
+        Assert.True(failures.Count == 0,
+            $"{module} must not use {DataPlaneName}: pipelines reach workers as {ContractsName}.PipelineSpec, and only {HostName} composes the "
+            + $"data plane (the embedded worker role). {string.Join(" ", failures)} Move that code into the host, or the shared type into {ContractsName}.");
     }
 
     [Theory]
-    [MemberData(nameof(NonHostAssemblies))]
+    [MemberData(nameof(DataPlaneAssemblies))]
+    public void DataPlane_Types_DoNotDependOnTheControlPlaneOrServiceDefaults(string assembly)
+    {
+        // The library must not know its executable either; the worker's own types may use the library.
+        string[] forbidden = assembly == DataPlaneName ? [ControlPlanePrefix, ServiceDefaultsName, WorkerName] : [ControlPlanePrefix, ServiceDefaultsName];
+        var failures = Forbidden(assembly, forbidden);
+
+        Assert.True(failures.Count == 0,
+            $"{assembly} is data-plane code: it runs in workers that have no control plane, so it may use only {ContractsName} among the "
+            + $"Freshet namespaces ({WorkerName} also {DataPlaneName}). {string.Join(" ", failures)} Take what it needs as {ContractsName} "
+            + $"types (e.g. a PipelineSpec), or move the code to {HostName}, which composes both.");
+    }
+
+    [Fact]
+    public void Host_Namespace_IsUsedOnlyByTheHost()
+    {
+        var others = Assemblies.Where(a => a.Key != HostName).Select(a => a.Value).ToList();
+        var onNamespace = Types.InAssemblies(others).ShouldNot().HaveDependencyOn(HostName).GetResult();
+        // The worker's top-level statements make a Program of its own, which NetArchTest cannot tell from the host's by
+        // name; the host's is out of reach anyway for an assembly that does not reference the host (see the rule below).
+        var onProgram = Types.InAssemblies(others).That().DoNotHaveName(HostProgram).ShouldNot().HaveDependencyOn(HostProgram).GetResult();
+        var offending = (onNamespace.FailingTypeNames ?? []).Concat(onProgram.FailingTypeNames ?? []).Distinct().ToList();
+
+        Assert.True(offending.Count == 0,
+            $"Only the host may use {HostName} (and its Program); it composes modules, modules never call back into it. "
+            + $"Offending types: {List(offending)}. Move the member they use into the module or into {ContractsName}.");
+    }
+
+    [Theory]
+    [MemberData(nameof(RuledAssemblies))]
     public void ReferencedAssemblies_AreOnlyTheFreshetAssembliesAllowedForIt(string assembly)
     {
-        string[] allowed = assembly switch
-        {
-            ContractsName => [],
-            ServiceDefaultsName => [ContractsName],
-            _ => [ContractsName, ServiceDefaultsName],
-        };
+        var (allowed, fix) = ReferenceRules[assembly];
 
         var offending = FreshetReferences(Assemblies[assembly]).Where(name => !allowed.Contains(name)).ToList();
 
         Assert.True(offending.Count == 0,
             $"{assembly} references {List(offending)}, but may reference only these Freshet assemblies: {List(allowed)}. "
-            + $"Remove the ProjectReference from src/{assembly}/{assembly}.csproj; modules share types through {ContractsName} and are composed by {HostName}.");
+            + $"Remove the ProjectReference from src/{assembly}/{assembly}.csproj. {fix}");
     }
 
     [Fact]
-    public void Host_ReferencesOnlyFreshetAssembliesTheseRulesCover()
+    public void FreshetReferences_AreAssembliesTheseRulesCover()
     {
-        var unknown = FreshetReferences(Assemblies[HostName]).Where(name => !Assemblies.ContainsKey(name)).ToList();
+        var unknown = Assemblies.Values.SelectMany(FreshetReferences).Where(name => !ReferenceRules.ContainsKey(name)).Distinct().ToList();
 
         Assert.True(unknown.Count == 0,
-            $"{HostName} references Freshet assemblies that ModuleBoundaryTests has no rule for: {List(unknown)}. "
+            $"Freshet assemblies are referenced that ModuleBoundaryTests has no rule for: {List(unknown)}. "
             + "Add each to the assemblies and rules of tests/Freshet.Architecture.Tests/ModuleBoundaryTests.cs.");
+    }
+
+    [Fact]
+    public void SourceProjects_AllHaveBoundaryRules()
+    {
+        var projects = Directory.EnumerateFiles(Repository.PathOf("src"), "*.csproj", SearchOption.AllDirectories)
+            .Select(Path.GetFileNameWithoutExtension)
+            .OfType<string>()
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        var unruled = projects.Where(project => !ReferenceRules.ContainsKey(project) || !Assemblies.ContainsKey(project)).ToList();
+
+        Assert.True(unruled.Count == 0,
+            $"src/ has projects that ModuleBoundaryTests does not check: {List(unruled)}. Add each to Assemblies (through one of its types, or "
+            + "by name with a ProjectReference from tests/Freshet.Architecture.Tests) and give it a rule in ReferenceRules.");
     }
 
     /// <summary>For each forbidden namespace or type, the types of <paramref name="assembly"/> that use it.</summary>
@@ -144,6 +196,29 @@ public sealed class ModuleBoundaryTests
         }
 
         return failures;
+    }
+
+    private static Dictionary<string, (string[] Allowed, string Fix)> CreateReferenceRules()
+    {
+        var rules = new Dictionary<string, (string[] Allowed, string Fix)>(StringComparer.Ordinal)
+        {
+            [ContractsName] = ([], "Contracts depend on nothing: keep them to plain records, enums and ids."),
+            [ServiceDefaultsName] = ([ContractsName], $"{ServiceDefaultsName} is shared by every host: move what both need into it or into {ContractsName}."),
+            [HostName] = ([ContractsName, ServiceDefaultsName, .. ModuleNames, DataPlaneName],
+                $"The host composes the modules and the data-plane library (its embedded worker role); it never references the {WorkerName} executable."),
+            [DataPlaneName] = ([ContractsName],
+                $"Data-plane code runs in workers without the control plane: it gets pipelines as {ContractsName}.PipelineSpec and never references "
+                + $"control-plane internals or {ServiceDefaultsName} (ASP.NET Core, EF Core). Move the shared type into {ContractsName}."),
+            [WorkerName] = ([DataPlaneName, ContractsName],
+                $"The worker executable composes {DataPlaneName} only; what it needs from the control plane arrives as {ContractsName} types."),
+        };
+        foreach (var module in ModuleNames)
+        {
+            rules[module] = ([ContractsName, ServiceDefaultsName],
+                $"Modules share types through {ContractsName}, are composed by {HostName}, and never reference {DataPlaneName} (only the host composes it).");
+        }
+
+        return rules;
     }
 
     private static IEnumerable<string> FreshetReferences(Assembly assembly) =>

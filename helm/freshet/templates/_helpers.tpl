@@ -60,6 +60,8 @@ app.kubernetes.io/component: controlplane
 
 {{/*
 Freshet__Roles, checked against the roles the host knows. Accepts a list or a comma-separated string.
+The host's "worker" role (an embedded worker that runs every pipeline) is refused: it is for the local
+one-process setup, and every replica would run every pipeline.
 */}}
 {{- define "freshet.roles" -}}
 {{- $known := list "api" "scheduler" "status" }}
@@ -73,6 +75,9 @@ Freshet__Roles, checked against the roles the host knows. Accepts a list or a co
 {{- $clean := list }}
 {{- range $roles }}
 {{- $role := trim (toString .) }}
+{{- if eq $role "worker" }}
+{{- fail "controlPlane.roles: \"worker\" (the embedded worker) is for local runs only: every control-plane replica would run every pipeline. Data-plane workers get their own Deployment with the scheduler." }}
+{{- end }}
 {{- if not (has $role $known) }}
 {{- fail (printf "controlPlane.roles: unknown role %q (known: api, scheduler, status)" $role) }}
 {{- end }}

@@ -22,7 +22,11 @@ internal sealed record DevCredentials(
     UserCredentials PlatformAdmin,
     UserCredentials SupportUser,
     ClientCredentials PlatformClient,
-    List<TenantCredentials> Tenants);
+    List<TenantCredentials> Tenants,
+    DemoPipeline? Demo = null);
+
+/// <summary>The running demo pipeline: where its changes come from and the DuckDB file they land in.</summary>
+internal sealed record DemoPipeline(string SourceConnectionString, string DuckdbPath, Guid PipelineId);
 
 internal sealed record UserCredentials(string Email, string Password);
 
@@ -42,6 +46,7 @@ internal sealed class DemoSeeder(
     ApiClientProvisioner clients,
     TenantProvisioner tenants,
     ConnectionSecrets secrets,
+    ConnectionEndpoints endpoints,
     BuiltInClients builtInClients,
     TimeProvider clock)
 {
@@ -60,6 +65,7 @@ internal sealed class DemoSeeder(
         var platformClient = await EnsureClientAsync(null, "freshet-platform", "Platform automation", null, PlatformRole.PlatformAdmin, previous?.PlatformClient.ClientSecret, cancellationToken);
 
         var tenantCredentials = new List<TenantCredentials>();
+        DemoPipeline? demo = null;
         foreach (var (slug, name) in DemoTenants)
         {
             var ownerEmail = $"owner@{slug}.freshet.local";
@@ -76,11 +82,11 @@ internal sealed class DemoSeeder(
             tenantCredentials.Add(new TenantCredentials(slug, ownerEmail, owner.Password, client.ClientId, client.ClientSecret));
             if (slug == "demo")
             {
-                await EnsureDemoPipelineAsync(row.Id, demoSourceConnectionString, cancellationToken);
+                demo = await EnsureDemoPipelineAsync(row.Id, demoSourceConnectionString, cancellationToken);
             }
         }
 
-        var credentials = new DevCredentials(apiUrl, apiUrl.TrimEnd('/') + "/docs", admin, support, platformClient, tenantCredentials);
+        var credentials = new DevCredentials(apiUrl, apiUrl.TrimEnd('/') + "/docs", admin, support, platformClient, tenantCredentials, demo);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(credentialsPath))!);
         await File.WriteAllTextAsync(credentialsPath, JsonSerializer.Serialize(credentials, FileJson), cancellationToken);
         if (!OperatingSystem.IsWindows())
@@ -131,11 +137,18 @@ internal sealed class DemoSeeder(
     }
 
     /// <summary>A source on the local demo database and a DuckDB destination, with a pipeline between them.</summary>
-    private async Task EnsureDemoPipelineAsync(Guid tenantId, string? demoSourceConnectionString, CancellationToken cancellationToken)
+    private async Task<DemoPipeline?> EnsureDemoPipelineAsync(Guid tenantId, string? demoSourceConnectionString, CancellationToken cancellationToken)
     {
-        if (demoSourceConnectionString is null || await db.Pipelines.AnyAsync(p => p.TenantId == tenantId, cancellationToken))
+        if (demoSourceConnectionString is null)
         {
-            return;
+            return null;
+        }
+
+        var existing = await db.Pipelines.Where(p => p.TenantId == tenantId).OrderBy(p => p.CreatedAt).FirstOrDefaultAsync(cancellationToken);
+        if (existing is not null)
+        {
+            var target = await db.Connections.FirstOrDefaultAsync(c => c.Id == existing.DestinationConnectionId, cancellationToken);
+            return target?.Type == ConnectionType.Duckdb ? new DemoPipeline(demoSourceConnectionString, endpoints.DuckDbPath(target), existing.Id) : null;
         }
 
         var source = new NpgsqlConnectionStringBuilder(demoSourceConnectionString);
@@ -186,6 +199,7 @@ internal sealed class DemoSeeder(
         db.Pipelines.Add(pipeline);
         PipelinesApi.AddRevision(db, pipeline, "system:seed", now, "Created by the demo seed.");
         await db.SaveChangesAsync(cancellationToken);
+        return new DemoPipeline(demoSourceConnectionString, endpoints.DuckDbPath(destination), pipeline.Id);
     }
 
     private static void Check(IdentityResult result)

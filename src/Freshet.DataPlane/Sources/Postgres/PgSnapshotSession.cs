@@ -205,10 +205,21 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
     private static async Task<TablePlan> PlanTableAsync(NpgsqlConnection connection, TableSchema table, int chunkRows, CancellationToken cancellationToken)
     {
         var name = PostgresSource.Identifier(table.Source);
-        var estimate = await ScalarAsync(connection, $"SELECT reltuples::bigint FROM pg_class WHERE oid = {PostgresSource.Literal(name)}::regclass", cancellationToken).ConfigureAwait(false) as long? ?? -1;
-        if (estimate < 0)
+        // The planner's estimate scaled to the table's current size (reltuples can be stale or unset)...
+        var estimate = await ScalarAsync(connection, $"""
+            SELECT CASE WHEN relpages > 0 AND reltuples >= 0
+                        THEN (reltuples / relpages * (pg_relation_size(oid) / current_setting('block_size')::int))::bigint
+                        ELSE -1 END
+            FROM pg_class WHERE oid = {PostgresSource.Literal(name)}::regclass
+            """, cancellationToken).ConfigureAwait(false) as long? ?? -1;
+        if (estimate <= chunkRows)
         {
-            estimate = (long)(await ScalarAsync(connection, $"SELECT count(*) FROM ONLY {name}", cancellationToken).ConfigureAwait(false))!;
+            // ...and where it says "small", a count that stops as soon as it proves otherwise.
+            estimate = (long)(await ScalarAsync(connection, $"SELECT count(*) FROM (SELECT 1 FROM ONLY {name} LIMIT {chunkRows + 1}) s", cancellationToken).ConfigureAwait(false))!;
+            if (estimate > chunkRows)
+            {
+                estimate = (long)(await ScalarAsync(connection, $"SELECT count(*) FROM ONLY {name}", cancellationToken).ConfigureAwait(false))!;
+            }
         }
 
         var plan = new TablePlan(table.Source.Schema, table.Source.Name, []);

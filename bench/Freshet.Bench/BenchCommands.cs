@@ -1,0 +1,47 @@
+namespace Freshet.Bench;
+
+/// <summary>
+/// The data-plane benchmarks, one verb each. Each is started by its bench/NAME/run.sh, which provides a PostgreSQL
+/// cluster and the worker build through the environment (see <see cref="BenchSettings"/>); the verb prints its figures
+/// and, last, one line <c>BENCH NAME key=value …</c>.
+/// </summary>
+internal static class BenchCommands
+{
+    public static async Task<int> RunAsync(string[] args)
+    {
+        using var stop = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) =>
+        {
+            e.Cancel = true;
+            stop.Cancel();
+        };
+
+        var verb = args.FirstOrDefault();
+        Func<BenchSettings, CancellationToken, Task>? bench = verb switch
+        {
+            "pg-stream" => PgStreamBench.RunAsync,
+            "pg-latency" => PgLatencyBench.RunAsync,
+            "pg-snapshot" => PgSnapshotBench.RunAsync,
+            _ => null,
+        };
+        if (bench is null)
+        {
+            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot  (run through bench/run NAME)");
+            return 2;
+        }
+
+        try
+        {
+            await bench(BenchSettings.FromEnvironment(), stop.Token);
+            return 0;
+        }
+        catch (BenchException e)
+        {
+            await Console.Error.WriteLineAsync($"{verb}: {e.Message}");
+            return 1;
+        }
+    }
+}
+
+/// <summary>A benchmark that could not measure what it set out to (the message says why); no summary line is printed.</summary>
+internal sealed class BenchException(string message) : Exception(message);

@@ -1,0 +1,58 @@
+using System.Globalization;
+using Npgsql;
+
+namespace Freshet.Bench;
+
+/// <summary>
+/// Where the benchmark runs, from the environment that bench/lib/dataplane.sh sets: the cluster (the libpq variables
+/// PGHOST, PGPORT, PGUSER, PGPASSWORD, which psql, pgbench and pg_recvlogical read too), its tools (BENCH_PG_BIN), the
+/// worker build (BENCH_WORKER_DLL) and a scratch folder (BENCH_WORK_DIR).
+/// </summary>
+internal sealed record BenchSettings(string Host, int Port, string User, string Password, string PgBin, string WorkerDll, string WorkDir)
+{
+    public static BenchSettings FromEnvironment()
+    {
+        var settings = new BenchSettings(
+            Required("PGHOST"),
+            int.Parse(Required("PGPORT"), CultureInfo.InvariantCulture),
+            Required("PGUSER"),
+            Required("PGPASSWORD"),
+            Required("BENCH_PG_BIN"),
+            Required("BENCH_WORKER_DLL"),
+            Required("BENCH_WORK_DIR"));
+        if (!File.Exists(settings.WorkerDll))
+        {
+            throw new BenchException($"the worker build {settings.WorkerDll} does not exist (build src/Freshet.DataPlane.Worker in Release)");
+        }
+
+        Directory.CreateDirectory(settings.WorkDir);
+        return settings;
+    }
+
+    /// <summary>An optional numeric tunable from the environment.</summary>
+    public static int Number(string name, int fallback) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
+
+    public string ConnectionString(string database) => new NpgsqlConnectionStringBuilder
+    {
+        Host = Host,
+        Port = Port,
+        Database = database,
+        Username = User,
+        Password = Password,
+        ApplicationName = "freshet-bench",
+        Pooling = false,
+        CommandTimeout = 0,
+    }.ConnectionString;
+
+    /// <summary>A libpq connection string without the password (the tools take it from PGPASSWORD).</summary>
+    public string LibpqConnection(string database, bool replication = false) =>
+        $"host={Host} port={Port} user={User} dbname={database}" + (replication ? " replication=database" : "");
+
+    public string Tool(string name) => Path.Combine(PgBin, name);
+
+    private static string Required(string name) =>
+        Environment.GetEnvironmentVariable(name) is { Length: > 0 } value
+            ? value
+            : throw new BenchException($"{name} is not set; run the benchmark through bench/run");
+}

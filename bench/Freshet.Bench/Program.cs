@@ -1,0 +1,3 @@
+using Freshet.Bench;
+
+return await BenchCommands.RunAsync(args);

@@ -1,0 +1,66 @@
+using System.Globalization;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Freshet.Contracts;
+using Freshet.ControlPlane.Api.Connections;
+using Freshet.ControlPlane.Api.Data;
+using Microsoft.EntityFrameworkCore;
+
+namespace Freshet.ControlPlane.Api.Pipelines;
+
+/// <summary>
+/// Builds the spec a worker runs from a pipeline and its two connections, secrets decrypted. The only place a
+/// pipeline's secrets leave the API module; the caller must hand the result straight to a worker.
+/// </summary>
+internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secrets, ConnectionEndpoints endpoints)
+{
+    public async Task<IReadOnlyList<(PipelineSpec Spec, DesiredState State)>> ReadAllAsync(long epoch, CancellationToken cancellationToken)
+    {
+        var pipelines = await db.Pipelines.AsNoTracking().ToListAsync(cancellationToken);
+        var connectionIds = pipelines.SelectMany(p => new[] { p.SourceConnectionId, p.DestinationConnectionId }).Distinct().ToList();
+        var connections = await db.Connections.AsNoTracking().Where(c => connectionIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, cancellationToken);
+        var result = new List<(PipelineSpec, DesiredState)>();
+        foreach (var pipeline in pipelines)
+        {
+            if (connections.TryGetValue(pipeline.SourceConnectionId, out var source) && connections.TryGetValue(pipeline.DestinationConnectionId, out var destination))
+            {
+                result.Add((Build(pipeline, source, destination, epoch), pipeline.DesiredState));
+            }
+        }
+
+        return result;
+    }
+
+    private PipelineSpec Build(Pipeline pipeline, Connection source, Connection destination, long epoch) => new(
+        pipeline.Id,
+        pipeline.TenantId,
+        pipeline.Name,
+        pipeline.Generation,
+        epoch,
+        Endpoint(source),
+        Endpoint(destination),
+        [.. pipeline.Tables.Select(t => new TableSpec(t.Schema, t.Name, t.Options.DestinationName, t.Options.ExcludedColumns, t.Options.Snapshot))],
+        pipeline.DeleteMode,
+        pipeline.SchemaChangePolicy);
+
+    private EndpointSpec Endpoint(Connection connection)
+    {
+        var settings = connection.Settings.ToDictionary(p => p.Key, p => Text(p.Value), StringComparer.Ordinal);
+        if (connection.Type == ConnectionType.Duckdb)
+        {
+            // The worker gets the resolved file inside the tenant's folder, never the tenant's relative path.
+            settings["path"] = endpoints.DuckDbPath(connection);
+        }
+
+        return new EndpointSpec(connection.Type, settings, secrets.Open(connection));
+    }
+
+    private static string Text(JsonNode? value) => value switch
+    {
+        null => "",
+        JsonValue v when v.TryGetValue<string>(out var s) => s,
+        JsonValue v when v.TryGetValue<long>(out var l) => l.ToString(CultureInfo.InvariantCulture),
+        JsonValue v when v.TryGetValue<bool>(out var b) => b ? "true" : "false",
+        _ => value.ToJsonString(new JsonSerializerOptions()),
+    };
+}

@@ -1,0 +1,762 @@
+using System.Collections.Concurrent;
+using System.Data.Common;
+using System.Text.Json;
+using DuckDB.NET.Data;
+using Freshet.Contracts;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Schema;
+using Microsoft.Extensions.Logging;
+using static Freshet.DataPlane.Destinations.DuckDb.DuckDbSql;
+
+namespace Freshet.DataPlane.Destinations.DuckDb;
+
+/// <summary>
+/// Writes a pipeline into a DuckDB file (<c>Settings["path"]</c>, absolute; created when missing), target tables in the
+/// <c>main</c> schema. The file is open only during each write and closed in between, so other processes can read it
+/// (see <see cref="DuckDbFile"/>).
+/// </summary>
+/// <remarks>
+/// A batch is applied per table by appending its folded rows to a temporary staging table and then, set-based: a truncate
+/// removes older rows; one join of the staging rows with the target finds the rows that win the (position, sequence)
+/// guard and builds their final values (unchanged columns taken from the target row); the target rows they replace are
+/// deleted and the winners inserted. Deleting and inserting rather than updating in place keeps DuckDB's checkpoints
+/// cheap: an update rewrites whole row groups at the next checkpoint (which happens on every close), a delete only marks rows.
+/// </remarks>
+internal sealed partial class DuckDbDestination(DestinationContext context, ILoggerFactory loggerFactory) : IDestination
+{
+    private const string Checkpoints = "main." + MetadataColumns.CheckpointTable;
+    private const string Chunks = "main." + MetadataColumns.SnapshotChunkTable;
+
+    private static readonly string[] MetadataDefinitions =
+    [
+        $"{MetadataColumns.Position} BIGINT",
+        $"{MetadataColumns.Sequence} BIGINT",
+        $"{MetadataColumns.CommittedAt} TIMESTAMP WITH TIME ZONE",
+        $"{MetadataColumns.SyncedAt} TIMESTAMP WITH TIME ZONE",
+        $"{MetadataColumns.Deleted} BOOLEAN",
+        $"{MetadataColumns.DeletedAt} TIMESTAMP WITH TIME ZONE",
+    ];
+
+    private static readonly string MetadataList = string.Join(", ", MetadataColumns.All);
+
+    private readonly ILogger _logger = loggerFactory.CreateLogger<DuckDbDestination>();
+    private readonly SharedDuckDbFile _file = SharedDuckDbFile.For(ResolvePath(context.Endpoint));
+    private readonly ConcurrentDictionary<TableId, TargetTable> _targets = new();
+    private readonly string _pipelineId = context.PipelineId.ToString("D");
+
+    public async Task<DestinationCheckpoint> ClaimAsync(CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"""
+            CREATE TABLE IF NOT EXISTS {Checkpoints} (
+                pipeline_id VARCHAR PRIMARY KEY, epoch BIGINT NOT NULL, position VARCHAR, applied_position BIGINT NOT NULL,
+                applied_sequence BIGINT NOT NULL, snapshot VARCHAR, quarantined VARCHAR, updated_at TIMESTAMP WITH TIME ZONE)
+            """,
+            cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"""
+            CREATE TABLE IF NOT EXISTS {Chunks} (
+                pipeline_id VARCHAR NOT NULL, source_table VARCHAR NOT NULL, chunk INTEGER NOT NULL, row_count BIGINT NOT NULL,
+                done_at TIMESTAMP WITH TIME ZONE NOT NULL)
+            """,
+            cancellationToken).ConfigureAwait(false);
+
+        var stored = await ReadCheckpointAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (stored is not null && stored.Epoch > context.Epoch)
+        {
+            throw Fenced(stored.Epoch);
+        }
+
+        var now = context.TimeProvider.GetUtcNow();
+        await ExecuteAsync(
+            connection,
+            $"""
+            INSERT INTO {Checkpoints} (pipeline_id, epoch, applied_position, applied_sequence, quarantined, updated_at)
+            VALUES ($1, $2, 0, 0, $4, $3)
+            ON CONFLICT (pipeline_id) DO UPDATE SET epoch = excluded.epoch, updated_at = excluded.updated_at
+            """,
+            [_pipelineId, context.Epoch, now, "{}"],
+            cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+
+        var empty = new Dictionary<TableId, string>();
+        return (stored ?? new DestinationCheckpoint(context.Epoch, null, 0, 0, null, empty, now)) with { Epoch = context.Epoch, UpdatedAt = now };
+    }
+
+    public async Task<TableSetup> EnsureTableAsync(TableSchema table, SchemaChangePolicy policy, CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+
+        if (table.Columns.Any(c => SameName(c.Name, "rowid")))
+        {
+            // A column named rowid hides DuckDB's row id, which an apply uses to replace the rows it matched.
+            return Quarantined(table, "a column named rowid cannot be replicated to DuckDB (it hides DuckDB's row id)");
+        }
+
+        var qualified = "main." + Quote(table.DestinationName);
+        var existing = await ReadColumnsAsync(connection, table.DestinationName, cancellationToken).ConfigureAwait(false);
+        if (existing.Count == 0)
+        {
+            var definitions = table.Columns.Select(c => $"{Quote(c.Name)} {DuckDbTypes.TargetType(c.Type)}").Concat(MetadataDefinitions);
+            await ExecuteAsync(connection, $"CREATE TABLE {qualified} ({string.Join(", ", definitions)})", cancellationToken).ConfigureAwait(false);
+            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            Register(table, [.. table.Columns.Select(c => new TargetColumn(c.Name, DuckDbTypes.TargetType(c.Type)))]);
+            LogTableCreated(_logger, table.DestinationName, table.Source);
+            return new TableSetup(true, [.. table.Columns.Select(c => c.Name)], [], [], null, []);
+        }
+
+        var replicated = existing.Where(c => !IsMetadata(c.Name)).ToList();
+        var added = table.Columns.Where(c => Find(replicated, c.Name) is null).ToList();
+        var dropped = replicated.Where(t => !table.Columns.Any(c => SameName(c.Name, t.Name))).ToList();
+        var retyped = table.Columns
+            .Select(c => (Source: c, Target: Find(replicated, c.Name)))
+            .Where(x => x.Target is not null && !DuckDbTypes.SameType(x.Target.Type, DuckDbTypes.TargetType(x.Source.Type)))
+            .Select(x => (x.Source, Target: x.Target!))
+            .ToList();
+
+        if (policy == SchemaChangePolicy.Quarantine && added.Count + dropped.Count + retyped.Count > 0)
+        {
+            return Quarantined(table, DescribeDifference(added, dropped, retyped));
+        }
+
+        foreach (var metadata in MetadataDefinitions.Where(d => Find(existing, d[..d.IndexOf(' ', StringComparison.Ordinal)]) is null))
+        {
+            await ExecuteAsync(connection, $"ALTER TABLE {qualified} ADD COLUMN {metadata}", cancellationToken).ConfigureAwait(false);
+        }
+
+        var propagate = policy == SchemaChangePolicy.Propagate;
+        var addColumns = propagate || policy == SchemaChangePolicy.AddColumnsOnly;
+        if (addColumns)
+        {
+            foreach (var column in added)
+            {
+                await ExecuteAsync(
+                    connection,
+                    $"ALTER TABLE {qualified} ADD COLUMN {Quote(column.Name)} {DuckDbTypes.TargetType(column.Type)}",
+                    cancellationToken).ConfigureAwait(false);
+            }
+        }
+
+        if (propagate)
+        {
+            foreach (var column in dropped)
+            {
+                await ExecuteAsync(connection, $"ALTER TABLE {qualified} DROP COLUMN {Quote(column.Name)}", cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var (source, target) in retyped)
+            {
+                var type = DuckDbTypes.TargetType(source.Type);
+                try
+                {
+                    await ExecuteAsync(
+                        connection,
+                        $"ALTER TABLE {qualified} ALTER COLUMN {Quote(target.Name)} SET DATA TYPE {type}",
+                        cancellationToken).ConfigureAwait(false);
+                }
+                catch (DuckDBException exception) when (!cancellationToken.IsCancellationRequested)
+                {
+                    // The transaction is rolled back on dispose: the table stays as it was.
+                    return Quarantined(table, $"column {source.Name} cannot change from {target.Type} to {type}: {exception.ErrorType} error converting the stored values");
+                }
+            }
+        }
+
+        var final = (await ReadColumnsAsync(connection, table.DestinationName, cancellationToken).ConfigureAwait(false))
+            .Where(c => !IsMetadata(c.Name))
+            .ToList();
+        var missingKeys = table.Columns.Where(c => c.IsKey && Find(final, c.Name) is null).Select(c => c.Name).ToList();
+        if (missingKeys.Count > 0)
+        {
+            return Quarantined(table, $"key column(s) {string.Join(", ", missingKeys)} are not in the target table {table.DestinationName}");
+        }
+
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        Register(table, final);
+
+        var setup = new TableSetup(
+            Created: false,
+            Added: addColumns ? [.. added.Select(c => c.Name)] : [],
+            Dropped: propagate ? [.. dropped.Select(c => c.Name)] : [],
+            Retyped: propagate ? [.. retyped.Select(x => x.Source.Name)] : [],
+            QuarantineReason: null,
+            Ignored: policy == SchemaChangePolicy.Ignore ? [.. added.Select(c => c.Name)] : []);
+        if (setup.Changed)
+        {
+            LogTableAltered(_logger, table.DestinationName, setup.Added.Count, setup.Dropped.Count, setup.Retyped.Count);
+        }
+
+        return setup;
+    }
+
+    public async Task ApplyAsync(ChangeBatch batch, CancellationToken cancellationToken)
+    {
+        var tables = ChangeFolder.Fold(batch.Changes, TargetOf);
+        var applies = tables.Select((t, i) => new TableApply(t, i, context.DeleteMode)).ToList();
+
+        await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+
+        // Staging tables are private to the connection, so they are filled before the transaction to keep it short.
+        foreach (var apply in applies)
+        {
+            await ForTableAsync(apply.Table.Source, () => apply.StageAsync(connection, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        foreach (var apply in applies)
+        {
+            await ForTableAsync(
+                apply.Table.Source,
+                () => apply.PrepareAsync(connection, context.TimeProvider, cancellationToken),
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        // Synced-at measures commit-to-destination latency, so it is taken after all the reading, just before the writes.
+        var syncedAt = context.TimeProvider.GetUtcNow();
+        foreach (var apply in applies)
+        {
+            await ForTableAsync(apply.Table.Source, () => apply.WriteAsync(connection, syncedAt, cancellationToken), cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(
+            connection,
+            $"""
+            UPDATE {Checkpoints} SET position = $1, applied_position = $2, applied_sequence = $3, updated_at = $4
+            WHERE pipeline_id = $5
+            """,
+            [batch.ResumePosition, batch.AppliedThrough.Position, batch.AppliedThrough.Sequence, syncedAt, _pipelineId],
+            cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        foreach (var table in tables)
+        {
+            if ((await ReadColumnsAsync(connection, table.DestinationName, cancellationToken).ConfigureAwait(false)).Count > 0)
+            {
+                await ExecuteAsync(connection, $"DELETE FROM main.{Quote(table.DestinationName)}", cancellationToken).ConfigureAwait(false);
+            }
+
+            await ExecuteAsync(
+                connection,
+                $"DELETE FROM {Chunks} WHERE pipeline_id = $1 AND source_table = $2",
+                [_pipelineId, table.Source.ToString()],
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(
+            connection,
+            $"UPDATE {Checkpoints} SET snapshot = $1, updated_at = $2 WHERE pipeline_id = $3",
+            [plan, context.TimeProvider.GetUtcNow(), _pipelineId],
+            cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlySet<(TableId Table, int Chunk)>> ReadCompletedChunksAsync(CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(
+            lease.Connection,
+            $"SELECT source_table, chunk FROM {Chunks} WHERE pipeline_id = $1",
+            [_pipelineId],
+            reader =>
+            {
+                var chunks = new HashSet<(TableId, int)>();
+                while (reader.Read())
+                {
+                    chunks.Add((ParseTableId(reader.GetString(0)), reader.GetInt32(1)));
+                }
+
+                return chunks;
+            },
+            cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<long> CopySnapshotChunkAsync(
+        TableSchema table,
+        SnapshotChunk chunk,
+        IAsyncEnumerable<object?[]> rows,
+        CancellationToken cancellationToken)
+    {
+        var target = TargetOf(table.Source);
+        var sourceIndexes = target.Written.Select(c => table.IndexOf(c.SourceName)).ToArray();
+
+        // Shared: chunks append in parallel, each on its own connection to the one instance.
+        await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        long count = 0;
+        await ForTableAsync(
+            table.Source,
+            async () =>
+            {
+                var columns = target.Written.Select((c, i) => $"c{i} {c.StagingType}");
+                await ExecuteAsync(connection, $"CREATE TEMP TABLE _freshet_chunk ({string.Join(", ", columns)})", cancellationToken).ConfigureAwait(false);
+                using var appender = connection.CreateAppender("temp", "main", "_freshet_chunk");
+                await foreach (var values in rows.WithCancellation(cancellationToken).ConfigureAwait(false))
+                {
+                    var row = appender.CreateRow();
+                    for (var i = 0; i < sourceIndexes.Length; i++)
+                    {
+                        var value = sourceIndexes[i] >= 0 ? values[sourceIndexes[i]] : null;
+                        if (value is null or UnchangedValue)
+                        {
+                            row.AppendNullValue();
+                        }
+                        else
+                        {
+                            target.Written[i].Write(row, value);
+                        }
+                    }
+
+                    row.EndRow();
+                    count++;
+                }
+            },
+            cancellationToken).ConfigureAwait(false);
+
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        var syncedAt = context.TimeProvider.GetUtcNow();
+        var names = target.Written.Select(c => Quote(c.TargetName));
+        var values = target.Written.Select((c, i) => c.TargetValue($"c{i}"));
+        await ForTableAsync(
+            table.Source,
+            () => ExecuteAsync(
+                connection,
+                $"""
+                INSERT INTO {target.QualifiedName} ({string.Join(", ", names)}, {MetadataList})
+                SELECT {string.Join(", ", values)}, $1, 0, $2, $3, false, NULL FROM temp.main._freshet_chunk
+                """,
+                [chunk.Position, chunk.TakenAt, syncedAt],
+                cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
+            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
+            cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return count;
+    }
+
+    public Task FinishSnapshotAsync(string resumePosition, CancellationToken cancellationToken) =>
+        UpdateCheckpointAsync("snapshot = NULL, position = $1", resumePosition, cancellationToken);
+
+    public Task SaveQuarantineAsync(IReadOnlyDictionary<TableId, string> quarantined, CancellationToken cancellationToken) =>
+        UpdateCheckpointAsync(
+            "quarantined = $1",
+            JsonSerializer.Serialize(quarantined.ToDictionary(q => q.Key.ToString(), q => q.Value)),
+            cancellationToken);
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private static string ResolvePath(EndpointSpec endpoint)
+    {
+        if (!endpoint.Settings.TryGetValue("path", out var path) || string.IsNullOrWhiteSpace(path))
+        {
+            throw new ArgumentException("A DuckDB destination needs the setting 'path'.", nameof(endpoint));
+        }
+
+        if (!Path.IsPathFullyQualified(path))
+        {
+            throw new ArgumentException($"The DuckDB path '{path}' must be absolute.", nameof(endpoint));
+        }
+
+        return Path.GetFullPath(path);
+    }
+
+    private static bool IsMetadata(string column) => MetadataColumns.All.Any(m => SameName(m, column));
+
+    // DuckDB matches identifiers ignoring case.
+    private static bool SameName(string left, string right) => string.Equals(left, right, StringComparison.OrdinalIgnoreCase);
+
+    private static TargetColumn? Find(IEnumerable<TargetColumn> columns, string name) => columns.FirstOrDefault(c => SameName(c.Name, name));
+
+    private static TableId ParseTableId(string value)
+    {
+        var dot = value.IndexOf('.', StringComparison.Ordinal);
+        return dot < 0 ? new TableId(string.Empty, value) : new TableId(value[..dot], value[(dot + 1)..]);
+    }
+
+    private static string DescribeDifference(List<ColumnSchema> added, List<TargetColumn> dropped, List<(ColumnSchema Source, TargetColumn Target)> retyped)
+    {
+        var parts = new List<string>();
+        if (added.Count > 0)
+        {
+            parts.Add($"new column(s) {string.Join(", ", added.Select(c => $"{c.Name} {c.Type}"))}");
+        }
+
+        if (dropped.Count > 0)
+        {
+            parts.Add($"dropped column(s) {string.Join(", ", dropped.Select(c => c.Name))}");
+        }
+
+        if (retyped.Count > 0)
+        {
+            parts.Add($"retyped column(s) {string.Join(", ", retyped.Select(x => $"{x.Source.Name} {x.Target.Type} → {DuckDbTypes.TargetType(x.Source.Type)}"))}");
+        }
+
+        return "The source table changed: " + string.Join("; ", parts) + ".";
+    }
+
+    private static async Task<List<TargetColumn>> ReadColumnsAsync(DuckDBConnection connection, string table, CancellationToken cancellationToken) =>
+        await ReadAsync(
+            connection,
+            """
+            SELECT column_name, data_type FROM duckdb_columns()
+            WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower($1)
+            ORDER BY column_index
+            """,
+            [table],
+            reader =>
+            {
+                var columns = new List<TargetColumn>();
+                while (reader.Read())
+                {
+                    columns.Add(new TargetColumn(reader.GetString(0), reader.GetString(1)));
+                }
+
+                return columns;
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    private TableSetup Quarantined(TableSchema table, string reason)
+    {
+        _targets.TryRemove(table.Source, out _);
+        LogTableQuarantined(_logger, table.DestinationName, table.Source, reason);
+        return new TableSetup(false, [], [], [], reason, []);
+    }
+
+    private void Register(TableSchema table, IReadOnlyList<TargetColumn> columns)
+    {
+        var written = new List<WrittenColumn>();
+        foreach (var column in table.Columns)
+        {
+            if (Find(columns, column.Name) is { } target)
+            {
+                written.Add(new WrittenColumn(column.Name, column.Type, target.Name, target.Type, column.IsKey));
+            }
+        }
+
+        _targets[table.Source] = new TargetTable(table.Source, table.DestinationName, columns, written);
+    }
+
+    private TargetTable TargetOf(TableId table) =>
+        _targets.TryGetValue(table, out var target)
+            ? target
+            : throw new InvalidOperationException($"EnsureTableAsync has not set up {table} in this destination.");
+
+    private async Task<DestinationCheckpoint?> ReadCheckpointAsync(DuckDBConnection connection, CancellationToken cancellationToken) =>
+        await ReadAsync(
+            connection,
+            $"""
+            SELECT epoch, position, applied_position, applied_sequence, snapshot, quarantined, updated_at
+            FROM {Checkpoints} WHERE pipeline_id = $1
+            """,
+            [_pipelineId],
+            reader =>
+            {
+                if (!reader.Read())
+                {
+                    return null;
+                }
+
+                var quarantined = reader.IsDBNull(5)
+                    ? []
+                    : JsonSerializer.Deserialize<Dictionary<string, string>>(reader.GetString(5)) ?? [];
+                return new DestinationCheckpoint(
+                    reader.GetInt64(0),
+                    reader.IsDBNull(1) ? null : reader.GetString(1),
+                    reader.GetInt64(2),
+                    reader.GetInt64(3),
+                    reader.IsDBNull(4) ? null : reader.GetString(4),
+                    quarantined.ToDictionary(q => ParseTableId(q.Key), q => q.Value),
+                    reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6));
+            },
+            cancellationToken).ConfigureAwait(false);
+
+    /// <summary>Inside a write transaction: refuses to go on when a higher epoch owns the pipeline.</summary>
+    private async Task CheckEpochAsync(DuckDBConnection connection, CancellationToken cancellationToken)
+    {
+        var owner = await ReadAsync(
+            connection,
+            $"SELECT epoch FROM {Checkpoints} WHERE pipeline_id = $1",
+            [_pipelineId],
+            reader => reader.Read() ? reader.GetInt64(0) : (long?)null,
+            cancellationToken).ConfigureAwait(false);
+        if (owner is null)
+        {
+            throw new InvalidOperationException($"Pipeline {context.PipelineId} has not been claimed in {_file.FullPath}.");
+        }
+
+        if (owner > context.Epoch)
+        {
+            throw Fenced(owner.Value);
+        }
+    }
+
+    private PipelineFencedException Fenced(long ownerEpoch)
+    {
+        LogFenced(_logger, context.PipelineId, context.Epoch, ownerEpoch);
+        return new PipelineFencedException(context.PipelineId, context.Epoch, ownerEpoch);
+    }
+
+    private async Task UpdateCheckpointAsync(string assignments, object? value, CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"UPDATE {Checkpoints} SET {assignments}, updated_at = $2 WHERE pipeline_id = $3",
+            [value, context.TimeProvider.GetUtcNow(), _pipelineId],
+            cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>Runs one table's part of a write; a failure caused by its rows becomes a <see cref="TableApplyException"/>.</summary>
+    private async Task ForTableAsync(TableId table, Func<Task> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await work().ConfigureAwait(false);
+        }
+        catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
+        {
+            // The message may quote a value, so only the error's type is logged.
+            LogTableFailed(_logger, table, exception.GetType().Name, (exception as DuckDBException)?.ErrorType.ToString());
+            throw new TableApplyException(table, exception);
+        }
+    }
+
+    private static bool IsDataError(Exception exception) =>
+        exception is DuckDBException or InvalidCastException or OverflowException or FormatException or ArgumentException;
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
+    private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Created DuckDB table {Table} for {Source}")]
+    private static partial void LogTableCreated(ILogger logger, string table, TableId source);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Altered DuckDB table {Table}: {Added} column(s) added, {Dropped} dropped, {Retyped} retyped")]
+    private static partial void LogTableAltered(ILogger logger, string table, int added, int dropped, int retyped);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "DuckDB table {Table} for {Source} must be quarantined: {Reason}")]
+    private static partial void LogTableQuarantined(ILogger logger, string table, TableId source, string reason);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Writing {Table} to DuckDB failed ({Exception}, DuckDB error type {ErrorType})")]
+    private static partial void LogTableFailed(ILogger logger, TableId table, string exception, string? errorType);
+
+    /// <summary>One table's part of an apply: staging, then (inside the transaction) truncate and guard, then the writes.</summary>
+    private sealed class TableApply
+    {
+        // 63 flags per BIGINT keeps every mask positive, so the SQL literals stay BIGINT.
+        private const int FlagsPerMask = 63;
+
+        private readonly FoldedTable _folded;
+        private readonly bool _soft;
+        private readonly string _stage;
+        private readonly string _final;
+        private readonly int[] _flagOf;
+        private readonly int _masks;
+        private readonly bool _fills;
+
+        public TableApply(FoldedTable folded, int number, DeleteMode deleteMode)
+        {
+            _folded = folded;
+            _soft = deleteMode == DeleteMode.Soft;
+            _stage = $"_freshet_stage_{number}";
+            _final = $"_freshet_final_{number}";
+
+            // Only columns that some row leaves unchanged get a flag (and a CASE reading the target row).
+            var written = folded.Target.Written;
+            _flagOf = new int[written.Count];
+            var flags = 0;
+            for (var i = 0; i < written.Count; i++)
+            {
+                _flagOf[i] = !written[i].IsKey && folded.Rows.Any(r => KeepsTarget(r, i)) ? flags++ : -1;
+            }
+
+            _masks = (flags + FlagsPerMask - 1) / FlagsPerMask;
+            _fills = folded.Rows.Any(r => r.FillFrom is not null);
+        }
+
+        public TargetTable Table => _folded.Target;
+
+        public async Task StageAsync(DuckDBConnection connection, CancellationToken cancellationToken)
+        {
+            if (_folded.Rows.Count == 0)
+            {
+                return;
+            }
+
+            var written = Table.Written;
+            var columns = new List<string> { "_d BOOLEAN", "_p BIGINT", "_s BIGINT", "_c TIMESTAMP WITH TIME ZONE" };
+            columns.AddRange(Enumerable.Range(0, _masks).Select(m => $"_u{m} BIGINT"));
+            columns.AddRange(written.Select((c, i) => $"c{i} {c.StagingType}"));
+            if (_fills)
+            {
+                columns.AddRange(Table.KeyIndexes.Select((i, k) => $"o{k} {written[i].StagingType}"));
+            }
+
+            await ExecuteAsync(connection, $"CREATE TEMP TABLE {_stage} ({string.Join(", ", columns)})", cancellationToken).ConfigureAwait(false);
+            var masks = new long[_masks];
+            using var appender = connection.CreateAppender("temp", "main", _stage);
+            foreach (var folded in _folded.Rows)
+            {
+                var row = appender.CreateRow()
+                    .AppendValue(folded.Delete)
+                    .AppendValue(folded.Position)
+                    .AppendValue(folded.Sequence)
+                    .AppendValue(folded.CommittedAt);
+                Array.Clear(masks);
+                for (var i = 0; i < written.Count; i++)
+                {
+                    if (_flagOf[i] >= 0 && KeepsTarget(folded, i))
+                    {
+                        masks[_flagOf[i] / FlagsPerMask] |= 1L << (_flagOf[i] % FlagsPerMask);
+                    }
+                }
+
+                foreach (var mask in masks)
+                {
+                    row.AppendValue(mask);
+                }
+
+                for (var i = 0; i < written.Count; i++)
+                {
+                    Append(row, written[i], folded.Delete && !written[i].IsKey ? null : folded.Values[i]);
+                }
+
+                if (_fills)
+                {
+                    for (var k = 0; k < Table.KeyIndexes.Count; k++)
+                    {
+                        Append(row, written[Table.KeyIndexes[k]], folded.FillFrom?[k]);
+                    }
+                }
+
+                row.EndRow();
+            }
+        }
+
+        public async Task PrepareAsync(DuckDBConnection connection, TimeProvider time, CancellationToken cancellationToken)
+        {
+            if (_folded.Truncate is var (position, sequence, committedAt))
+            {
+                var sql = _soft
+                    ? $"""
+                      UPDATE {Table.QualifiedName} SET {MetadataColumns.Deleted} = true, {MetadataColumns.DeletedAt} = $3,
+                          {MetadataColumns.Position} = $1, {MetadataColumns.Sequence} = $2, {MetadataColumns.CommittedAt} = $3,
+                          {MetadataColumns.SyncedAt} = $4
+                      WHERE NOT coalesce({MetadataColumns.Deleted}, false) AND {OlderThan(string.Empty, "$1::BIGINT", "$2::BIGINT")}
+                      """
+                    : $"DELETE FROM {Table.QualifiedName} WHERE {OlderThan(string.Empty, "$1::BIGINT", "$2::BIGINT")}";
+                object?[] parameters = _soft ? [position, sequence, committedAt, time.GetUtcNow()] : [position, sequence];
+                await ExecuteAsync(connection, sql, parameters, cancellationToken).ConfigureAwait(false);
+            }
+
+            if (_folded.Rows.Count == 0)
+            {
+                return;
+            }
+
+            var written = Table.Written;
+            var select = new List<string> { "t.rowid AS _rid", "s._d", "s._p", "s._s", "s._c" };
+            for (var j = 0; j < Table.Columns.Count; j++)
+            {
+                var name = Quote(Table.Columns[j].Name);
+                var keep = _fills ? $"CASE WHEN t.rowid IS NOT NULL THEN t.{name} ELSE o.{name} END" : $"t.{name}";
+                var i = Table.WrittenIndexOf(Table.Columns[j].Name);
+                var value = i < 0
+                    ? keep
+                    : _flagOf[i] < 0
+                        ? written[i].TargetValue($"s.c{i}")
+                        : $"CASE WHEN (s._u{_flagOf[i] / FlagsPerMask} & {1L << (_flagOf[i] % FlagsPerMask)}) <> 0 THEN {keep} ELSE {written[i].TargetValue($"s.c{i}")} END";
+                select.Add($"{value} AS v{j}");
+            }
+
+            // Keys are matched null-safely: REPLICA IDENTITY FULL makes every column a key, nullable ones included.
+            var match = string.Join(
+                " AND ",
+                Table.KeyIndexes.Select(i => $"t.{Quote(written[i].TargetName)} IS NOT DISTINCT FROM {written[i].TargetValue($"s.c{i}")}"));
+            var fill = _fills
+                ? "LEFT JOIN " + Table.QualifiedName + " o ON " + string.Join(
+                    " AND ",
+                    Table.KeyIndexes.Select((i, k) => $"o.{Quote(written[i].TargetName)} = {written[i].TargetValue($"s.o{k}")}"))
+                : string.Empty;
+            await ExecuteAsync(
+                connection,
+                $"""
+                CREATE TEMP TABLE {_final} AS
+                SELECT {string.Join(", ", select)}
+                FROM temp.main.{_stage} s
+                LEFT JOIN {Table.QualifiedName} t ON {match}
+                {fill}
+                WHERE (t.rowid IS NULL AND NOT s._d) OR (t.rowid IS NOT NULL AND {OlderThan("t.", "s._p", "s._s")})
+                """,
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        public async Task WriteAsync(DuckDBConnection connection, DateTimeOffset syncedAt, CancellationToken cancellationToken)
+        {
+            if (_folded.Rows.Count == 0)
+            {
+                return;
+            }
+
+            await ExecuteAsync(
+                connection,
+                $"DELETE FROM {Table.QualifiedName} AS t USING temp.main.{_final} f WHERE t.rowid = f._rid",
+                cancellationToken).ConfigureAwait(false);
+
+            var names = Table.Columns.Select(c => Quote(c.Name));
+            var values = Table.Columns.Select((_, j) => $"v{j}");
+            var deleted = _soft ? "_d, CASE WHEN _d THEN _c END" : "false, NULL";
+            var rows = _soft ? "NOT _d OR _rid IS NOT NULL" : "NOT _d";
+            await ExecuteAsync(
+                connection,
+                $"""
+                INSERT INTO {Table.QualifiedName} ({string.Join(", ", names.Append(MetadataList))})
+                SELECT {string.Join(", ", values.Append($"_p, _s, _c, $1, {deleted}"))} FROM temp.main.{_final} WHERE {rows}
+                """,
+                [syncedAt],
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        private static string OlderThan(string alias, string position, string sequence) =>
+            $"(coalesce({alias}{MetadataColumns.Position}, -1), coalesce({alias}{MetadataColumns.Sequence}, -1)) < ({position}, {sequence})";
+
+        private static void Append(DuckDB.NET.Data.IDuckDBAppenderRow row, WrittenColumn column, object? value)
+        {
+            if (value is null or UnchangedValue)
+            {
+                row.AppendNullValue();
+            }
+            else
+            {
+                column.Write(row, value);
+            }
+        }
+
+        /// <summary>Whether the row's value for written column <paramref name="i"/> is the target row's current one.</summary>
+        private bool KeepsTarget(FoldedRow row, int i) =>
+            row.Delete ? _soft : ReferenceEquals(row.Values[i], UnchangedValue.Instance);
+    }
+}

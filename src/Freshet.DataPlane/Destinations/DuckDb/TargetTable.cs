@@ -1,0 +1,54 @@
+using DuckDB.NET.Data;
+using Freshet.DataPlane.Schema;
+
+namespace Freshet.DataPlane.Destinations.DuckDb;
+
+/// <summary>A target table as <see cref="DuckDbDestination.EnsureTableAsync"/> left it, and which source columns it receives.</summary>
+/// <param name="Source">The source table.</param>
+/// <param name="Name">The target table in the <c>main</c> schema.</param>
+/// <param name="Columns">Every replicated (non-metadata) column of the target, in the target's order.</param>
+/// <param name="Written">The source columns written, each to the target column of the same name.</param>
+internal sealed record TargetTable(TableId Source, string Name, IReadOnlyList<TargetColumn> Columns, IReadOnlyList<WrittenColumn> Written)
+{
+    public string QualifiedName { get; } = "main." + DuckDbSql.Quote(Name);
+
+    /// <summary>Positions in <see cref="Written"/> of the key columns.</summary>
+    public IReadOnlyList<int> KeyIndexes { get; } = [.. Written.Select((c, i) => (c, i)).Where(x => x.c.IsKey).Select(x => x.i)];
+
+    /// <summary>The position in <see cref="Written"/> of the column written to <paramref name="targetColumn"/>, or -1.</summary>
+    public int WrittenIndexOf(string targetColumn)
+    {
+        for (var i = 0; i < Written.Count; i++)
+        {
+            if (string.Equals(Written[i].TargetName, targetColumn, StringComparison.OrdinalIgnoreCase))
+            {
+                return i;
+            }
+        }
+
+        return -1;
+    }
+}
+
+/// <summary>A replicated column of a target table, as DuckDB describes it.</summary>
+internal sealed record TargetColumn(string Name, string Type);
+
+/// <summary>A source column that is written, and how.</summary>
+/// <param name="SourceName">The column's name in the source's <see cref="TableSchema"/>.</param>
+/// <param name="SourceType">Its type at the source: decides how values are staged.</param>
+/// <param name="TargetName">The target column (DuckDB matches names ignoring case).</param>
+/// <param name="TargetType">The target column's type; values are cast to it when it is not the type the source maps to.</param>
+/// <param name="IsKey">Whether rows are matched on it.</param>
+internal sealed record WrittenColumn(string SourceName, ColumnType SourceType, string TargetName, string TargetType, bool IsKey)
+{
+    public string StagingType { get; } = DuckDbTypes.StagingType(SourceType);
+
+    public Action<IDuckDBAppenderRow, object> Write { get; } = DuckDbTypes.Writer(SourceType);
+
+    /// <summary>SQL giving the target value from the staged value <paramref name="staged"/>.</summary>
+    public string TargetValue(string staged)
+    {
+        var value = DuckDbTypes.FromStaging(SourceType, staged);
+        return DuckDbTypes.SameType(TargetType, DuckDbTypes.TargetType(SourceType)) ? value : $"CAST({value} AS {TargetType})";
+    }
+}

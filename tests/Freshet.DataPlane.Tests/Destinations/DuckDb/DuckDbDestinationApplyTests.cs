@@ -1,0 +1,235 @@
+using Freshet.Contracts;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Destinations;
+using Freshet.DataPlane.Schema;
+using static Freshet.DataPlane.Tests.Destinations.DuckDb.Make;
+
+namespace Freshet.DataPlane.Tests.Destinations.DuckDb;
+
+public sealed class DuckDbDestinationApplyTests
+{
+    private static readonly UnchangedValue Unchanged = UnchangedValue.Instance;
+
+    [Fact]
+    public async Task ApplyAsync_LatestChangePerKeyWins_WithinAndAcrossBatches()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+
+        await destination.ApplyAsync(
+            Batch(
+                Insert(people, 10, 0, 1, "ann", "a"),
+                Insert(people, 10, 1, 2, "bob", "b"),
+                Update(people, 10, 2, 1, "anna", "a2"),
+                Insert(people, 11, 0, 3, "cy", "c"),
+                Update(people, 11, 1, 3, "cyd", "c2"),
+                Delete(people, 11, 2, 3)),
+            CancellationToken.None);
+        await destination.ApplyAsync(
+            Batch(Update(people, 12, 0, 2, "bobby", "b2"), Insert(people, 12, 1, 4, "dee", "d")),
+            CancellationToken.None);
+
+        Assert.Equal(
+            [Row(1, "anna", "a2", 10, 2), Row(2, "bobby", "b2", 12, 0), Row(4, "dee", "d", 12, 1)],
+            await PeopleAsync(file));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_StaleOrRepeatedChanges_AreIgnored()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await destination.ApplyAsync(Batch(Insert(people, 20, 0, 1, "ann", "a"), Insert(people, 20, 1, 2, "bob", "b")), CancellationToken.None);
+
+        // A replay: the same changes again, and older ones (a delete, an update, an insert of a key since deleted).
+        await destination.ApplyAsync(
+            Batch(
+                Insert(people, 5, 0, 3, "old", "gone"),
+                Delete(people, 5, 1, 3),
+                Update(people, 19, 9, 1, "older", "x"),
+                Delete(people, 20, 0, 2),
+                Insert(people, 20, 0, 1, "ann again", "a")),
+            CancellationToken.None);
+
+        Assert.Equal([Row(1, "ann", "a", 20, 0), Row(2, "bob", "b", 20, 1)], await PeopleAsync(file));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_UnchangedValues_AreFilledFromEarlierChangesOrKeptFromTheTarget()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await destination.ApplyAsync(Batch(Insert(people, 10, 0, 1, "ann", "long text 1")), CancellationToken.None);
+
+        await destination.ApplyAsync(
+            Batch(
+                Update(people, 11, 0, 1, "anna", Unchanged),
+                Insert(people, 11, 1, 2, "bob", "long text 2"),
+                Update(people, 11, 2, 2, Unchanged, Unchanged),
+                Update(people, 11, 3, 2, "bobby", Unchanged),
+                Update(people, 11, 4, 3, "no row", Unchanged)),
+            CancellationToken.None);
+
+        Assert.Equal(
+            [Row(1, "anna", "long text 1", 11, 0), Row(2, "bobby", "long text 2", 11, 3), Row(3, "no row", null, 11, 4)],
+            await PeopleAsync(file));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_KeyChange_DeletesTheOldKeyAndCarriesUnchangedValues()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await destination.ApplyAsync(
+            Batch(Insert(people, 10, 0, 1, "ann", "kept 1"), Insert(people, 10, 1, 5, "eve", "kept 5")),
+            CancellationToken.None);
+
+        await destination.ApplyAsync(
+            Batch(
+                KeyChange(people, 11, 0, [1], 2, "ann moved", Unchanged),
+                Insert(people, 11, 1, 7, "gil", "kept 7"),
+                KeyChange(people, 11, 2, [7], 8, "gil moved", Unchanged),
+                KeyChange(people, 11, 3, [5], 6, "eve moved", Unchanged),
+                KeyChange(people, 11, 4, [6], 9, Unchanged, Unchanged)),
+            CancellationToken.None);
+
+        Assert.Equal(
+            [Row(2, "ann moved", "kept 1", 11, 0), Row(8, "gil moved", "kept 7", 11, 2), Row(9, "eve moved", "kept 5", 11, 4)],
+            await PeopleAsync(file));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_Truncate_RemovesOlderRowsAndAppliesLaterChanges()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        var other = People("other");
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people, other);
+        await destination.ApplyAsync(
+            Batch(Insert(people, 10, 0, 1, "ann", "a"), Insert(people, 10, 1, 2, "bob", "b"), Insert(other, 10, 2, 1, "stays", "s")),
+            CancellationToken.None);
+
+        await destination.ApplyAsync(
+            Batch(
+                Insert(people, 20, 0, 3, "cy", "dropped by the truncate"),
+                Update(people, 20, 1, 1, "ann2", "dropped by the truncate"),
+                Truncate(people, 21, 0),
+                Insert(people, 22, 0, 4, "dee", "d"),
+                Update(people, 22, 1, 4, "dee2", Unchanged)),
+            CancellationToken.None);
+
+        Assert.Equal([Row(4, "dee2", "d", 22, 1)], await PeopleAsync(file));
+        Assert.Equal([Row(1, "stays", "s", 10, 2)], await PeopleAsync(file, "other"));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_SoftDeletes_MarkRowsKeepValuesAndReviveOnUpsert()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Soft, people);
+        await destination.ApplyAsync(
+            Batch(Insert(people, 10, 0, 1, "ann", "a"), Insert(people, 10, 1, 2, "bob", "b"), Insert(people, 10, 2, 3, "cy", "c")),
+            CancellationToken.None);
+
+        await destination.ApplyAsync(Batch(Delete(people, 11, 0, 1), Delete(people, 11, 1, 2), Delete(people, 11, 2, 9)), CancellationToken.None);
+        await destination.ApplyAsync(Batch(Insert(people, 12, 0, 2, "bob again", "b2")), CancellationToken.None);
+
+        var rows = await file.QueryAsync(
+            "SELECT id, name, note, _freshet_position, _freshet_deleted, _freshet_deleted_at FROM people ORDER BY id");
+        Assert.Equal(3, rows.Count);
+        Assert.Equal([1, "ann", "a", 11L, true, CommittedAt(11).UtcDateTime], rows[0]);
+        Assert.Equal([2, "bob again", "b2", 12L, false, null], rows[1]);
+        Assert.Equal([3, "cy", "c", 10L, false, null], rows[2]);
+
+        await destination.ApplyAsync(Batch(Truncate(people, 13, 0), Insert(people, 13, 1, 4, "dee", "d")), CancellationToken.None);
+
+        var afterTruncate = await file.QueryAsync(
+            "SELECT id, _freshet_deleted, _freshet_deleted_at, _freshet_position FROM people ORDER BY id");
+        Assert.Equal([1, true, CommittedAt(11).UtcDateTime, 11L], afterTruncate[0]);
+        Assert.Equal([2, true, CommittedAt(13).UtcDateTime, 13L], afterTruncate[1]);
+        Assert.Equal([3, true, CommittedAt(13).UtcDateTime, 13L], afterTruncate[2]);
+        Assert.Equal([4, false, null, 13L], afterTruncate[3]);
+    }
+
+    [Fact]
+    public async Task ApplyAsync_WritesMetadataAndTheCheckpointInTheSameTransaction()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        file.Time.SetUtcNow(new DateTimeOffset(2025, 6, 1, 8, 0, 0, TimeSpan.Zero));
+
+        await destination.ApplyAsync(
+            new ChangeBatch
+            {
+                Changes = [Insert(people, 42, 3, 1, "ann", "a")],
+                ResumePosition = "0/2A",
+                AppliedThrough = (42, 7),
+            },
+            CancellationToken.None);
+
+        var row = Assert.Single(await file.QueryAsync(
+            "SELECT _freshet_position, _freshet_sequence, _freshet_committed_at, _freshet_synced_at, _freshet_deleted, _freshet_deleted_at FROM people"));
+        Assert.Equal([42L, 3L, CommittedAt(42).UtcDateTime, new DateTime(2025, 6, 1, 8, 0, 0, DateTimeKind.Utc), false, null], row);
+
+        await using var restarted = file.Destination();
+        var checkpoint = await restarted.ClaimAsync(CancellationToken.None);
+        Assert.Equal("0/2A", checkpoint.Position);
+        Assert.Equal((42L, 7L), (checkpoint.AppliedPosition, checkpoint.AppliedSequence));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_TableWhoseRowsFail_ThrowsTableApplyExceptionAndCommitsNothing()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        var scores = Table("scores", Key("id"), Column("points", ValueKind.Text));
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+
+        // The target keeps an INTEGER column while the source now sends text (AddColumnsOnly keeps the type and casts).
+        await destination.EnsureTableAsync(Table("scores", Key("id"), Column("points", ValueKind.Int32)), SchemaChangePolicy.Propagate, CancellationToken.None);
+        await destination.EnsureTableAsync(scores, SchemaChangePolicy.AddColumnsOnly, CancellationToken.None);
+        await destination.ApplyAsync(Batch(Insert(people, 10, 0, 1, "ann", "a"), Insert(scores, 10, 1, 1, "12")), CancellationToken.None);
+
+        var failure = await Assert.ThrowsAsync<TableApplyException>(() => destination.ApplyAsync(
+            Batch(Update(people, 11, 0, 1, "changed", "a"), Insert(scores, 11, 1, 2, "not a number")),
+            CancellationToken.None));
+        Assert.Equal(scores.Source, failure.Table);
+
+        var wrongClrType = await Assert.ThrowsAsync<TableApplyException>(() => destination.ApplyAsync(
+            Batch(Insert(people, 12, 0, 5, 42, "a")),
+            CancellationToken.None));
+        Assert.Equal(people.Source, wrongClrType.Table);
+
+        Assert.Equal([Row(1, "ann", "a", 10, 0)], await PeopleAsync(file));
+        Assert.Equal([[1, 12]], await file.QueryAsync("SELECT id, points FROM scores"));
+        await using var restarted = file.Destination();
+        Assert.Equal("resume-10", (await restarted.ClaimAsync(CancellationToken.None)).Position);
+    }
+
+    [Fact]
+    public async Task ApplyAsync_ColumnsAreMatchedByName_AndMissingOnesKeptOrNull()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        var reordered = Table("people", Column("note", ValueKind.Text), Key("id"), Column("extra", ValueKind.Text));
+        await destination.ApplyAsync(Batch(Insert(people, 10, 0, 1, "ann", "a")), CancellationToken.None);
+
+        await destination.ApplyAsync(
+            Batch(Update(reordered, 11, 0, "a2", 1, "not in the target"), Insert(reordered, 11, 1, "b", 2, "not in the target")),
+            CancellationToken.None);
+
+        Assert.Equal([Row(1, "ann", "a2", 11, 0), Row(2, null, "b", 11, 1)], await PeopleAsync(file));
+    }
+
+    private static object?[] Row(int id, string? name, string? note, long position, long sequence) => [id, name, note, position, sequence];
+
+    private static Task<List<object?[]>> PeopleAsync(TempDuckDbFile file, string table = "people") =>
+        file.QueryAsync($"SELECT id, name, note, _freshet_position, _freshet_sequence FROM {table} ORDER BY id");
+}

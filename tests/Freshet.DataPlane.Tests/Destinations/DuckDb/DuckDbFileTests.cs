@@ -1,0 +1,118 @@
+using System.Text.Json;
+using Freshet.Contracts;
+using Freshet.DataPlane.Destinations;
+using Freshet.DataPlane.Schema;
+using Microsoft.Extensions.Logging.Abstractions;
+using Freshet.DataPlane.Destinations.DuckDb;
+using Xunit.Abstractions;
+using static Freshet.DataPlane.Tests.Destinations.DuckDb.Make;
+
+namespace Freshet.DataPlane.Tests.Destinations.DuckDb;
+
+public sealed class DuckDbFileTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Writer_HoldsItsNextWriteBack_WhileAReaderAsksForTheFile()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        var marker = file.Path + DuckDbFile.ReadRequestSuffix;
+        await File.WriteAllTextAsync(marker, string.Empty);
+
+        var apply = destination.ApplyAsync(Batch(Insert(people, 10, 0, 1, "ann", "a")), CancellationToken.None);
+        await Task.Delay(300);
+        var waitedForReader = !apply.IsCompleted;
+        File.Delete(marker);
+        await apply.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(waitedForReader);
+        Assert.Equal([[1, "ann"]], await file.QueryAsync("SELECT id, name FROM people"));
+    }
+
+    [Fact]
+    public async Task Writer_WhileAnotherProcessHoldsTheFile_RetriesUntilItIsReleased()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await using var reader = await ReaderProcess.StartAsync(file.Path, "hold");
+
+        var apply = destination.ApplyAsync(Batch(Insert(people, 10, 0, 1, "ann", "a")), CancellationToken.None);
+        await Task.Delay(300);
+        var waitedForReader = !apply.IsCompleted;
+        await reader.StopAsync();
+        await apply.WaitAsync(TimeSpan.FromSeconds(30));
+
+        Assert.True(waitedForReader);
+        Assert.Equal([[1, "ann"]], await file.QueryAsync("SELECT id, name FROM people"));
+    }
+
+    [Fact]
+    public async Task ReaderInAnotherProcess_GetsInRepeatedly_WhileTheWriterAppliesInATightLoop()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await destination.ApplyAsync(Batch(Insert(people, 1, 0, 0, "seed", null)), CancellationToken.None);
+        await using var reader = await ReaderProcess.StartAsync(file.Path, "poll");
+
+        var batches = 0;
+        var writing = TimeSpan.FromSeconds(4);
+        var started = DateTime.UtcNow;
+        while (DateTime.UtcNow - started < writing)
+        {
+            batches++;
+            var position = 1 + batches;
+            await destination.ApplyAsync(
+                Batch([.. Enumerable.Range(0, 10).Select(i => Insert(people, position, i, (batches * 10) + i, "row", null))]),
+                CancellationToken.None);
+        }
+
+        var summary = JsonSerializer.Deserialize<ReaderSummary>(await reader.StopAsync())!;
+        output.WriteLine($"{batches} batches written; the reader got in {summary.Opens} times, waiting at most {summary.LongestWaitMilliseconds:F0} ms");
+
+        Assert.Equal(0, summary.Timeouts);
+        Assert.True(summary.Opens >= 5, $"the reader got in {summary.Opens} times in {writing} while {batches} batches were written");
+        Assert.True(summary.RowCounts[^1] > summary.RowCounts[0], "the reader saw the writer's progress");
+        Assert.True(batches >= 10, $"the writer wrote {batches} batches");
+    }
+
+    [Fact]
+    public async Task SeveralPipelinesInOneProcess_WriteTheSameFileAtOnce()
+    {
+        using var file = new TempDuckDbFile();
+        using var second = new TempDuckDbFile();
+        var people = People();
+        var events = Table("events", Key("id"), Column("name", ValueKind.Text));
+        await using var first = await file.ReadyAsync(DeleteMode.Hard, people);
+        await using var other = new DuckDbDestination(
+            new DestinationContext(
+                second.PipelineId,
+                1,
+                DeleteMode.Hard,
+                new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = file.Path }, new Dictionary<string, string>()),
+                file.Time),
+            NullLoggerFactory.Instance);
+        await other.ClaimAsync(CancellationToken.None);
+        await other.EnsureTableAsync(events, SchemaChangePolicy.Propagate, CancellationToken.None);
+        await other.BeginSnapshotAsync([events], "plan", CancellationToken.None);
+
+        var streaming = Task.Run(async () =>
+        {
+            for (var i = 1; i <= 30; i++)
+            {
+                await first.ApplyAsync(Batch(Insert(people, i, 0, i, "person", null)), CancellationToken.None);
+            }
+        });
+        var snapshotting = Task.WhenAll(Enumerable.Range(0, 4).Select(chunk => Task.Run(() => other.CopySnapshotChunkAsync(
+            events, new SnapshotChunk(chunk, 5, Epoch), Rows(Enumerable.Range(chunk * 1000, 1000).Select(i => new object?[] { i, "event" })), CancellationToken.None))));
+        await Task.WhenAll(streaming, snapshotting);
+        await other.FinishSnapshotAsync("5", CancellationToken.None);
+
+        Assert.Equal([[30L, 4000L]], await file.QueryAsync("SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM events)"));
+        Assert.Equal(
+            [[file.PipelineId.ToString(), "resume-30"], [second.PipelineId.ToString(), "5"]],
+            await file.QueryAsync($"SELECT pipeline_id, position FROM _freshet_checkpoints ORDER BY pipeline_id = '{second.PipelineId}'"));
+    }
+}

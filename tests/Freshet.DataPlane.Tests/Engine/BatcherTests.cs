@@ -1,0 +1,134 @@
+using System.Collections.Concurrent;
+using System.Threading.Channels;
+using Freshet.Contracts;
+using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Engine;
+using Freshet.DataPlane.Schema;
+using Freshet.DataPlane.Sources;
+using Microsoft.Extensions.Time.Testing;
+
+namespace Freshet.DataPlane.Tests.Engine;
+
+public sealed class BatcherTests
+{
+    private static readonly TableSchema Table = new(new TableId("public", "t"), "t",
+        [new ColumnSchema("id", new ColumnType(ValueKind.Int32, false, "integer"), true)]);
+
+    [Fact]
+    public async Task Run_TransactionsUnderTheLimits_OneBatchPerLatencyTargetEndingOnACommit()
+    {
+        var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 200));
+        await WriteTransactionAsync(input, position: 100, rows: 3);
+        await WriteTransactionAsync(input, position: 200, rows: 2);
+        await input.WriteAsync(Change(300, 1));
+
+        await WaitUntilIdleAsync();
+        Assert.False(output.TryRead(out _));
+        time.Advance(TimeSpan.FromMilliseconds(250));
+
+        var batch = await NextBatchAsync(output);
+        Assert.Equal(5, batch.Changes.Count);
+        Assert.Equal("end-200", batch.ResumePosition);
+        Assert.Equal((200L, long.MaxValue), batch.AppliedThrough);
+        Assert.Equal(200UL, batch.AcknowledgePosition);
+        input.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_TransactionLargerThanABatch_DeliveredInPartsThatKeepTheLastResumePosition()
+    {
+        var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 4, MaxBatchDelayMilliseconds: 200));
+        await WriteTransactionAsync(input, position: 100, rows: 1);
+        for (var sequence = 1; sequence <= 9; sequence++)
+        {
+            await input.WriteAsync(Change(500, sequence));
+        }
+
+        var first = await NextBatchAsync(output);
+        Assert.Single(first.Changes);
+        Assert.Equal("end-100", first.ResumePosition);
+        var part = await NextBatchAsync(output);
+        Assert.Equal(4, part.Changes.Count);
+        Assert.Equal("end-100", part.ResumePosition);
+        Assert.Equal((500L, 4L), part.AppliedThrough);
+        Assert.Null(part.AcknowledgePosition);
+        input.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_ReplayAfterRestart_ChangesAtOrBeforeTheAppliedPointAreDropped()
+    {
+        var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 100), applied: (500, 4));
+        for (var sequence = 1; sequence <= 6; sequence++)
+        {
+            await input.WriteAsync(Change(500, sequence));
+        }
+
+        await input.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(500, "end-500", 500, DateTimeOffset.UnixEpoch)));
+        await WaitUntilIdleAsync();
+        time.Advance(TimeSpan.FromMilliseconds(150));
+
+        var batch = await NextBatchAsync(output);
+        Assert.Equal([5L, 6L], batch.Changes.Select(c => c.Sequence));
+        input.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_SchemaChangeMidTransaction_EarlierChangesGoFirstThenTheNewShape()
+    {
+        var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 200));
+        await input.WriteAsync(Change(100, 1));
+        await input.WriteAsync(SourceEvent.ForSchema(Table));
+        await input.WriteAsync(Change(100, 2));
+
+        var before = await NextBatchAsync(output);
+        Assert.Single(before.Changes);
+        Assert.IsType<ApplySchema>(await output.ReadAsync());
+        input.Complete();
+        await run;
+    }
+
+    private static (ChannelWriter<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
+        DeliverySpec delivery, (long, long) applied = default)
+    {
+        var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var input = Channel.CreateUnbounded<SourceEvent>();
+        var output = Channel.CreateUnbounded<WriterItem>();
+        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), new PipelineProgress(Guid.NewGuid(), 1, time), time);
+        var run = Task.Run(() => batcher.RunAsync(input.Reader, output.Writer, CancellationToken.None));
+        return (input.Writer, output.Reader, time, run);
+    }
+
+    private static async Task WriteTransactionAsync(ChannelWriter<SourceEvent> input, long position, int rows)
+    {
+        for (var sequence = 1; sequence <= rows; sequence++)
+        {
+            await input.WriteAsync(Change(position, sequence));
+        }
+
+        await input.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(position, $"end-{position}", (ulong)position, DateTimeOffset.UnixEpoch)));
+    }
+
+    private static SourceEvent Change(long position, long sequence) => SourceEvent.ForChange(new RowChange
+    {
+        Table = Table,
+        Kind = ChangeKind.Insert,
+        Values = [(int)sequence],
+        Position = position,
+        Sequence = sequence,
+        CommittedAt = DateTimeOffset.UnixEpoch,
+        ApproximateBytes = 10,
+    });
+
+    private static async Task<ChangeBatch> NextBatchAsync(ChannelReader<WriterItem> output)
+    {
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(5));
+        return Assert.IsType<ApplyBatch>(await output.ReadAsync(timeout.Token)).Batch;
+    }
+
+    /// <summary>Lets the batcher drain its input before the fake clock moves.</summary>
+    private static Task WaitUntilIdleAsync() => Task.Delay(100);
+}
