@@ -44,8 +44,12 @@ public sealed class ModuleBoundaryTests
     /// <summary>The Freshet assemblies each assembly may reference, and how to fix a reference that is not allowed.</summary>
     private static readonly Dictionary<string, (string[] Allowed, string Fix)> ReferenceRules = CreateReferenceRules();
 
-    /// <summary>Type names outside the host's namespace that still belong to the host: the top-level-statements entry point.</summary>
-    private static readonly string HostProgram = typeof(Program).FullName!;
+    /// <summary>
+    /// Type names outside the host's namespace that still belong to the host: the top-level-statements entry point. Found
+    /// through the entry point rather than typeof(Program): an executable with the ASP.NET Core framework has a public
+    /// Program of its own, which would make the name ambiguous here.
+    /// </summary>
+    private static readonly string HostProgram = typeof(HostCommands).Assembly.EntryPoint!.DeclaringType!.FullName!;
 
     public static TheoryData<string> Modules => [.. ModuleNames];
 

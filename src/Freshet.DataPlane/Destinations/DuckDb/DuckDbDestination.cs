@@ -299,35 +299,28 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         // Shared: chunks append in parallel, each on its own connection to the one instance.
         await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
-        long count = 0;
+        var columns = target.Written.Select((c, i) => $"c{i} {c.StagingType}");
         await ForTableAsync(
             table.Source,
-            async () =>
-            {
-                var columns = target.Written.Select((c, i) => $"c{i} {c.StagingType}");
-                await ExecuteAsync(connection, $"CREATE TEMP TABLE _freshet_chunk ({string.Join(", ", columns)})", cancellationToken).ConfigureAwait(false);
-                using var appender = connection.CreateAppender("temp", "main", "_freshet_chunk");
-                await foreach (var values in rows.WithCancellation(cancellationToken).ConfigureAwait(false))
-                {
-                    var row = appender.CreateRow();
-                    for (var i = 0; i < sourceIndexes.Length; i++)
-                    {
-                        var value = sourceIndexes[i] >= 0 ? values[sourceIndexes[i]] : null;
-                        if (value is null or UnchangedValue)
-                        {
-                            row.AppendNullValue();
-                        }
-                        else
-                        {
-                            target.Written[i].Write(row, value);
-                        }
-                    }
-
-                    row.EndRow();
-                    count++;
-                }
-            },
+            () => ExecuteAsync(connection, $"CREATE TEMP TABLE _freshet_chunk ({string.Join(", ", columns)})", cancellationToken),
             cancellationToken).ConfigureAwait(false);
+        long count = 0;
+        var appender = ForTable(table.Source, () => connection.CreateAppender("temp", "main", "_freshet_chunk"), cancellationToken);
+        try
+        {
+            // Only appending is wrapped: a failure of the rows' source is not this table's fault.
+            await foreach (var values in rows.WithCancellation(cancellationToken).ConfigureAwait(false))
+            {
+                ForTable(table.Source, () => AppendRow(appender.CreateRow(), target.Written, sourceIndexes, values), cancellationToken);
+                count++;
+            }
+
+            ForTable(table.Source, appender.Close, cancellationToken);
+        }
+        finally
+        {
+            appender.Dispose();
+        }
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -545,8 +538,51 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         }
     }
 
+    private void ForTable(TableId table, Action work, CancellationToken cancellationToken) =>
+        ForTable<object?>(
+            table,
+            () =>
+            {
+                work();
+                return null;
+            },
+            cancellationToken);
+
+    private T ForTable<T>(TableId table, Func<T> work, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return work();
+        }
+        catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
+        {
+            LogTableFailed(_logger, table, exception.GetType().Name, (exception as DuckDBException)?.ErrorType.ToString());
+            throw new TableApplyException(table, exception);
+        }
+    }
+
+    private static void AppendRow(IDuckDBAppenderRow row, IReadOnlyList<WrittenColumn> written, int[] sourceIndexes, object?[] values)
+    {
+        for (var i = 0; i < sourceIndexes.Length; i++)
+        {
+            var value = sourceIndexes[i] >= 0 ? values[sourceIndexes[i]] : null;
+            if (value is null or UnchangedValue)
+            {
+                row.AppendNullValue();
+            }
+            else
+            {
+                written[i].Write(row, value);
+            }
+        }
+
+        row.EndRow();
+    }
+
+    // What a table's values or types cause: a failed cast or constraint in DuckDB, a value of the wrong type for its kind.
     private static bool IsDataError(Exception exception) =>
-        exception is DuckDBException or InvalidCastException or OverflowException or FormatException or ArgumentException;
+        exception is DuckDBException or InvalidCastException or OverflowException or FormatException or InvalidOperationException
+            && exception is not ObjectDisposedException;
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);

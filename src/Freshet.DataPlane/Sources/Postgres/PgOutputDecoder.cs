@@ -30,6 +30,11 @@ internal sealed partial class PgOutputDecoder(
     private long _sequence;
     private uint? _streamXid;
 
+    /// <summary>Changes committed at or before this position fill unchanged values from the source's current row (see PgSnapshotSession.ResumeAsync).</summary>
+    public NpgsqlTypes.NpgsqlLogSequenceNumber? FillUntil { get; init; }
+
+    public Func<TableSchema, object?[], CancellationToken, ValueTask<object?[]?>>? ReadCurrentRow { get; init; }
+
     public async ValueTask HandleAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
     {
         switch (message)
@@ -41,7 +46,7 @@ internal sealed partial class PgOutputDecoder(
                 break;
             case CommitMessage commit:
                 await output.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(
-                    _position, Lsn.ToText(commit.TransactionEndLsn), (ulong)commit.TransactionEndLsn, commit.TransactionCommitTimestamp)), cancellationToken).ConfigureAwait(false);
+                    _position, StreamStart.Format(commit.TransactionEndLsn, FillUntil), (ulong)commit.TransactionEndLsn, commit.TransactionCommitTimestamp)), cancellationToken).ConfigureAwait(false);
                 break;
             case RelationMessage relation:
                 await OnRelationAsync(relation, cancellationToken).ConfigureAwait(false);
@@ -104,11 +109,12 @@ internal sealed partial class PgOutputDecoder(
             long sequence = 0;
             foreach (var pending in transaction.Replay())
             {
-                await output.WriteAsync(Materialize(pending, position, ++sequence, commit.TransactionCommitTimestamp), cancellationToken).ConfigureAwait(false);
+                var filled = await FillAsync(pending, commit.CommitLsn, cancellationToken).ConfigureAwait(false);
+                await output.WriteAsync(Materialize(filled, position, ++sequence, commit.TransactionCommitTimestamp), cancellationToken).ConfigureAwait(false);
             }
 
             await output.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(
-                position, Lsn.ToText(commit.TransactionEndLsn), (ulong)commit.TransactionEndLsn, commit.TransactionCommitTimestamp)), cancellationToken).ConfigureAwait(false);
+                position, StreamStart.Format(commit.TransactionEndLsn, FillUntil), (ulong)commit.TransactionEndLsn, commit.TransactionCommitTimestamp)), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -273,7 +279,35 @@ internal sealed partial class PgOutputDecoder(
             return;
         }
 
+        change = await FillAsync(change, Lsn.FromPosition(_position), cancellationToken).ConfigureAwait(false);
         await output.WriteAsync(Materialize(change, _position, ++_sequence, _committedAt), cancellationToken).ConfigureAwait(false);
+    }
+
+    private async ValueTask<PendingChange> FillAsync(PendingChange change, NpgsqlTypes.NpgsqlLogSequenceNumber position, CancellationToken cancellationToken)
+    {
+        if (FillUntil is not { } until || position > until || ReadCurrentRow is null || change.Event is not null
+            || change.Kind is not (ChangeKind.Insert or ChangeKind.Update) || !change.Values.Any(v => ReferenceEquals(v, UnchangedValue.Instance)))
+        {
+            return change;
+        }
+
+        // The current row: any later change to these columns is replayed after this one, so the end state is exact.
+        var current = await ReadCurrentRow(change.Table, change.Values, cancellationToken).ConfigureAwait(false);
+        if (current is null)
+        {
+            return change;
+        }
+
+        var values = (object?[])change.Values.Clone();
+        for (var i = 0; i < values.Length; i++)
+        {
+            if (ReferenceEquals(values[i], UnchangedValue.Instance))
+            {
+                values[i] = current[i];
+            }
+        }
+
+        return change with { Values = values };
     }
 
     private async ValueTask EmitEventAsync(SourceEvent sourceEvent, CancellationToken cancellationToken)

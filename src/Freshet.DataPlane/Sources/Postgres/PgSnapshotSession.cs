@@ -25,9 +25,10 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
     private readonly SemaphoreSlim _available;
     private readonly SnapshotPlan _plan;
 
-    private PgSnapshotSession(SnapshotPlan plan, List<NpgsqlConnection> connections)
+    private PgSnapshotSession(SnapshotPlan plan, List<NpgsqlConnection> connections, string? resumePosition = null)
     {
         _plan = plan;
+        ResumePosition = resumePosition ?? plan.ResumePosition;
         _connections = connections;
         foreach (var connection in connections)
         {
@@ -45,7 +46,7 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
 
     public DateTimeOffset TakenAt => _plan.TakenAt;
 
-    public string ResumePosition => _plan.ResumePosition;
+    public string ResumePosition { get; }
 
     public IReadOnlyDictionary<TableId, int> ChunkCounts { get; }
 
@@ -98,7 +99,19 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
             ?? throw new SnapshotLostException("the stored snapshot plan is empty");
         LogResuming(logger, plan.ResumePosition);
         var connections = await OpenTransactionsAsync(connectionString, options.SnapshotParallelism, exportedSnapshot: null, cancellationToken).ConfigureAwait(false);
-        return new PgSnapshotSession(plan, connections);
+        // The remaining chunks come from snapshots later than the plan's. A row whose key changed in between can move
+        // from a pending chunk into a finished one and be in neither copy; the stream replays that key change, but an
+        // unchanged TOASTed value in it has no row to be kept from. Until the stream passes the newest of these
+        // snapshots, such values are therefore read from the source (see PgOutputDecoder).
+        var fillUntil = Lsn.Parse(plan.ResumePosition);
+        foreach (var connection in connections)
+        {
+            await using var command = new NpgsqlCommand("SELECT pg_current_wal_lsn()", connection);
+            var lsn = (NpgsqlTypes.NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+            fillUntil = lsn > fillUntil ? lsn : fillUntil;
+        }
+
+        return new PgSnapshotSession(plan, connections, StreamStart.Format(Lsn.Parse(plan.ResumePosition), fillUntil));
     }
 
     public async IAsyncEnumerable<object?[]> ReadChunkAsync(TableSchema table, int chunk, [EnumeratorCancellation] CancellationToken cancellationToken)

@@ -119,6 +119,53 @@ internal static class PgValueReader
             };
     }
 
+    /// <summary>Reads a value of an ordinary query whose select list came from <see cref="PgSnapshotSession.SelectList"/>.</summary>
+    public static object? Read(NpgsqlDataReader row, int ordinal, ColumnType type)
+    {
+        if (row.IsDBNull(ordinal))
+        {
+            return null;
+        }
+
+        return type.IsArray
+            ? type.Kind switch
+            {
+                ValueKind.Int16 => row.GetFieldValue<short?[]>(ordinal),
+                ValueKind.Int32 => row.GetFieldValue<int?[]>(ordinal),
+                ValueKind.Int64 => row.GetFieldValue<long?[]>(ordinal),
+                ValueKind.Decimal => row.GetFieldValue<decimal?[]>(ordinal),
+                ValueKind.Float32 => row.GetFieldValue<float?[]>(ordinal),
+                ValueKind.Float64 => row.GetFieldValue<double?[]>(ordinal),
+                ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText => row.GetFieldValue<string?[]>(ordinal),
+                ValueKind.Boolean => row.GetFieldValue<bool?[]>(ordinal),
+                ValueKind.Date => row.GetFieldValue<DateOnly?[]>(ordinal),
+                ValueKind.Time => row.GetFieldValue<TimeOnly?[]>(ordinal),
+                ValueKind.Timestamp or ValueKind.TimestampTz => row.GetFieldValue<DateTime?[]>(ordinal),
+                ValueKind.Interval => row.GetFieldValue<NpgsqlInterval?[]>(ordinal),
+                ValueKind.Uuid => row.GetFieldValue<Guid?[]>(ordinal),
+                ValueKind.Bytes => row.GetFieldValue<byte[]?[]>(ordinal),
+                _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
+            }
+            : type.Kind switch
+            {
+                ValueKind.Int16 => row.GetFieldValue<short>(ordinal),
+                ValueKind.Int32 => row.GetFieldValue<int>(ordinal),
+                ValueKind.Int64 => row.GetFieldValue<long>(ordinal),
+                ValueKind.Decimal => row.GetFieldValue<decimal>(ordinal),
+                ValueKind.Float32 => row.GetFieldValue<float>(ordinal),
+                ValueKind.Float64 => row.GetFieldValue<double>(ordinal),
+                ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText => row.GetFieldValue<string>(ordinal),
+                ValueKind.Boolean => row.GetFieldValue<bool>(ordinal),
+                ValueKind.Date => row.GetFieldValue<DateOnly>(ordinal),
+                ValueKind.Time => row.GetFieldValue<TimeOnly>(ordinal),
+                ValueKind.Timestamp or ValueKind.TimestampTz => row.GetFieldValue<DateTime>(ordinal),
+                ValueKind.Interval => row.GetFieldValue<NpgsqlInterval>(ordinal),
+                ValueKind.Uuid => row.GetFieldValue<Guid>(ordinal),
+                ValueKind.Bytes => row.GetFieldValue<byte[]>(ordinal),
+                _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
+            };
+    }
+
     /// <summary>Rough size of a value in memory, for cutting batches by bytes.</summary>
     public static int ApproximateSize(object? value) => value switch
     {

@@ -125,9 +125,13 @@ internal sealed partial class PostgresSource : IChangeSource
         var heartbeat = HeartbeatAsync(heartbeatStop.Token);
         try
         {
-            var decoder = new PgOutputDecoder(_catalog, _tables, _spec.Tables, output, _options.StreamBufferLimitBytes, _options.SpillDirectory, _logger);
+            var (start, fillUntil) = StreamStart.Parse(resumePosition);
+            var decoder = new PgOutputDecoder(_catalog, _tables, _spec.Tables, output, _options.StreamBufferLimitBytes, _options.SpillDirectory, _logger)
+            {
+                FillUntil = fillUntil,
+                ReadCurrentRow = ReadCurrentRowAsync,
+            };
             var options = new PgOutputReplicationOptions([PublicationName], PgOutputProtocolVersion.V2, binary: true, streamingMode: PgOutputStreamingMode.On, messages: true);
-            var start = Lsn.Parse(resumePosition);
             LogStreaming(_logger, SlotName, start.ToString());
             await foreach (var message in replication.StartReplication(new PgOutputReplicationSlot(SlotName), options, cancellationToken, start).ConfigureAwait(false))
             {
@@ -184,6 +188,32 @@ internal sealed partial class PostgresSource : IChangeSource
         }
 
         await _dataSource.DisposeAsync().ConfigureAwait(false);
+    }
+
+    /// <summary>The row as the source holds it now, for values a change left out; null when the row is gone.</summary>
+    private async ValueTask<object?[]?> ReadCurrentRowAsync(TableSchema table, object?[] values, CancellationToken cancellationToken)
+    {
+        var keys = table.KeyIndexes;
+        var where = string.Join(" AND ", keys.Select((k, n) => $"{Identifier(table.Columns[k].Name)} = ${n + 1}::{table.Columns[k].Type.SourceTypeName}"));
+        await using var command = _dataSource.CreateCommand($"SELECT {PgSnapshotSession.SelectList(table)} FROM ONLY {Identifier(table.Source)} WHERE {where}");
+        foreach (var k in keys)
+        {
+            command.Parameters.Add(new NpgsqlParameter { Value = values[k] ?? DBNull.Value });
+        }
+
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            return null;
+        }
+
+        var row = new object?[table.Columns.Count];
+        for (var i = 0; i < row.Length; i++)
+        {
+            row[i] = PgValueReader.Read(reader, i, table.Columns[i].Type);
+        }
+
+        return row;
     }
 
     internal static string Identifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
