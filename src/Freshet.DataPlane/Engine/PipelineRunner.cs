@@ -220,10 +220,11 @@ internal sealed partial class PipelineRunner(
                         {
                             progress.Failed();
                             failures[e.Table] = failures.GetValueOrDefault(e.Table) + 1;
-                            LogTableFailed(_logger, spec.PipelineId, e.Table.ToString(), failures[e.Table], e.InnerException?.Message ?? e.Message);
+                            var reason = FailureReason.Describe(e);
+                            LogTableFailed(_logger, spec.PipelineId, e.Table.ToString(), failures[e.Table], reason);
                             if (failures[e.Table] >= TableFailuresBeforeQuarantine)
                             {
-                                await QuarantineAsync(destination, e.Table, e.InnerException?.Message ?? e.Message, cancellationToken).ConfigureAwait(false);
+                                await QuarantineAsync(destination, e.Table, reason, cancellationToken).ConfigureAwait(false);
                                 batch = Without(batch, e.Table);
                                 failures.Remove(e.Table);
                             }
@@ -287,7 +288,7 @@ internal sealed partial class PipelineRunner(
             OnRetry = args =>
             {
                 progress.Retried();
-                LogRetry(_logger, spec.PipelineId, args.AttemptNumber + 1, args.Outcome.Exception?.Message ?? "");
+                LogRetry(_logger, spec.PipelineId, args.AttemptNumber + 1, args.Outcome.Exception is { } e ? FailureReason.Describe(e) : "");
                 return ValueTask.CompletedTask;
             },
         })

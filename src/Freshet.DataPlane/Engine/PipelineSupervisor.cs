@@ -50,9 +50,9 @@ internal sealed partial class PipelineSupervisor(
                 }
 
                 Progress.Failed();
-                var reason = e is SourcePrerequisiteException prerequisite ? string.Join(" ", prerequisite.Problems) : e.Message;
+                var reason = e is SourcePrerequisiteException prerequisite ? string.Join(" ", prerequisite.Problems) : FailureReason.Describe(e);
                 Progress.SetState(PipelineRunState.Failed, reason, time.GetUtcNow() + delay);
-                LogRunFailed(_logger, e, Spec.PipelineId, delay.TotalSeconds, reason);
+                LogRunFailed(_logger, Spec.PipelineId, delay.TotalSeconds, reason, e.GetType().Name);
                 try
                 {
                     await Task.Delay(delay, time, cancellationToken).ConfigureAwait(false);
@@ -72,6 +72,7 @@ internal sealed partial class PipelineSupervisor(
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} stopped: epoch {Epoch} was superseded by epoch {OwnerEpoch}")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
 
-    [LoggerMessage(Level = LogLevel.Error, Message = "Pipeline {PipelineId} failed; next attempt in {DelaySeconds} s: {Reason}")]
-    private static partial void LogRunFailed(ILogger logger, Exception exception, Guid pipelineId, double delaySeconds, string reason);
+    // The exception itself is not logged: a data error's message and stack can quote row values.
+    [LoggerMessage(Level = LogLevel.Error, Message = "Pipeline {PipelineId} failed ({ExceptionType}); next attempt in {DelaySeconds} s: {Reason}")]
+    private static partial void LogRunFailed(ILogger logger, Guid pipelineId, double delaySeconds, string reason, string exceptionType);
 }

@@ -326,14 +326,14 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
         var syncedAt = context.TimeProvider.GetUtcNow();
         var names = target.Written.Select(c => Quote(c.TargetName));
-        var values = target.Written.Select((c, i) => c.TargetValue($"c{i}"));
+        var staged = target.Written.Select((c, i) => c.TargetValue($"c{i}"));
         await ForTableAsync(
             table.Source,
             () => ExecuteAsync(
                 connection,
                 $"""
                 INSERT INTO {target.QualifiedName} ({string.Join(", ", names)}, {MetadataList})
-                SELECT {string.Join(", ", values)}, $1, 0, $2, $3, false, NULL FROM temp.main._freshet_chunk
+                SELECT {string.Join(", ", staged)}, $1, 0, $2, $3, false, NULL FROM temp.main._freshet_chunk
                 """,
                 [chunk.Position, chunk.TakenAt, syncedAt],
                 cancellationToken),
@@ -779,7 +779,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         private static string OlderThan(string alias, string position, string sequence) =>
             $"(coalesce({alias}{MetadataColumns.Position}, -1), coalesce({alias}{MetadataColumns.Sequence}, -1)) < ({position}, {sequence})";
 
-        private static void Append(DuckDB.NET.Data.IDuckDBAppenderRow row, WrittenColumn column, object? value)
+        private static void Append(IDuckDBAppenderRow row, WrittenColumn column, object? value)
         {
             if (value is null or UnchangedValue)
             {

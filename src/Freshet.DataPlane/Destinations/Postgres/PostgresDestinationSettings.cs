@@ -1,4 +1,3 @@
-using System.Globalization;
 using Freshet.Contracts;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -17,44 +16,6 @@ internal static class PostgresDestinationSettings
     public static NpgsqlDataSource DataSource(EndpointSpec endpoint, ILoggerFactory loggerFactory) =>
         new NpgsqlDataSourceBuilder(ConnectionString(endpoint).ConnectionString).UseLoggerFactory(loggerFactory).Build();
 
-    public static NpgsqlConnectionStringBuilder ConnectionString(EndpointSpec endpoint)
-    {
-        var settings = endpoint.Settings;
-        var builder = new NpgsqlConnectionStringBuilder
-        {
-            Host = Required(settings, "host"),
-            Port = settings.TryGetValue("port", out var port) ? int.Parse(port, CultureInfo.InvariantCulture) : 5432,
-            Database = Required(settings, "database"),
-            Username = Required(settings, "username"),
-            SslMode = SslModeFrom(settings.GetValueOrDefault("ssl_mode")),
-            ApplicationName = ApplicationName,
-            Timeout = 15,
-            // Applying a 100k-row batch or copying a large snapshot chunk may take longer than any fixed limit;
-            // the caller's cancellation token bounds it instead.
-            CommandTimeout = 0,
-            KeepAlive = 30,
-        };
-        if (endpoint.Secrets.TryGetValue("password", out var password))
-        {
-            builder.Password = password;
-        }
-
-        return builder;
-    }
-
-    private static string Required(IReadOnlyDictionary<string, string> settings, string name) =>
-        settings.TryGetValue(name, out var value) && !string.IsNullOrEmpty(value)
-            ? value
-            : throw new ArgumentException($"The PostgreSQL destination needs the '{name}' setting.", nameof(settings));
-
-    private static SslMode SslModeFrom(string? mode) => mode switch
-    {
-        null or "" or "prefer" => SslMode.Prefer,
-        "disable" => SslMode.Disable,
-        "allow" => SslMode.Allow,
-        "require" => SslMode.Require,
-        "verify-ca" => SslMode.VerifyCA,
-        "verify-full" => SslMode.VerifyFull,
-        _ => throw new ArgumentException($"Unknown ssl_mode '{mode}' (expected disable, allow, prefer, require, verify-ca or verify-full).", nameof(mode)),
-    };
+    public static NpgsqlConnectionStringBuilder ConnectionString(EndpointSpec endpoint) =>
+        Sources.Postgres.PostgresEndpoint.ConnectionString(endpoint, ApplicationName);
 }

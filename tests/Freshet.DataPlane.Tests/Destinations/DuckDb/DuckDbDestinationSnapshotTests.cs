@@ -91,4 +91,29 @@ public sealed class DuckDbDestinationSnapshotTests
             [[6L * Half, 6L * Half, 3L]],
             await file.QueryAsync("SELECT count(*), count(DISTINCT id), (SELECT count(*) FROM _freshet_snapshot_chunks) FROM events"));
     }
+
+    [Fact]
+    public async Task CopySnapshotChunkAsync_ABadValueFailsTheTable_ASourceFailureDoesNot_AndNeitherCommits()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await destination.BeginSnapshotAsync([people], "plan", CancellationToken.None);
+
+        var bad = await Assert.ThrowsAsync<TableApplyException>(() => destination.CopySnapshotChunkAsync(
+            people, new SnapshotChunk(0, 5, Epoch), Rows([[1, "ann", "a"], [2, 42, "not text"]]), CancellationToken.None));
+        await Assert.ThrowsAsync<IOException>(() => destination.CopySnapshotChunkAsync(
+            people, new SnapshotChunk(0, 5, Epoch), FailingSource(), CancellationToken.None));
+
+        Assert.Equal(people.Source, bad.Table);
+        Assert.Empty(await file.QueryAsync("SELECT * FROM people"));
+        Assert.Empty(await destination.ReadCompletedChunksAsync(CancellationToken.None));
+    }
+
+    private static async IAsyncEnumerable<object?[]> FailingSource()
+    {
+        yield return [1, "ann", "a"];
+        await Task.Yield();
+        throw new IOException("the source connection was lost");
+    }
 }
