@@ -13,6 +13,8 @@ public enum PipelineRunState
     Failed,
     /// <summary>A higher epoch owns the pipeline; this worker stopped it for good.</summary>
     Fenced,
+    /// <summary>Held by its owner: not running, its slot (and position) kept.</summary>
+    Paused,
     Stopped,
 }
 

@@ -18,6 +18,7 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<Guid, Running> _running = [];
     private readonly Dictionary<Guid, PipelineAssignment> _paused = [];
+    private readonly Dictionary<Guid, (DateTimeOffset At, long? Head, long? Retained)> _pausedSource = [];
     private readonly SemaphoreSlim _lock = new(1, 1);
 
     public WorkerRuntime(DataPlaneOptions options, TimeProvider time, ILoggerFactory loggerFactory)
@@ -72,10 +73,12 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
                 if (assignment.State != DesiredState.Running)
                 {
                     _paused[id] = assignment;
+                    await MeasurePausedAsync(assignment.Spec, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
                 _paused.Remove(id);
+                _pausedSource.Remove(id);
                 if (_running.TryGetValue(id, out var running) && running.Supervisor.Progress.Report().State == PipelineRunState.Fenced)
                 {
                     continue;
@@ -97,9 +100,38 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
     public IReadOnlyList<PipelineProgressReport> Reports()
     {
         var reports = _running.Values.Select(r => r.Supervisor.Progress.Report()).ToList();
-        reports.AddRange(_paused.Values.Select(p => new PipelineProgressReport(p.Spec.PipelineId, p.Spec.Epoch, PipelineRunState.Stopped, "paused",
-            null, null, null, null, 0, 0, 0, null, null, null, 0, 0, 0, 0, new Dictionary<string, TableProgressReport>(), _time.GetUtcNow())));
+        foreach (var paused in _paused.Values)
+        {
+            var source = _pausedSource.GetValueOrDefault(paused.Spec.PipelineId);
+            reports.Add(new PipelineProgressReport(paused.Spec.PipelineId, paused.Spec.Epoch, PipelineRunState.Paused, "paused",
+                null, source.Head, null, null, 0, 0, 0, null, null, source.Retained, 0, 0, 0, 0, new Dictionary<string, TableProgressReport>(), _time.GetUtcNow()));
+        }
+
         return reports;
+    }
+
+    /// <summary>
+    /// A paused pipeline keeps its slot, which keeps holding WAL back: measure it now and then so the status shows how
+    /// much (and support sees a paused pipeline becoming a risk for the source's disk).
+    /// </summary>
+    private async Task MeasurePausedAsync(PipelineSpec spec, CancellationToken cancellationToken)
+    {
+        if (_pausedSource.TryGetValue(spec.PipelineId, out var last) && _time.GetUtcNow() - last.At < PausedMeasureInterval)
+        {
+            return;
+        }
+
+        try
+        {
+            await using var source = _connectors.CreateSource(spec, _time);
+            var status = await source.MeasureAsync(cancellationToken).ConfigureAwait(false);
+            _pausedSource[spec.PipelineId] = (_time.GetUtcNow(), status.HeadPosition, status.RetainedBytes);
+        }
+        catch (Exception e) when (e is not OperationCanceledException)
+        {
+            _pausedSource[spec.PipelineId] = (_time.GetUtcNow(), null, null);
+            LogMeasureFailed(_logger, spec.PipelineId, Engine.FailureReason.Describe(e));
+        }
     }
 
     /// <summary>Removes what a deleted pipeline created at its source (its replication slot, and its publication when this service created it).</summary>
@@ -171,6 +203,11 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: dropping the source slot failed: {Reason}")]
     private static partial void LogDropFailed(ILogger logger, Guid pipelineId, string reason);
+
+    private static readonly TimeSpan PausedMeasureInterval = TimeSpan.FromSeconds(30);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} is paused; measuring its slot failed: {Reason}")]
+    private static partial void LogMeasureFailed(ILogger logger, Guid pipelineId, string reason);
 
     private sealed record Running(PipelineSupervisor Supervisor, CancellationTokenSource Stop, Task Task);
 }

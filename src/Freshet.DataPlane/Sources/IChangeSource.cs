@@ -35,6 +35,9 @@ internal interface IChangeSource : IAsyncDisposable
     /// <summary>Current numbers about the source side (head position, retained log), for progress reports.</summary>
     SourceStatus Status { get; }
 
+    /// <summary>Measures the source side now (head position, log the pipeline holds back), without streaming.</summary>
+    Task<SourceStatus> MeasureAsync(CancellationToken cancellationToken);
+
     /// <summary>Removes what the pipeline created at the source (slot, publication); used when a pipeline is deleted.</summary>
     Task DropAsync(CancellationToken cancellationToken);
 }

@@ -98,6 +98,9 @@ public sealed class SourceTests
         await WaitAsync(() => runtime.Reports().Any(r => r.State == PipelineRunState.Streaming));
         await runtime.ReconcileAsync([new PipelineAssignment(spec, DesiredState.Paused)], CancellationToken.None);
         Assert.Equal(1L, await harness.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{harness.SlotName}'"));
+        var paused = Assert.Single(runtime.Reports());
+        Assert.Equal(PipelineRunState.Paused, paused.State);
+        Assert.True(paused.RetainedWalBytes > 0, "a paused pipeline reports the WAL its slot holds back");
 
         await runtime.ReconcileAsync([], CancellationToken.None);
         Assert.Equal(0L, await harness.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{harness.SlotName}'"));

@@ -27,7 +27,7 @@ internal sealed class FoldedTable(TargetTable target)
 /// </param>
 /// <param name="FillFrom">
 /// When the key was reached by a key change and some values are still unchanged: the original key, whose target row
-/// holds those values.
+/// holds those values. Null when they are the target row's of this row's own key.
 /// </param>
 internal sealed record FoldedRow(bool Delete, long Position, long Sequence, DateTimeOffset CommittedAt, object?[] Values, object?[]? FillFrom);
 
@@ -113,11 +113,12 @@ internal static class ChangeFolder
                     // the new row's unchanged values are the old key's.
                     var before = Find(oldKey);
                     Set(oldKey, DeleteRow(change, oldKey.Values));
+                    // An earlier upsert's unchanged values are its own target row's unless it came from a key change too.
                     var fillFrom = before switch
                     {
                         null => oldKey.Values,
                         { Delete: true } => null,
-                        _ => before.FillFrom,
+                        _ => before.FillFrom ?? oldKey.Values,
                     };
                     Set(key, UpsertRow(change, values, before is { Delete: false } ? before : null, fillFrom));
                     return;

@@ -168,6 +168,12 @@ internal sealed partial class PostgresSource : IChangeSource
         await replication.SendStatusUpdate(cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<SourceStatus> MeasureAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        return await MeasureAsync(connection, cancellationToken).ConfigureAwait(false);
+    }
+
     public async Task DropAsync(CancellationToken cancellationToken)
     {
         await DropSlotAsync(cancellationToken).ConfigureAwait(false);
@@ -308,22 +314,23 @@ internal sealed partial class PostgresSource : IChangeSource
                     await ExecuteAsync(connection, "SELECT pg_logical_emit_message(true, 'freshet_heartbeat', '')", cancellationToken).ConfigureAwait(false);
                 }
 
-                await using var command = new NpgsqlCommand(
-                    $"SELECT pg_current_wal_lsn(), pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)}", connection);
-                await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-                if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-                {
-                    _status = new SourceStatus(
-                        Lsn.ToPosition(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0)),
-                        reader.IsDBNull(1) ? null : reader.GetInt64(1),
-                        _time.GetUtcNow());
-                }
+                _status = await MeasureAsync(connection, cancellationToken).ConfigureAwait(false);
             }
             catch (Exception e) when (e is NpgsqlException or InvalidOperationException && !cancellationToken.IsCancellationRequested)
             {
                 LogHeartbeatFailed(_logger, e.Message);
             }
         }
+    }
+
+    /// <summary>The server's WAL head and how much WAL the slot holds back (from its restart point).</summary>
+    private async Task<SourceStatus> MeasureAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new NpgsqlCommand(
+            $"SELECT pg_current_wal_lsn(), (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)})", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        return new SourceStatus(Lsn.ToPosition(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0)), reader.IsDBNull(1) ? null : reader.GetInt64(1), _time.GetUtcNow());
     }
 
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)

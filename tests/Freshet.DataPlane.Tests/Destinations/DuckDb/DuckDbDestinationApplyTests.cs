@@ -85,7 +85,7 @@ public sealed class DuckDbDestinationApplyTests
         var people = People();
         await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
         await destination.ApplyAsync(
-            Batch(Insert(people, 10, 0, 1, "ann", "kept 1"), Insert(people, 10, 1, 5, "eve", "kept 5")),
+            Batch(Insert(people, 10, 0, 1, "ann", "kept 1"), Insert(people, 10, 1, 5, "eve", "kept 5"), Insert(people, 10, 2, 3, "cy", "kept 3")),
             CancellationToken.None);
 
         await destination.ApplyAsync(
@@ -94,11 +94,16 @@ public sealed class DuckDbDestinationApplyTests
                 Insert(people, 11, 1, 7, "gil", "kept 7"),
                 KeyChange(people, 11, 2, [7], 8, "gil moved", Unchanged),
                 KeyChange(people, 11, 3, [5], 6, "eve moved", Unchanged),
-                KeyChange(people, 11, 4, [6], 9, Unchanged, Unchanged)),
+                KeyChange(people, 11, 4, [6], 9, Unchanged, Unchanged),
+                Update(people, 11, 5, 3, "cy updated", Unchanged),
+                KeyChange(people, 11, 6, [3], 4, Unchanged, Unchanged)),
             CancellationToken.None);
 
         Assert.Equal(
-            [Row(2, "ann moved", "kept 1", 11, 0), Row(8, "gil moved", "kept 7", 11, 2), Row(9, "eve moved", "kept 5", 11, 4)],
+            [
+                Row(2, "ann moved", "kept 1", 11, 0), Row(4, "cy updated", "kept 3", 11, 6), Row(8, "gil moved", "kept 7", 11, 2),
+                Row(9, "eve moved", "kept 5", 11, 4),
+            ],
             await PeopleAsync(file));
     }
 
