@@ -20,7 +20,7 @@ public static class ApiModuleCommands
     /// Every pipeline of every tenant as a worker spec (secrets included) with its desired state, for a worker embedded
     /// in this host until the scheduler places pipelines. <paramref name="epoch"/> is the placement epoch to run under.
     /// </summary>
-    public static Task<IReadOnlyList<(PipelineSpec Spec, DesiredState State)>> ReadPipelineSpecsAsync(IServiceProvider scopedServices, long epoch, CancellationToken cancellationToken)
+    public static Task<IReadOnlyList<(Freshet.Contracts.PipelineSpec Spec, DesiredState State)>> ReadPipelineSpecsAsync(IServiceProvider scopedServices, long epoch, CancellationToken cancellationToken)
     {
         scopedServices.GetRequiredService<TenantContext>().SetPlatformScope();
         return scopedServices.GetRequiredService<PipelineSpecs>().ReadAllAsync(epoch, cancellationToken);

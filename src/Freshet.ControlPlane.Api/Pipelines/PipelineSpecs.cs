@@ -14,12 +14,12 @@ namespace Freshet.ControlPlane.Api.Pipelines;
 /// </summary>
 internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secrets, ConnectionEndpoints endpoints)
 {
-    public async Task<IReadOnlyList<(PipelineSpec Spec, DesiredState State)>> ReadAllAsync(long epoch, CancellationToken cancellationToken)
+    public async Task<IReadOnlyList<(Freshet.Contracts.PipelineSpec Spec, DesiredState State)>> ReadAllAsync(long epoch, CancellationToken cancellationToken)
     {
         var pipelines = await db.Pipelines.AsNoTracking().ToListAsync(cancellationToken);
         var connectionIds = pipelines.SelectMany(p => new[] { p.SourceConnectionId, p.DestinationConnectionId }).Distinct().ToList();
         var connections = await db.Connections.AsNoTracking().Where(c => connectionIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, cancellationToken);
-        var result = new List<(PipelineSpec, DesiredState)>();
+        var result = new List<(Freshet.Contracts.PipelineSpec, DesiredState)>();
         foreach (var pipeline in pipelines)
         {
             if (connections.TryGetValue(pipeline.SourceConnectionId, out var source) && connections.TryGetValue(pipeline.DestinationConnectionId, out var destination))
@@ -31,7 +31,7 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         return result;
     }
 
-    private PipelineSpec Build(Pipeline pipeline, Connection source, Connection destination, long epoch) => new(
+    private Freshet.Contracts.PipelineSpec Build(Pipeline pipeline, Connection source, Connection destination, long epoch) => new(
         pipeline.Id,
         pipeline.TenantId,
         pipeline.Name,

@@ -140,9 +140,12 @@ public sealed class PipelineFencedException(Guid pipelineId, long epoch, long ow
     public long OwnerEpoch { get; } = ownerEpoch;
 }
 
-/// <summary>One table's rows could not be applied; the others may still be.</summary>
+/// <summary>
+/// One table's rows could not be applied; the others may still be. The message names the table and the kind of error
+/// only: a data error's own message can quote row values (see <c>Engine.FailureReason</c> for what is safe to show).
+/// </summary>
 public sealed class TableApplyException(TableId table, Exception inner)
-    : Exception($"Applying changes to {table} failed: {inner.Message}", inner)
+    : Exception($"Applying changes to {table} failed ({inner.GetType().Name}).", inner)
 {
     public TableId Table { get; } = table;
 }
