@@ -20,6 +20,7 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
     private readonly Dictionary<Guid, PipelineAssignment> _paused = [];
     private readonly Dictionary<Guid, (DateTimeOffset At, long? Head, long? Retained)> _pausedSource = [];
     private readonly SemaphoreSlim _lock = new(1, 1);
+    private int _disposed;
 
     public WorkerRuntime(DataPlaneOptions options, TimeProvider time, ILoggerFactory loggerFactory)
         : this(new ConnectorFactory(options, loggerFactory), options, time, loggerFactory)
@@ -149,7 +150,8 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         }
     }
 
-    public async ValueTask DisposeAsync()
+    /// <summary>Stops every pipeline (each finishes or abandons its current batch; the destination checkpoint stays consistent).</summary>
+    public async Task StopAllAsync()
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
@@ -163,8 +165,17 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         {
             _lock.Release();
         }
+    }
 
-        _lock.Dispose();
+    /// <summary>Stops every pipeline; safe to call more than once (the host stops the runtime, then its container disposes it).</summary>
+    public async ValueTask DisposeAsync()
+    {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
+        await StopAllAsync().ConfigureAwait(false);
     }
 
     private void Start(PipelineSpec spec)

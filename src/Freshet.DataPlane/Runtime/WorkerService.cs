@@ -39,7 +39,7 @@ public sealed partial class WorkerService(
     public override async Task StopAsync(CancellationToken cancellationToken)
     {
         await base.StopAsync(cancellationToken).ConfigureAwait(false);
-        await runtime.DisposeAsync().ConfigureAwait(false);
+        await runtime.StopAllAsync().ConfigureAwait(false);
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading assignments failed; keeping the current ones: {Reason}")]
