@@ -70,10 +70,17 @@ internal sealed class BenchDatabase : IAsyncDisposable
         return pids;
     }
 
-    /// <summary>How many client backends with this application name are inside a transaction right now, cluster-wide.</summary>
-    public async Task<long> OpenTransactionsAsync(string applicationName, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// How many snapshot sessions of the worker are open right now, cluster-wide: connections of the worker that are
+    /// inside the REPEATABLE READ transaction a snapshot opens, between chunks or copying one.
+    /// </summary>
+    public async Task<long> OpenSnapshotSessionsAsync(CancellationToken cancellationToken) =>
         await ScalarAsync<long>(
-            $"SELECT count(*) FROM pg_stat_activity WHERE application_name = '{applicationName}' AND backend_type = 'client backend' AND xact_start IS NOT NULL",
+            """
+            SELECT count(*) FROM pg_stat_activity
+            WHERE application_name = 'freshet-worker' AND backend_type = 'client backend' AND xact_start IS NOT NULL
+              AND (query LIKE 'BEGIN ISOLATION LEVEL REPEATABLE READ%' OR query LIKE 'COPY (SELECT%')
+            """,
             cancellationToken);
 
     public async Task<NpgsqlLogSequenceNumber?> ConfirmedFlushAsync(string slot, CancellationToken cancellationToken) =>

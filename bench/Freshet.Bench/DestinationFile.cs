@@ -34,4 +34,11 @@ internal static class DestinationFile
 
     /// <summary>A DuckDB expression for a timestamp column as seconds since the Unix epoch (double).</summary>
     public static string Seconds(string column) => $"(epoch_us({column}) / 1000000.0)";
+
+    /// <summary>Deletes a DuckDB file with its write-ahead log.</summary>
+    public static void Delete(string path)
+    {
+        File.Delete(path);
+        File.Delete(path + ".wal");
+    }
 }

@@ -27,7 +27,7 @@ internal static partial class PgLatencyBench
         var seconds = BenchSettings.Number("BENCH_SECONDS", 60);
         var warmUp = BenchSettings.Number("BENCH_WARMUP_SECONDS", 5);
         var transactionsPerSecond = rate / RowsPerTransaction;
-        var loadBefore = Machine.Check(Name);
+        var busyBefore = await Machine.CheckAsync(Name, cancellationToken);
 
         await using var database = await BenchDatabase.CreateAsync(settings, "bench_latency", cancellationToken);
         await database.ExecuteAsync(BenchPipeline.CreateTable, cancellationToken);
@@ -85,7 +85,7 @@ internal static partial class PgLatencyBench
         Report.Line(Name, $"  {result[9]:0} destination commits for {result[8]:0} source transactions ({rows / result[9]:0} rows per destination commit, one per {commitSpan / result[9] * 1000:0} ms)");
         Report.Line(Name, $"  CPU over the measured {pgbench.Elapsed.TotalSeconds:0} s: worker {final.CpuSeconds - workerCpuBefore:0.0} s ({(final.CpuSeconds - workerCpuBefore) / pgbench.Elapsed.TotalSeconds * 100:0}% of a core), its walsender {walsenderCpu:0.0} s; worker peak RSS {final.PeakRssMb:0} MB");
         Report.Line(Name, $"targets: p50 <= 0.5 s, p99 <= 1.5 s");
-        File.Delete(duckDb);
+        DestinationFile.Delete(duckDb);
         Report.Summary(Name,
             ("rows_per_s", achieved),
             ("p50_s", result[1]),
@@ -93,7 +93,7 @@ internal static partial class PgLatencyBench
             ("peak_rss_mb", final.PeakRssMb),
             ("max_s", result[3]),
             ("source_commit_rows_per_s", rows / commitSpan),
-            ("load_avg_before", loadBefore));
+            ("busy_before_pct", busyBefore));
     }
 
     private sealed record PgBenchResult(long Transactions, TimeSpan Elapsed, string Summary);

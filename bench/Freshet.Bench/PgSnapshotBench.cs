@@ -26,7 +26,7 @@ internal static class PgSnapshotBench
             SnapshotChunkRows = BenchSettings.Number("BENCH_SNAPSHOT_CHUNK_ROWS", defaults.SnapshotChunkRows),
             SnapshotParallelism = BenchSettings.Number("BENCH_SNAPSHOT_PARALLELISM", defaults.SnapshotParallelism),
         };
-        var loadBefore = Machine.Check(Name);
+        var busyBefore = await Machine.CheckAsync(Name, cancellationToken);
 
         await using var source = await BenchDatabase.CreateAsync(settings, "bench_snapshot_src", cancellationToken);
         await using var copy = await BenchDatabase.CreateAsync(settings, "bench_snapshot_copy", cancellationToken);
@@ -91,7 +91,7 @@ internal static class PgSnapshotBench
         }
 
         Report.Line(Name, $"  CPU: worker {final.CpuSeconds:0.0} s (process total), its COPY backends {readerCpu:0.0} s; worker peak RSS {final.PeakRssMb:0} MB");
-        File.Delete(duckDb);
+        DestinationFile.Delete(duckDb);
 
         // Baseline.
         await source.ExecuteAsync("CHECKPOINT", cancellationToken);
@@ -124,7 +124,7 @@ internal static class PgSnapshotBench
             ("end_to_end_rows_per_s", sessionsClosedAt is { } end ? rows / (end - launchedAt).TotalSeconds : double.NaN),
             ("chunk_rows", delivery.SnapshotChunkRows),
             ("parallelism", delivery.SnapshotParallelism),
-            ("load_avg_before", loadBefore));
+            ("busy_before_pct", busyBefore));
     }
 
     /// <summary>
@@ -139,7 +139,7 @@ internal static class PgSnapshotBench
         {
             while (true)
             {
-                var open = await source.OpenTransactionsAsync("freshet-worker", cancellationToken);
+                var open = await source.OpenSnapshotSessionsAsync(cancellationToken);
                 if (open > 0)
                 {
                     seen = true;

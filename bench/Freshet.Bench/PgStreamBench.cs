@@ -16,7 +16,7 @@ namespace Freshet.Bench;
 /// the walsender and the worker), a catch-up run follows: another 1,000,000 rows are loaded while the worker is stopped,
 /// then the worker starts and drains them alone; rows / (last destination commit − worker launch), the same situation
 /// as the baseline's. BENCH_TRANSACTIONS / BENCH_ROWS_PER_TRANSACTION change the load; BENCH_CATCHUP=0 skips the
-/// catch-up run.
+/// catch-up run; BENCH_MAX_BATCH_DELAY_MS overrides the latency target (default: the delivery default).
 /// </summary>
 internal static class PgStreamBench
 {
@@ -27,7 +27,7 @@ internal static class PgStreamBench
         var transactions = BenchSettings.Number("BENCH_TRANSACTIONS", 100);
         var rowsPerTransaction = BenchSettings.Number("BENCH_ROWS_PER_TRANSACTION", 10_000);
         var catchUp = BenchSettings.Number("BENCH_CATCHUP", 1) != 0;
-        var loadBefore = Machine.Check(Name);
+        var busyBefore = await Machine.CheckAsync(Name, cancellationToken);
         long rows = (long)transactions * rowsPerTransaction;
 
         await using var database = await BenchDatabase.CreateAsync(settings, "bench_stream", cancellationToken);
@@ -37,8 +37,10 @@ internal static class PgStreamBench
         var slot = BenchPipeline.SlotName(pipelineId);
         var baselineSlot = "bench_baseline_" + pipelineId.ToString("N")[..8];
         var duckDb = Path.Combine(settings.WorkDir, "stream.duckdb");
-        var spec = await BenchPipeline.WriteSpecAsync(settings, pipelineId, database.Name, duckDb, new DeliverySpec(), cancellationToken);
-        Report.Line(Name, $"{rows:N0} rows as {transactions} transactions of {rowsPerTransaction:N0}; destination {duckDb}; default delivery settings");
+        var defaults = new DeliverySpec();
+        var delivery = defaults with { MaxBatchDelayMilliseconds = BenchSettings.Number("BENCH_MAX_BATCH_DELAY_MS", defaults.MaxBatchDelayMilliseconds) };
+        var spec = await BenchPipeline.WriteSpecAsync(settings, pipelineId, database.Name, duckDb, delivery, cancellationToken);
+        Report.Line(Name, $"{rows:N0} rows as {transactions} transactions of {rowsPerTransaction:N0}; destination {duckDb}; latency target {delivery.MaxBatchDelayMilliseconds} ms{(delivery == defaults ? " (default)" : "")}, other delivery settings default");
 
         // Live: the worker streams while the load runs.
         Load load;
@@ -128,7 +130,7 @@ internal static class PgStreamBench
             Report.Line(Name, $"  CPU: worker {final.CpuSeconds:0.00} s (process total), its walsender {walsender.Seconds:0.00} s; worker peak RSS {final.PeakRssMb:0} MB");
         }
 
-        File.Delete(duckDb);
+        DestinationFile.Delete(duckDb);
         Report.Summary(Name,
             ("rows_per_s", ours),
             ("baseline_rows_per_s", baselineRate),
@@ -138,7 +140,7 @@ internal static class PgStreamBench
             ("load_rows_per_s", rows / load.Elapsed.TotalSeconds),
             ("catchup_rows_per_s", catchUpRate),
             ("catchup_ratio", catchUpRate / baselineRate),
-            ("load_avg_before", loadBefore));
+            ("busy_before_pct", busyBefore));
     }
 
     private static long Inserted(PipelineProgressReport report) => report.Tables.Values.Sum(t => t.Inserted);

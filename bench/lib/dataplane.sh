@@ -1,4 +1,5 @@
 # shellcheck shell=bash
+# shellcheck source-path=SCRIPTDIR
 # Shared by the data-plane benchmarks (bench/pg-stream, bench/pg-latency, bench/pg-snapshot). Source it, then call
 #   bench_dataplane_main VERB [ARGS...]
 # It starts a throwaway PostgreSQL cluster (wal_level=logical, fsync on) on a free loopback port, builds

@@ -7,8 +7,8 @@
 # quantile_cont, read after the worker stopped). No external baseline exists for this; the context printed is the
 # source's achieved commit rate, pgbench's schedule lag, and the CPU of the worker and its walsender.
 # Environment: BENCH_RATE (5000 rows/s), BENCH_SECONDS (60), BENCH_WARMUP_SECONDS (5), BENCH_KEEP.
-# Last line: BENCH pg-latency rows_per_s=… p50_s=… p99_s=… peak_rss_mb=… max_s=… source_commit_rows_per_s=…
+# Last line: BENCH pg-latency rows_per_s=… p50_s=… p99_s=… peak_rss_mb=… max_s=… source_commit_rows_per_s=… busy_before_pct=…
 set -euo pipefail
-# shellcheck source=../lib/dataplane.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/dataplane.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib/dataplane.sh"
 bench_dataplane_main pg-latency "$@"

@@ -6,8 +6,9 @@
 # same table: `psql -c "COPY t TO STDOUT" | psql -c "COPY t FROM STDIN"` into an identical empty table (with its
 # primary key) in another database of the same cluster, timed.
 # Environment: BENCH_ROWS (5000000), BENCH_SNAPSHOT_CHUNK_ROWS (250000), BENCH_SNAPSHOT_PARALLELISM (2), BENCH_KEEP.
-# Last line: BENCH pg-snapshot rows_per_s=… baseline_rows_per_s=… ratio=… peak_rss_mb=… chunk_rows=… parallelism=…
+# Last line: BENCH pg-snapshot rows_per_s=… baseline_rows_per_s=… ratio=… peak_rss_mb=… end_to_end_rows_per_s=… chunk_rows=…
+#            parallelism=… busy_before_pct=…
 set -euo pipefail
-# shellcheck source=../lib/dataplane.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/dataplane.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib/dataplane.sh"
 bench_dataplane_main pg-snapshot "$@"

@@ -8,9 +8,11 @@
 # created before the load, to the load's end LSN, discarding the output. Then a catch-up run: 1,000,000 more rows
 # loaded with the worker stopped, drained by a freshly started worker (the same situation as the baseline's).
 # Environment: BENCH_TRANSACTIONS (100), BENCH_ROWS_PER_TRANSACTION (10000), BENCH_CATCHUP (1; 0 skips it),
+# BENCH_MAX_BATCH_DELAY_MS (the latency target; default the delivery default, 200),
 # BENCH_KEEP (keep the scratch folder and logs).
-# Last line: BENCH pg-stream rows_per_s=… baseline_rows_per_s=… ratio=… peak_rss_mb=… load_rows_per_s=… catchup_rows_per_s=… catchup_ratio=…
+# Last line: BENCH pg-stream rows_per_s=… baseline_rows_per_s=… ratio=… peak_rss_mb=… acked_rows_per_s=… load_rows_per_s=…
+#            catchup_rows_per_s=… catchup_ratio=… busy_before_pct=…
 set -euo pipefail
-# shellcheck source=../lib/dataplane.sh
+# shellcheck source-path=SCRIPTDIR source=../lib/dataplane.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/../lib/dataplane.sh"
 bench_dataplane_main pg-stream "$@"
