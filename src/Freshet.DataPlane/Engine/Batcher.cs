@@ -28,8 +28,12 @@ internal sealed class Batcher(
     string resumePosition,
     ConcurrentDictionary<TableId, string> quarantined,
     PipelineProgress progress,
-    TimeProvider time)
+    TimeProvider time,
+    Func<bool>? writerBusy = null)
 {
+    /// <summary>How often a batch that is due re-checks whether the writer has become free.</summary>
+    private static readonly TimeSpan BusyRecheck = TimeSpan.FromMilliseconds(5);
+
     private readonly List<RowChange> _changes = [];
     private readonly TimeSpan _maxDelay = TimeSpan.FromMilliseconds(delivery.MaxBatchDelayMilliseconds);
     private (long Position, long Sequence) _applied = appliedThrough;
@@ -48,13 +52,16 @@ internal sealed class Batcher(
             var deadline = _firstAt is { } first ? _maxDelay - time.GetElapsedTime(first) : Timeout.InfiniteTimeSpan;
             if (_firstAt is not null && deadline <= TimeSpan.Zero)
             {
-                if (_lastCommit is not null)
+                // Due. While the writer is still busy with earlier batches the batch keeps growing (up to its row and
+                // byte limits) instead of queueing behind them: fewer, larger destination commits when behind, and
+                // the same latency as cutting now, since nothing could be written sooner anyway.
+                if (_lastCommit is not null && writerBusy?.Invoke() != true)
                 {
                     await CutAtCommitAsync(output, cancellationToken).ConfigureAwait(false);
                     continue;
                 }
 
-                deadline = _maxDelay;
+                deadline = _lastCommit is null ? _maxDelay : BusyRecheck;
             }
 
             if (!input.TryRead(out var sourceEvent))

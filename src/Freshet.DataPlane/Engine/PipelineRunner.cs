@@ -136,7 +136,7 @@ internal sealed partial class PipelineRunner(
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var events = Channel.CreateBounded<SourceEvent>(new BoundedChannelOptions(8192) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         var items = Channel.CreateBounded<WriterItem>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
-        var batcher = new Batcher(_delivery, applied, resumePosition, _quarantined, progress, time);
+        var batcher = new Batcher(_delivery, applied, resumePosition, _quarantined, progress, time, () => items.Reader.Count > 0);
 
         var reading = Task.Run(async () =>
         {

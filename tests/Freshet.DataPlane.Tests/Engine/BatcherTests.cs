@@ -36,6 +36,26 @@ public sealed class BatcherTests
     }
 
     [Fact]
+    public async Task Run_WriterBusyWhenDue_BatchKeepsGrowingAndGoesOutWhenTheWriterIsFree()
+    {
+        var busy = true;
+        var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 200), writerBusy: () => busy);
+        await WriteTransactionAsync(input, position: 100, rows: 3);
+        await WaitUntilIdleAsync();
+        time.Advance(TimeSpan.FromMilliseconds(250));
+        await WriteTransactionAsync(input, position: 200, rows: 2);
+        await WaitUntilIdleAsync();
+        Assert.False(output.TryRead(out _));
+
+        busy = false;
+        var batch = await NextBatchAsync(output);
+        Assert.Equal(5, batch.Changes.Count);
+        Assert.Equal("end-200", batch.ResumePosition);
+        input.Complete();
+        await run;
+    }
+
+    [Fact]
     public async Task Run_TransactionLargerThanABatch_DeliveredInPartsThatKeepTheLastResumePosition()
     {
         var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 4, MaxBatchDelayMilliseconds: 200));
@@ -92,12 +112,12 @@ public sealed class BatcherTests
     }
 
     private static (ChannelWriter<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
-        DeliverySpec delivery, (long, long) applied = default)
+        DeliverySpec delivery, (long, long) applied = default, Func<bool>? writerBusy = null)
     {
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
         var input = Channel.CreateUnbounded<SourceEvent>();
         var output = Channel.CreateUnbounded<WriterItem>();
-        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), new PipelineProgress(Guid.NewGuid(), 1, time), time);
+        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), new PipelineProgress(Guid.NewGuid(), 1, time), time, writerBusy);
         var run = Task.Run(() => batcher.RunAsync(input.Reader, output.Writer, CancellationToken.None));
         return (input.Writer, output.Reader, time, run);
     }

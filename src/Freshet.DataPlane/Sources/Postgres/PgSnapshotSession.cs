@@ -125,12 +125,15 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         {
             await using var export = await connection!.BeginBinaryExportAsync(sql, cancellationToken).ConfigureAwait(false);
             var columns = table.Columns;
-            while (await export.StartRowAsync(cancellationToken).ConfigureAwait(false) >= 0)
+            // Synchronous reads per row and value: the COPY stream is buffered, and an async call per value costs more
+            // than the copy itself (the read blocks this chunk's thread only while the socket has no data).
+            while (export.StartRow() >= 0)
             {
+                cancellationToken.ThrowIfCancellationRequested();
                 var values = new object?[columns.Count];
                 for (var i = 0; i < values.Length; i++)
                 {
-                    values[i] = await PgValueReader.ReadAsync(export, columns[i].Type, cancellationToken).ConfigureAwait(false);
+                    values[i] = PgValueReader.Read(export, columns[i].Type);
                 }
 
                 yield return values;

@@ -69,11 +69,11 @@ internal static class PgValueReader
             };
     }
 
-    public static async ValueTask<object?> ReadAsync(NpgsqlBinaryExporter row, ColumnType type, CancellationToken cancellationToken)
+    public static object? Read(NpgsqlBinaryExporter row, ColumnType type)
     {
         if (row.IsNull)
         {
-            await row.SkipAsync(cancellationToken).ConfigureAwait(false);
+            row.Skip();
             return null;
         }
 
@@ -81,40 +81,40 @@ internal static class PgValueReader
         return type.IsArray
             ? type.Kind switch
             {
-                ValueKind.Int16 => await row.ReadAsync<short?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Int32 => await row.ReadAsync<int?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Int64 => await row.ReadAsync<long?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Decimal => await row.ReadAsync<decimal?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Float32 => await row.ReadAsync<float?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Float64 => await row.ReadAsync<double?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Int16 => row.Read<short?[]>(copyType),
+                ValueKind.Int32 => row.Read<int?[]>(copyType),
+                ValueKind.Int64 => row.Read<long?[]>(copyType),
+                ValueKind.Decimal => row.Read<decimal?[]>(copyType),
+                ValueKind.Float32 => row.Read<float?[]>(copyType),
+                ValueKind.Float64 => row.Read<double?[]>(copyType),
                 ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText
-                    => await row.ReadAsync<string?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Boolean => await row.ReadAsync<bool?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Date => await row.ReadAsync<DateOnly?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Time => await row.ReadAsync<TimeOnly?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Timestamp or ValueKind.TimestampTz => await row.ReadAsync<DateTime?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Interval => await row.ReadAsync<NpgsqlInterval?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Uuid => await row.ReadAsync<Guid?[]>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Bytes => await row.ReadAsync<byte[]?[]>(copyType, cancellationToken).ConfigureAwait(false),
+                    => row.Read<string?[]>(copyType),
+                ValueKind.Boolean => row.Read<bool?[]>(copyType),
+                ValueKind.Date => row.Read<DateOnly?[]>(copyType),
+                ValueKind.Time => row.Read<TimeOnly?[]>(copyType),
+                ValueKind.Timestamp or ValueKind.TimestampTz => row.Read<DateTime?[]>(copyType),
+                ValueKind.Interval => row.Read<NpgsqlInterval?[]>(copyType),
+                ValueKind.Uuid => row.Read<Guid?[]>(copyType),
+                ValueKind.Bytes => row.Read<byte[]?[]>(copyType),
                 _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
             }
             : type.Kind switch
             {
-                ValueKind.Int16 => await row.ReadAsync<short>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Int32 => await row.ReadAsync<int>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Int64 => await row.ReadAsync<long>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Decimal => await row.ReadAsync<decimal>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Float32 => await row.ReadAsync<float>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Float64 => await row.ReadAsync<double>(copyType, cancellationToken).ConfigureAwait(false),
+                ValueKind.Int16 => row.Read<short>(copyType),
+                ValueKind.Int32 => row.Read<int>(copyType),
+                ValueKind.Int64 => row.Read<long>(copyType),
+                ValueKind.Decimal => row.Read<decimal>(copyType),
+                ValueKind.Float32 => row.Read<float>(copyType),
+                ValueKind.Float64 => row.Read<double>(copyType),
                 ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText
-                    => await row.ReadAsync<string>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Boolean => await row.ReadAsync<bool>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Date => await row.ReadAsync<DateOnly>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Time => await row.ReadAsync<TimeOnly>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Timestamp or ValueKind.TimestampTz => await row.ReadAsync<DateTime>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Interval => await row.ReadAsync<NpgsqlInterval>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Uuid => await row.ReadAsync<Guid>(copyType, cancellationToken).ConfigureAwait(false),
-                ValueKind.Bytes => await row.ReadAsync<byte[]>(copyType, cancellationToken).ConfigureAwait(false),
+                    => row.Read<string>(copyType),
+                ValueKind.Boolean => row.Read<bool>(copyType),
+                ValueKind.Date => row.Read<DateOnly>(copyType),
+                ValueKind.Time => row.Read<TimeOnly>(copyType),
+                ValueKind.Timestamp or ValueKind.TimestampTz => row.Read<DateTime>(copyType),
+                ValueKind.Interval => row.Read<NpgsqlInterval>(copyType),
+                ValueKind.Uuid => row.Read<Guid>(copyType),
+                ValueKind.Bytes => row.Read<byte[]>(copyType),
                 _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, null),
             };
     }
