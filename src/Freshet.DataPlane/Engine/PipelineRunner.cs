@@ -49,6 +49,7 @@ internal sealed partial class PipelineRunner(
 
         var tables = await resilience.ExecuteAsync(async ct => await source.PrepareAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);
         var schemas = new List<(TableSchema Schema, bool Snapshot)>();
+        var added = new List<TableSchema>();
         foreach (var table in tables)
         {
             if (table.Error is not null)
@@ -70,6 +71,11 @@ internal sealed partial class PipelineRunner(
             }
 
             schemas.Add((table.Schema!, table.Snapshot));
+            if (setup.Created && table.Snapshot && checkpoint.Position is not null && checkpoint.Snapshot is null)
+            {
+                // A table added to a pipeline that already streams (or whose target was dropped): copy it now.
+                added.Add(table.Schema!);
+            }
         }
 
         var resumePosition = checkpoint.Position;
@@ -77,21 +83,33 @@ internal sealed partial class PipelineRunner(
         if (resumePosition is null || checkpoint.Snapshot is not null)
         {
             progress.SetState(PipelineRunState.Snapshotting);
-            resumePosition = await SnapshotAsync(source, destination, [.. schemas.Where(s => s.Snapshot).Select(s => s.Schema)], checkpoint.Snapshot, cancellationToken).ConfigureAwait(false);
+            resumePosition = await SnapshotAsync(source, destination, [.. schemas.Where(s => s.Snapshot).Select(s => s.Schema)], checkpoint.Snapshot, null, cancellationToken).ConfigureAwait(false);
             applied = (0, 0);
+        }
+        else if (added.Count > 0)
+        {
+            progress.SetState(PipelineRunState.Snapshotting);
+            resumePosition = await SnapshotAsync(source, destination, added, null, resumePosition, cancellationToken).ConfigureAwait(false);
         }
 
         progress.SetState(PipelineRunState.Streaming);
         await StreamAsync(source, destination, resumePosition, applied, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<string> SnapshotAsync(IChangeSource source, IDestination destination, IReadOnlyList<TableSchema> tables, string? plan, CancellationToken cancellationToken)
+    /// <summary>
+    /// Copies <paramref name="tables"/>: from nothing (a new slot), resuming <paramref name="plan"/>, or — with
+    /// <paramref name="streamPosition"/> — tables added to a pipeline that already streams from there.
+    /// </summary>
+    private async Task<string> SnapshotAsync(
+        IChangeSource source, IDestination destination, IReadOnlyList<TableSchema> tables, string? plan, string? streamPosition, CancellationToken cancellationToken)
     {
         ISnapshotSession session;
         var fresh = plan is null;
         try
         {
-            session = await source.OpenSnapshotAsync(tables, plan, cancellationToken).ConfigureAwait(false);
+            session = streamPosition is null
+                ? await source.OpenSnapshotAsync(tables, plan, cancellationToken).ConfigureAwait(false)
+                : await source.OpenAddedTablesSnapshotAsync(tables, streamPosition, cancellationToken).ConfigureAwait(false);
         }
         catch (SnapshotLostException e)
         {

@@ -26,6 +26,12 @@ internal interface IChangeSource : IAsyncDisposable
     /// </summary>
     Task<ISnapshotSession> OpenSnapshotAsync(IReadOnlyList<TableSchema> tables, string? resumePlan, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Snapshots tables added to a pipeline that already streams from <paramref name="streamPosition"/>: the copy comes
+    /// from fresh snapshots and its rows carry that position, so the stream's replay from there converges them.
+    /// </summary>
+    Task<ISnapshotSession> OpenAddedTablesSnapshotAsync(IReadOnlyList<TableSchema> tables, string streamPosition, CancellationToken cancellationToken);
+
     /// <summary>Reads committed changes after <paramref name="resumePosition"/> into <paramref name="output"/> until cancelled or failed.</summary>
     Task StreamAsync(string resumePosition, ChannelWriter<SourceEvent> output, CancellationToken cancellationToken);
 

@@ -98,20 +98,68 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         var plan = JsonSerializer.Deserialize(planJson, PlanJson.Default.SnapshotPlan)
             ?? throw new SnapshotLostException("the stored snapshot plan is empty");
         LogResuming(logger, plan.ResumePosition);
+        var start = Lsn.Parse(plan.ResumePosition);
+        var (connections, fillUntil) = await OpenLaterSnapshotsAsync(connectionString, options, cancellationToken).ConfigureAwait(false);
+        return new PgSnapshotSession(plan, connections, StreamStart.Format(start, fillUntil > start ? fillUntil : null));
+    }
+
+    /// <summary>Plans and opens the snapshot of tables added to a pipeline that streams from <paramref name="streamPosition"/>.</summary>
+    public static async Task<PgSnapshotSession> AddTablesAsync(
+        NpgsqlConnectionStringBuilder connectionString,
+        IReadOnlyList<TableSchema> tables,
+        string streamPosition,
+        PostgresSourceOptions options,
+        TimeProvider time,
+        ILogger logger,
+        CancellationToken cancellationToken)
+    {
+        var (start, earlierFill) = StreamStart.Parse(streamPosition);
+        LogAddingTables(logger, tables.Count, start.ToString());
+        var (connections, fillUntil) = await OpenLaterSnapshotsAsync(connectionString, options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            var planned = new List<TablePlan>();
+            foreach (var table in tables)
+            {
+                planned.Add(await PlanTableAsync(connections[0], table, options.SnapshotChunkRows, cancellationToken).ConfigureAwait(false));
+            }
+
+            var plan = new SnapshotPlan(Lsn.ToPosition(start), start.ToString(), time.GetUtcNow(), planned);
+            var until = earlierFill is { } earlier && earlier > fillUntil ? earlier : fillUntil;
+            return new PgSnapshotSession(plan, connections, StreamStart.Format(start, until));
+        }
+        catch
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+    }
+
+    /// <summary>
+    /// Opens the chunk readers' transactions on snapshots later than the stream position their rows are stamped with.
+    /// A row whose key changed in between can move from a pending chunk into a finished one (or out of a table's copy)
+    /// and be in neither; the stream replays that key change, but an unchanged TOASTed value in it has no row to be kept
+    /// from. Until the stream passes the newest of these snapshots (the returned LSN), such values are therefore read
+    /// from the source (see PgOutputDecoder).
+    /// </summary>
+    private static async Task<(List<NpgsqlConnection> Connections, NpgsqlTypes.NpgsqlLogSequenceNumber FillUntil)> OpenLaterSnapshotsAsync(
+        NpgsqlConnectionStringBuilder connectionString, PostgresSourceOptions options, CancellationToken cancellationToken)
+    {
         var connections = await OpenTransactionsAsync(connectionString, options.SnapshotParallelism, exportedSnapshot: null, cancellationToken).ConfigureAwait(false);
-        // The remaining chunks come from snapshots later than the plan's. A row whose key changed in between can move
-        // from a pending chunk into a finished one and be in neither copy; the stream replays that key change, but an
-        // unchanged TOASTed value in it has no row to be kept from. Until the stream passes the newest of these
-        // snapshots, such values are therefore read from the source (see PgOutputDecoder).
-        var fillUntil = Lsn.Parse(plan.ResumePosition);
+        var fillUntil = default(NpgsqlTypes.NpgsqlLogSequenceNumber);
         foreach (var connection in connections)
         {
+            // The first statement takes the transaction's snapshot; the LSN it reads is no older than that snapshot.
             await using var command = new NpgsqlCommand("SELECT pg_current_wal_lsn()", connection);
             var lsn = (NpgsqlTypes.NpgsqlLogSequenceNumber)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
             fillUntil = lsn > fillUntil ? lsn : fillUntil;
         }
 
-        return new PgSnapshotSession(plan, connections, StreamStart.Format(Lsn.Parse(plan.ResumePosition), fillUntil));
+        return (connections, fillUntil);
     }
 
     public async IAsyncEnumerable<object?[]> ReadChunkAsync(TableSchema table, int chunk, [EnumeratorCancellation] CancellationToken cancellationToken)
@@ -308,6 +356,9 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created slot {Slot} at consistent point {Position} with an exported snapshot")]
     private static partial void LogSlotCreated(ILogger logger, string slot, string position);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Snapshot of {Tables} table(s) added to a pipeline streaming from {Position}")]
+    private static partial void LogAddingTables(ILogger logger, int tables, string position);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resuming an interrupted snapshot taken at {Position}")]
     private static partial void LogResuming(ILogger logger, string position);

@@ -108,6 +108,9 @@ internal sealed partial class PostgresSource : IChangeSource
         return await PgSnapshotSession.ResumeAsync(_connectionString, resumePlan, tables, _options, _logger, cancellationToken).ConfigureAwait(false);
     }
 
+    public async Task<ISnapshotSession> OpenAddedTablesSnapshotAsync(IReadOnlyList<TableSchema> tables, string streamPosition, CancellationToken cancellationToken) =>
+        await PgSnapshotSession.AddTablesAsync(_connectionString, tables, streamPosition, _options, _time, _logger, cancellationToken).ConfigureAwait(false);
+
     public async Task StreamAsync(string resumePosition, ChannelWriter<SourceEvent> output, CancellationToken cancellationToken)
     {
         if (!await SlotExistsAsync(cancellationToken).ConfigureAwait(false))
@@ -260,7 +263,10 @@ internal sealed partial class PostgresSource : IChangeSource
             var missing = tables.Where(t => !published.Contains(t)).ToList();
             if (missing.Count > 0)
             {
-                await ExecuteAsync(connection, $"ALTER PUBLICATION {Identifier(PublicationName)} ADD TABLE {string.Join(", ", missing.Select(Identifier))}", cancellationToken).ConfigureAwait(false);
+                await using var command = new NpgsqlCommand(
+                    $"ALTER PUBLICATION {Identifier(PublicationName)} ADD TABLE {string.Join(", ", missing.Select(Identifier))}; SELECT pg_current_xact_id()::text", connection);
+                var addedBy = (string)(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+                await WaitForTransactionsOlderThanAsync(connection, addedBy, cancellationToken).ConfigureAwait(false);
             }
         }
         catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.InsufficientPrivilege)
@@ -268,6 +274,26 @@ internal sealed partial class PostgresSource : IChangeSource
             throw new SourcePrerequisiteException([
                 $"the login may not create or change publication {PublicationName} ({e.MessageText}): ask the tables' owner or a superuser to run "
                 + $"CREATE PUBLICATION {Identifier(PublicationName)} FOR TABLE {tableList}; the pipeline adopts an existing publication of that name."]);
+        }
+    }
+
+    /// <summary>
+    /// Waits until every transaction that was running when a table joined the publication has ended. Their changes to
+    /// that table made before it joined are not published (decoding sees the catalog as of each change), so the table's
+    /// snapshot must be taken after they commit to contain them.
+    /// </summary>
+    private async Task WaitForTransactionsOlderThanAsync(NpgsqlConnection connection, string xid, CancellationToken cancellationToken)
+    {
+        var started = _time.GetTimestamp();
+        while (!await ScalarAsync<bool>(connection, $"SELECT pg_snapshot_xmin(pg_current_snapshot()) > {Literal(xid)}::xid8", cancellationToken).ConfigureAwait(false))
+        {
+            if (_time.GetElapsedTime(started) > TimeSpan.FromSeconds(10))
+            {
+                LogWaitingForTransactions(_logger, PublicationName);
+                started = _time.GetTimestamp();
+            }
+
+            await Task.Delay(TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -352,6 +378,9 @@ internal sealed partial class PostgresSource : IChangeSource
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Streaming from slot {Slot} at {Position}")]
     private static partial void LogStreaming(ILogger logger, string slot, string position);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publication {Publication} gained tables; still waiting for transactions older than that to end before copying them")]
+    private static partial void LogWaitingForTransactions(ILogger logger, string publication);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Source heartbeat failed: {Reason}")]
     private static partial void LogHeartbeatFailed(ILogger logger, string reason);
