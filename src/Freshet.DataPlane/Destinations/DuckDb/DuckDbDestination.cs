@@ -236,15 +236,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             """,
             [batch.ResumePosition, batch.AppliedThrough.Position, batch.AppliedThrough.Sequence, syncedAt, _pipelineId],
             cancellationToken).ConfigureAwait(false);
-        try
-        {
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        }
-        catch (DuckDBException e)
-        {
-            File.AppendAllText("/tmp/oom.log", $"{DateTime.UtcNow:HH:mm:ss.fff} COMMIT {e.ErrorType} {e.Message}\n");
-            throw;
-        }
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
     public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken)

@@ -23,11 +23,6 @@ internal static class DuckDbSql
         {
             throw new OperationCanceledException(cancellationToken);
         }
-        catch (DuckDBException e)
-        {
-            File.AppendAllText("/tmp/oom.log", $"{DateTime.UtcNow:HH:mm:ss.fff} {e.ErrorType} {e.Message}\n   SQL: {sql.Replace("\n", " ")[..Math.Min(sql.Length, 400)]}\n");
-            throw;
-        }
     }
 
     public static async Task<T> ReadAsync<T>(
@@ -47,11 +42,6 @@ internal static class DuckDbSql
         catch (DuckDBException) when (cancellationToken.IsCancellationRequested)
         {
             throw new OperationCanceledException(cancellationToken);
-        }
-        catch (DuckDBException e)
-        {
-            File.AppendAllText("/tmp/oom.log", $"{DateTime.UtcNow:HH:mm:ss.fff} {e.ErrorType} {e.Message}\n   SQL: {sql.Replace("\n", " ")[..Math.Min(sql.Length, 400)]}\n");
-            throw;
         }
     }
 
