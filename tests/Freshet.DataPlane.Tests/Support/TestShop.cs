@@ -210,7 +210,9 @@ internal sealed class TestShop(string connectionString, int seed)
 
     private async Task<NpgsqlConnection> OpenAsync()
     {
-        var connection = new NpgsqlConnection(connectionString);
+        // A TRUNCATE waits for the snapshot's transactions (they hold ACCESS SHARE on the tables until the last chunk
+        // is copied), which on a loaded machine can take longer than Npgsql's default 30 s.
+        var connection = new NpgsqlConnection(new NpgsqlConnectionStringBuilder(connectionString) { CommandTimeout = 300 }.ConnectionString);
         await connection.OpenAsync();
         await RefreshItemsAsync(connection);
         return connection;
