@@ -38,9 +38,15 @@ internal static class PgStreamBench
         var baselineSlot = "bench_baseline_" + pipelineId.ToString("N")[..8];
         var duckDb = Path.Combine(settings.WorkDir, "stream.duckdb");
         var defaults = new DeliverySpec();
-        var delivery = defaults with { MaxBatchDelayMilliseconds = BenchSettings.Number("BENCH_MAX_BATCH_DELAY_MS", defaults.MaxBatchDelayMilliseconds) };
+        var delivery = defaults with
+        {
+            MaxBatchDelayMilliseconds = BenchSettings.Number("BENCH_MAX_BATCH_DELAY_MS", defaults.MaxBatchDelayMilliseconds),
+            MaxBatchRows = BenchSettings.Number("BENCH_MAX_BATCH_ROWS", defaults.MaxBatchRows),
+        };
         var spec = await BenchPipeline.WriteSpecAsync(settings, pipelineId, database.Name, duckDb, delivery, cancellationToken);
-        Report.Line(Name, $"{rows:N0} rows as {transactions} transactions of {rowsPerTransaction:N0}; destination {duckDb}; latency target {delivery.MaxBatchDelayMilliseconds} ms{(delivery == defaults ? " (default)" : "")}, other delivery settings default");
+        Report.Line(
+            Name,
+            $"{rows:N0} rows as {transactions} transactions of {rowsPerTransaction:N0}; destination {duckDb}; latency target {delivery.MaxBatchDelayMilliseconds} ms, batches up to {delivery.MaxBatchRows:N0} rows{(delivery == defaults ? " (defaults)" : string.Empty)}, other delivery settings default");
 
         // Live: the worker streams while the load runs.
         Load load;

@@ -58,8 +58,8 @@ public sealed record TableSpec(
 /// <param name="SnapshotChunkRows">Rows per snapshot chunk (the unit of resumption).</param>
 /// <param name="SnapshotParallelism">Chunks copied at once.</param>
 public sealed record DeliverySpec(
-    int MaxBatchRows = 50_000,
-    long MaxBatchBytes = 32L * 1024 * 1024,
+    int MaxBatchRows = 16_000,
+    long MaxBatchBytes = 16L * 1024 * 1024,
     int MaxBatchDelayMilliseconds = 200,
     int SnapshotChunkRows = 250_000,
     int SnapshotParallelism = 2);

@@ -19,6 +19,23 @@ public sealed class DataPlaneOptions
 
     public TimeSpan MaxRestartDelay { get; set; } = TimeSpan.FromSeconds(60);
 
+    /// <summary>
+    /// DuckDB's <c>memory_limit</c>, in MB, for each destination file this worker writes (its buffer pool; large
+    /// intermediates spill to <c>&lt;file&gt;.tmp</c>). DuckDB's own default is 80 % of the machine's memory, far more than
+    /// a worker running beside others should take. A write that still runs out doubles the limit, up to
+    /// <see cref="DuckDbMaxMemoryLimitMb"/>, and is tried again.
+    /// </summary>
+    public int DuckDbMemoryLimitMb { get; set; } = 64;
+
+    /// <summary>The most <see cref="DuckDbMemoryLimitMb"/> grows to when writes run out of memory.</summary>
+    public int DuckDbMaxMemoryLimitMb { get; set; } = 1024;
+
+    /// <summary>
+    /// DuckDB's <c>threads</c> for each destination file. Batches are small and pipelines run side by side, so one
+    /// thread per file leaves the cores to decoding and to other pipelines.
+    /// </summary>
+    public int DuckDbThreads { get; set; } = 1;
+
     /// <summary>How often assignments are re-read (level-triggered reconciliation).</summary>
     public TimeSpan AssignmentPollInterval { get; set; } = TimeSpan.FromSeconds(2);
 }

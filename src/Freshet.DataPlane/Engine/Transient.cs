@@ -11,8 +11,10 @@ internal static class Transient
         Destinations.PipelineFencedException or Destinations.TableApplyException or OperationCanceledException => false,
         NpgsqlException npgsql => npgsql.IsTransient,
         SocketException or IOException or TimeoutException => true,
-        // DuckDB reports a file held by another process as an IO error mentioning the lock.
-        DuckDB.NET.Data.DuckDBException duck => duck.Message.Contains("lock", StringComparison.OrdinalIgnoreCase),
+        // DuckDB reports a file held by another process as an IO error mentioning the lock; running out of memory passes
+        // once the destination raised its limit, or once other pipelines on the worker have finished a large write.
+        DuckDB.NET.Data.DuckDBException duck => duck.Message.Contains("lock", StringComparison.OrdinalIgnoreCase)
+            || Destinations.DuckDb.SharedDuckDbFile.IsOutOfMemory(duck),
         _ => false,
     };
 }

@@ -12,17 +12,18 @@ namespace Freshet.DataPlane.Destinations.DuckDb;
 
 /// <summary>
 /// Writes a pipeline into a DuckDB file (<c>Settings["path"]</c>, absolute; created when missing), target tables in the
-/// <c>main</c> schema. The file is open only during each write and closed in between, so other processes can read it
-/// (see <see cref="DuckDbFile"/>).
+/// <c>main</c> schema. The file stays open while batches follow each other and is closed when they pause, when a
+/// reader asks for it, and on dispose, so other processes can read it (see <see cref="SharedDuckDbFile"/> and
+/// <see cref="DuckDbFile"/>).
 /// </summary>
 /// <remarks>
 /// A batch is applied per table by appending its folded rows to a temporary staging table and then, set-based: a truncate
 /// removes older rows; one join of the staging rows with the target finds the rows that win the (position, sequence)
 /// guard and builds their final values (unchanged columns taken from the target row); the target rows they replace are
 /// deleted and the winners inserted. Deleting and inserting rather than updating in place keeps DuckDB's checkpoints
-/// cheap: an update rewrites whole row groups at the next checkpoint (which happens on every close), a delete only marks rows.
+/// cheap: an update rewrites whole row groups at the next checkpoint (on every close), a delete only marks rows.
 /// </remarks>
-internal sealed partial class DuckDbDestination(DestinationContext context, ILoggerFactory loggerFactory) : IDestination
+internal sealed partial class DuckDbDestination(DestinationContext context, ILoggerFactory loggerFactory, DuckDbResources? resources = null) : IDestination
 {
     private const string Checkpoints = "main." + MetadataColumns.CheckpointTable;
     private const string Chunks = "main." + MetadataColumns.SnapshotChunkTable;
@@ -40,7 +41,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     private static readonly string MetadataList = string.Join(", ", MetadataColumns.All);
 
     private readonly ILogger _logger = loggerFactory.CreateLogger<DuckDbDestination>();
-    private readonly SharedDuckDbFile _file = SharedDuckDbFile.For(ResolvePath(context.Endpoint));
+    private readonly SharedDuckDbFile _file = SharedDuckDbFile.For(ResolvePath(context.Endpoint), resources ?? DuckDbResources.Default);
     private readonly ConcurrentDictionary<TableId, TargetTable> _targets = new();
     private readonly string _pipelineId = context.PipelineId.ToString("D");
 
@@ -199,6 +200,26 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
     public async Task ApplyAsync(ChangeBatch batch, CancellationToken cancellationToken)
     {
+        while (true)
+        {
+            try
+            {
+                await ApplyOnceAsync(batch, cancellationToken).ConfigureAwait(false);
+                return;
+            }
+            catch (DuckDBException exception) when (SharedDuckDbFile.IsOutOfMemory(exception))
+            {
+                // The transaction rolled back; the batch is tried again under a larger limit, if there is one.
+                if (!await _file.RaiseMemoryLimitAsync(_logger, cancellationToken).ConfigureAwait(false))
+                {
+                    throw;
+                }
+            }
+        }
+    }
+
+    private async Task ApplyOnceAsync(ChangeBatch batch, CancellationToken cancellationToken)
+    {
         var tables = ChangeFolder.Fold(batch.Changes, TargetOf);
         var applies = tables.Select((t, i) => new TableApply(t, i, context.DeleteMode)).ToList();
 
@@ -293,6 +314,24 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         IAsyncEnumerable<object?[]> rows,
         CancellationToken cancellationToken)
     {
+        try
+        {
+            return await CopySnapshotChunkOnceAsync(table, chunk, rows, cancellationToken).ConfigureAwait(false);
+        }
+        catch (DuckDBException exception) when (SharedDuckDbFile.IsOutOfMemory(exception))
+        {
+            // The rows cannot be read again here; the engine retries the chunk, under the larger limit when it could grow.
+            await _file.RaiseMemoryLimitAsync(_logger, cancellationToken).ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private async Task<long> CopySnapshotChunkOnceAsync(
+        TableSchema table,
+        SnapshotChunk chunk,
+        IAsyncEnumerable<object?[]> rows,
+        CancellationToken cancellationToken)
+    {
         var target = TargetOf(table.Source);
         var sourceIndexes = target.Written.Select(c => table.IndexOf(c.SourceName)).ToArray();
 
@@ -356,7 +395,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             JsonSerializer.Serialize(quarantined.ToDictionary(q => q.Key.ToString(), q => q.Value)),
             cancellationToken);
 
-    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+    /// <summary>The memory limit of this destination's DuckDB instance now (it grows after writes that ran out).</summary>
+    internal int MemoryLimitMb => _file.MemoryLimitMb;
+
+    public async ValueTask DisposeAsync() => await _file.CloseIfUnusedAsync().ConfigureAwait(false);
 
     private static string ResolvePath(EndpointSpec endpoint)
     {
@@ -580,9 +622,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     }
 
     // What a table's values or types cause: a failed cast or constraint in DuckDB, a value of the wrong type for its kind.
+    // Running out of memory is the worker's problem, not the table's: it must never quarantine a table.
     private static bool IsDataError(Exception exception) =>
         exception is DuckDBException or InvalidCastException or OverflowException or FormatException or InvalidOperationException
-            && exception is not ObjectDisposedException;
+            && exception is not ObjectDisposedException
+            && !SharedDuckDbFile.IsOutOfMemory(exception);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
@@ -612,6 +656,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         private readonly int[] _flagOf;
         private readonly int _masks;
         private readonly bool _fills;
+        private readonly bool _nullKeys;
 
         public TableApply(FoldedTable folded, int number, DeleteMode deleteMode)
         {
@@ -631,6 +676,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
             _masks = (flags + FlagsPerMask - 1) / FlagsPerMask;
             _fills = folded.Rows.Any(r => r.FillFrom is not null);
+            _nullKeys = folded.Rows.Any(r => folded.Target.KeyIndexes.Any(i => r.Values[i] is null)
+                || (r.FillFrom is { } old && old.Any(v => v is null)));
         }
 
         public TargetTable Table => _folded.Target;
@@ -728,14 +775,17 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 select.Add($"{value} AS v{j}");
             }
 
-            // Keys are matched null-safely: REPLICA IDENTITY FULL makes every column a key, nullable ones included.
+            // Keys are matched null-safely when a staged key is NULL (REPLICA IDENTITY FULL makes every column a key,
+            // nullable ones included). Otherwise plain equality gives the same rows and is several times faster: DuckDB
+            // hash-joins on it, but not on IS NOT DISTINCT FROM (about 15 ms against 90 ms for 12,000 rows).
+            var equals = _nullKeys ? "IS NOT DISTINCT FROM" : "=";
             var match = string.Join(
                 " AND ",
-                Table.KeyIndexes.Select(i => $"t.{Quote(written[i].TargetName)} IS NOT DISTINCT FROM {written[i].TargetValue($"s.c{i}")}"));
+                Table.KeyIndexes.Select(i => $"t.{Quote(written[i].TargetName)} {equals} {written[i].TargetValue($"s.c{i}")}"));
             var fill = _fills
                 ? "LEFT JOIN " + Table.QualifiedName + " o ON " + string.Join(
                     " AND ",
-                    Table.KeyIndexes.Select((i, k) => $"o.{Quote(written[i].TargetName)} = {written[i].TargetValue($"s.o{k}")}"))
+                    Table.KeyIndexes.Select((i, k) => $"o.{Quote(written[i].TargetName)} {equals} {written[i].TargetValue($"s.o{k}")}"))
                 : string.Empty;
             await ExecuteAsync(
                 connection,

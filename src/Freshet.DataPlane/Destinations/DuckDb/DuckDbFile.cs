@@ -4,10 +4,10 @@ namespace Freshet.DataPlane.Destinations.DuckDb;
 
 /// <summary>
 /// Reading a DuckDB file that a Freshet pipeline writes to. DuckDB lets one process write a file, or any number of
-/// processes read it, never both; the pipeline opens the file only for each write and closes it in between. A reader
-/// asks for a gap by keeping a marker file (<c>&lt;path&gt;.read-request</c>) while it waits: a writer that sees a fresh
-/// marker holds its next write back for a short while, so a reader gets in between two writes even when the pipeline
-/// writes continuously. Readers should keep the file open briefly: the pipeline waits for them.
+/// processes read it, never both; the pipeline keeps the file open while it writes batch after batch and closes it
+/// 250 ms after its last write. A reader asks for a gap by keeping a marker file (<c>&lt;path&gt;.read-request</c>) while
+/// it waits: a writer that sees a fresh marker closes the file after its current write and holds the next one back for
+/// a short while, so a reader gets in between two writes even when the pipeline writes continuously. Readers should keep the file open briefly: the pipeline waits for them.
 /// </summary>
 public static class DuckDbFile
 {

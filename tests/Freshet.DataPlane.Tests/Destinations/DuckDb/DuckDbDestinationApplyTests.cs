@@ -1,6 +1,7 @@
 using Freshet.Contracts;
 using Freshet.DataPlane.Changes;
 using Freshet.DataPlane.Destinations;
+using Freshet.DataPlane.Destinations.DuckDb;
 using Freshet.DataPlane.Schema;
 using static Freshet.DataPlane.Tests.Destinations.DuckDb.Make;
 
@@ -33,6 +34,28 @@ public sealed class DuckDbDestinationApplyTests
         Assert.Equal(
             [Row(1, "anna", "a2", 10, 2), Row(2, "bobby", "b2", 12, 0), Row(4, "dee", "d", 12, 1)],
             await PeopleAsync(file));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_BatchTooLargeForTheMemoryLimit_GrowsTheLimitAndLandsEveryRow()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = file.Destination(resources: new DuckDbResources(MemoryLimitMb: 8, MaxMemoryLimitMb: 1024, Threads: 1));
+        await destination.ClaimAsync(CancellationToken.None);
+        await destination.EnsureTableAsync(people, SchemaChangePolicy.Propagate, CancellationToken.None);
+
+        // About 40 MB of distinct text: far more than 8 MB of buffer pool can stage and join.
+        const int rows = 20_000;
+        var note = new string('x', 2_000);
+        await destination.ApplyAsync(
+            Batch([.. Enumerable.Range(0, rows).Select(i => Insert(people, 10, i, i, $"name {i}", note + i))]),
+            CancellationToken.None);
+
+        Assert.True(destination.MemoryLimitMb > 8, $"the limit stayed at {destination.MemoryLimitMb} MB");
+        Assert.Equal(
+            [[(long)rows, Enumerable.Range(0, rows).Sum(i => (long)(note + i).Length)]],
+            await file.QueryAsync("SELECT count(*), sum(length(note))::BIGINT FROM people"));
     }
 
     [Fact]

@@ -26,7 +26,7 @@ internal sealed class TempDuckDbFile : IDisposable
 
     public FakeTimeProvider Time { get; } = new(new DateTimeOffset(2025, 3, 1, 12, 0, 0, TimeSpan.Zero));
 
-    public DuckDbDestination Destination(long epoch = 1, DeleteMode deleteMode = DeleteMode.Hard) =>
+    public DuckDbDestination Destination(long epoch = 1, DeleteMode deleteMode = DeleteMode.Hard, DuckDbResources? resources = null) =>
         new(
             new DestinationContext(
                 PipelineId,
@@ -34,7 +34,8 @@ internal sealed class TempDuckDbFile : IDisposable
                 deleteMode,
                 new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = Path }, new Dictionary<string, string>()),
                 Time),
-            NullLoggerFactory.Instance);
+            NullLoggerFactory.Instance,
+            resources);
 
     /// <summary>A destination that has claimed the pipeline and set up <paramref name="tables"/>.</summary>
     public async Task<DuckDbDestination> ReadyAsync(DeleteMode deleteMode, params TableSchema[] tables)
