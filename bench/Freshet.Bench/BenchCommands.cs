@@ -17,6 +17,13 @@ internal static class BenchCommands
         };
 
         var verb = args.FirstOrDefault();
+        if (verb == "placement")
+        {
+            // In process, from nothing: no cluster, no worker.
+            await PlacementBench.RunAsync(stop.Token);
+            return 0;
+        }
+
         Func<BenchSettings, CancellationToken, Task>? bench = verb switch
         {
             "pg-stream" => PgStreamBench.RunAsync,
@@ -26,7 +33,7 @@ internal static class BenchCommands
         };
         if (bench is null)
         {
-            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot  (run through bench/run NAME)");
+            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|placement  (run through bench/run NAME)");
             return 2;
         }
 
