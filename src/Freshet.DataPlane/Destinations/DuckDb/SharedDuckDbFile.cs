@@ -27,6 +27,9 @@ internal sealed partial class SharedDuckDbFile
     private static readonly ConcurrentDictionary<string, SharedDuckDbFile> Files = new(StringComparer.OrdinalIgnoreCase);
 
     private static readonly TimeSpan ReaderWaitLimit = TimeSpan.FromSeconds(2);
+
+    // After a hold-off window for a reader, writers write at least this long before the next one.
+    private static readonly TimeSpan WriterTurn = TimeSpan.FromSeconds(1);
     private static readonly TimeSpan ReaderPollInterval = TimeSpan.FromMilliseconds(10);
     private static readonly TimeSpan FirstRetryDelay = TimeSpan.FromMilliseconds(5);
     private static readonly TimeSpan MaxRetryDelay = TimeSpan.FromMilliseconds(100);
@@ -43,6 +46,7 @@ internal sealed partial class SharedDuckDbFile
     private readonly ITimer _idleClose;
     private readonly DuckDbResources _resources;
     private int _memoryLimitMb;
+    private long _holdOffStarted;
     private DuckDBConnection? _instance;
     private int _users;
 
@@ -149,7 +153,25 @@ internal sealed partial class SharedDuckDbFile
 
     private async Task LetReadersInAsync(ILogger logger, CancellationToken cancellationToken)
     {
+        var time = TimeProvider.System;
         if (!DuckDbFile.HasFreshReadRequest(FullPath))
+        {
+            Volatile.Write(ref _holdOffStarted, 0);
+            return;
+        }
+
+        // Writers hold off together, in one window per file: each waiting on its own clock would let a late writer
+        // reopen the file the moment an earlier one's wait ended, so that with writes overlapping (parallel snapshot
+        // chunks) the number of users might never reach zero while the reader waits. Windows alternate with turns for
+        // the writers, so neither side starves.
+        var started = Volatile.Read(ref _holdOffStarted);
+        if (started == 0 || time.GetElapsedTime(started) >= ReaderWaitLimit + WriterTurn)
+        {
+            started = time.GetTimestamp();
+            Volatile.Write(ref _holdOffStarted, started);
+        }
+
+        if (time.GetElapsedTime(started) >= ReaderWaitLimit)
         {
             return;
         }
@@ -158,8 +180,6 @@ internal sealed partial class SharedDuckDbFile
 
         // Writers still holding the instance close it when the last of them is done (see ReleaseUserAsync).
         await CloseIfUnusedAsync().ConfigureAwait(false);
-        var time = TimeProvider.System;
-        var started = time.GetTimestamp();
         while (DuckDbFile.HasFreshReadRequest(FullPath) && time.GetElapsedTime(started) < ReaderWaitLimit)
         {
             await Task.Delay(ReaderPollInterval, time, cancellationToken).ConfigureAwait(false);
