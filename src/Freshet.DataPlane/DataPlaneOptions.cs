@@ -38,4 +38,29 @@ public sealed class DataPlaneOptions
 
     /// <summary>How often assignments are re-read (level-triggered reconciliation).</summary>
     public TimeSpan AssignmentPollInterval { get; set; } = TimeSpan.FromSeconds(2);
+
+    /// <summary>Throws with the setting's name and what it must be when a value cannot work.</summary>
+    public void Validate()
+    {
+        List<string> errors = [];
+        if (DuckDbMemoryLimitMb < 16)
+        {
+            errors.Add($"{Section}:DuckDbMemoryLimitMb must be at least 16 (MB); it is {DuckDbMemoryLimitMb}.");
+        }
+
+        if (DuckDbMaxMemoryLimitMb < DuckDbMemoryLimitMb)
+        {
+            errors.Add($"{Section}:DuckDbMaxMemoryLimitMb ({DuckDbMaxMemoryLimitMb}) must be at least DuckDbMemoryLimitMb ({DuckDbMemoryLimitMb}).");
+        }
+
+        if (DuckDbThreads < 1)
+        {
+            errors.Add($"{Section}:DuckDbThreads must be at least 1; it is {DuckDbThreads}.");
+        }
+
+        if (errors.Count > 0)
+        {
+            throw new InvalidOperationException("Invalid worker settings: " + string.Join(" ", errors));
+        }
+    }
 }

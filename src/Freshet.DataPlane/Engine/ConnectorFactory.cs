@@ -27,7 +27,7 @@ internal sealed class ConnectorFactory(DataPlaneOptions options, ILoggerFactory 
         var context = new DestinationContext(spec.PipelineId, spec.Epoch, spec.DeleteMode, spec.Destination, time);
         return spec.Destination.Type switch
         {
-            ConnectionType.Duckdb => new DuckDbDestination(context, loggerFactory, new DuckDbResources(options.DuckDbMemoryLimitMb, options.DuckDbMaxMemoryLimitMb, options.DuckDbThreads)),
+            ConnectionType.Duckdb => new DuckDbDestination(context, loggerFactory, DuckDbResources.From(options)),
             ConnectionType.Postgres => new PostgresDestination(context, loggerFactory),
             _ => throw new NotSupportedException($"This worker cannot write to {spec.Destination.Type} destinations yet."),
         };

@@ -137,17 +137,26 @@ internal sealed partial class SharedDuckDbFile
         await _openClose.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
-            if (_users == 0 && _instance is { } instance)
+            if (_users == 0)
             {
-                _instance = null;
-
-                // Closing the last connection closes the instance: DuckDB checkpoints the WAL into the file and drops its lock.
-                await instance.DisposeAsync().ConfigureAwait(false);
+                await CloseInstanceAsync().ConfigureAwait(false);
             }
         }
         finally
         {
             _openClose.Release();
+        }
+    }
+
+    // Under _openClose, with no users.
+    private async Task CloseInstanceAsync()
+    {
+        if (_instance is { } instance)
+        {
+            _instance = null;
+
+            // Closing the last connection closes the instance: DuckDB checkpoints the WAL into the file and drops its lock.
+            await instance.DisposeAsync().ConfigureAwait(false);
         }
     }
 
@@ -298,12 +307,11 @@ internal sealed partial class SharedDuckDbFile
         try
         {
             _users--;
-            if (_users == 0 && _instance is { } instance)
+            if (_users == 0 && _instance is not null)
             {
                 if (DuckDbFile.HasFreshReadRequest(FullPath))
                 {
-                    _instance = null;
-                    await instance.DisposeAsync().ConfigureAwait(false);
+                    await CloseInstanceAsync().ConfigureAwait(false);
                 }
                 else
                 {
