@@ -1,3 +1,4 @@
+using Freshet.Contracts;
 using System.Diagnostics;
 using System.Text.Json;
 using Freshet.DataPlane.Engine;

@@ -1,4 +1,5 @@
 using Freshet.ControlPlane.Scheduler.Workers;
+using Freshet.DataPlane.Runtime;
 using Microsoft.Extensions.Time.Testing;
 
 namespace Freshet.ControlPlane.Scheduler.Tests;
@@ -12,7 +13,7 @@ public sealed class LeaseTests
     {
         var time = new FakeTimeProvider();
         var worker = new Worker { Name = "w", Version = "1" };
-        var held = new HeldLease(Defaults, time);
+        var held = new HeldLease(Defaults.WorkerSafetyMargin, time);
         Assert.False(held.IsHeld);
 
         // The heartbeat leaves, takes 800 ms to reach the server, and the answer 700 ms more to come back.
@@ -21,7 +22,7 @@ public sealed class LeaseTests
         LeaseRules.Renew(worker, time.GetUtcNow(), Defaults);
         var serverExpiry = worker.LeaseExpiresAt;
         time.Advance(TimeSpan.FromMilliseconds(700));
-        held.Acknowledged(sentAt);
+        held.Acknowledged(sentAt, Defaults.LeaseDuration);
 
         Assert.True(held.IsHeld);
         Assert.True(LeaseRules.IsLive(worker, time.GetUtcNow()));
@@ -40,12 +41,12 @@ public sealed class LeaseTests
     public void LateAcknowledgementOfAnOlderHeartbeat_NeverShortensTheLease_ButLosingItEndsItAtOnce()
     {
         var time = new FakeTimeProvider();
-        var held = new HeldLease(Defaults, time);
+        var held = new HeldLease(Defaults.WorkerSafetyMargin, time);
         var older = held.BeforeHeartbeat();
         time.Advance(TimeSpan.FromSeconds(2));
         var newer = held.BeforeHeartbeat();
-        held.Acknowledged(newer);
-        held.Acknowledged(older);
+        held.Acknowledged(newer, Defaults.LeaseDuration);
+        held.Acknowledged(older, Defaults.LeaseDuration);
 
         time.Advance(TimeSpan.FromSeconds(4));
         Assert.True(held.IsHeld);

@@ -1,58 +1,8 @@
 using System.Collections.Concurrent;
+using Freshet.Contracts;
 using Freshet.DataPlane.Schema;
 
 namespace Freshet.DataPlane.Engine;
-
-/// <summary>Where a pipeline's run is.</summary>
-public enum PipelineRunState
-{
-    Starting,
-    Snapshotting,
-    Streaming,
-    /// <summary>The last run failed; the next attempt is scheduled (see <see cref="PipelineProgressReport.NextAttemptAt"/>).</summary>
-    Failed,
-    /// <summary>A higher epoch owns the pipeline; this worker stopped it for good.</summary>
-    Fenced,
-    /// <summary>Held by its owner: not running, its slot (and position) kept.</summary>
-    Paused,
-    Stopped,
-}
-
-/// <summary>Counts for one table.</summary>
-public sealed record TableProgressReport(
-    long Inserted,
-    long Updated,
-    long Deleted,
-    long SnapshotRows,
-    int SnapshotChunksDone,
-    int SnapshotChunksTotal,
-    string? QuarantineReason);
-
-/// <summary>
-/// A point-in-time view of one pipeline on this worker, as the status service will ingest it. Positions are the
-/// source's numeric positions (PostgreSQL: LSN as a number).
-/// </summary>
-public sealed record PipelineProgressReport(
-    Guid PipelineId,
-    long Epoch,
-    PipelineRunState State,
-    string? Reason,
-    DateTimeOffset? NextAttemptAt,
-    long? SourceHeadPosition,
-    long? CommittedPosition,
-    long? LagBytes,
-    double LagSeconds,
-    double RowsPerSecond,
-    double BytesPerSecond,
-    DateTimeOffset? LastDeliveryAt,
-    DateTimeOffset? LastSourceCommitAt,
-    long? RetainedWalBytes,
-    long RowsDelivered,
-    long Batches,
-    long Retries,
-    long Errors,
-    IReadOnlyDictionary<string, TableProgressReport> Tables,
-    DateTimeOffset ReportedAt);
 
 /// <summary>Thread-safe accumulator the engine updates and reporters read.</summary>
 public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider time)

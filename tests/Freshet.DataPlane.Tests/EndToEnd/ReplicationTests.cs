@@ -1,3 +1,4 @@
+using Freshet.Contracts;
 using Freshet.DataPlane.Engine;
 using Freshet.DataPlane.Tests.Support;
 

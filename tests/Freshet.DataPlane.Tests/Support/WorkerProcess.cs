@@ -1,3 +1,4 @@
+using Freshet.Contracts;
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json;

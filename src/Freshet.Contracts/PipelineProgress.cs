@@ -1,0 +1,83 @@
+namespace Freshet.Contracts;
+
+/// <summary>Where a pipeline's run is.</summary>
+public enum PipelineRunState
+{
+    /// <summary>Claiming the destination and preparing the source.</summary>
+    Starting,
+    /// <summary>Copying existing rows.</summary>
+    Snapshotting,
+    /// <summary>Applying changes from the source log.</summary>
+    Streaming,
+    /// <summary>The last run failed; the next attempt is scheduled (see <see cref="PipelineProgressReport.NextAttemptAt"/>).</summary>
+    Failed,
+    /// <summary>A higher epoch owns the pipeline; this worker stopped it for good.</summary>
+    Fenced,
+    /// <summary>Held by its owner: not running, its slot (and position) kept.</summary>
+    Paused,
+    /// <summary>Stopped by its worker (revoked, moved, or the worker is shutting down).</summary>
+    Stopped,
+}
+
+/// <summary>Counts for one table.</summary>
+/// <param name="Inserted">Rows inserted by the stream.</param>
+/// <param name="Updated">Rows updated by the stream.</param>
+/// <param name="Deleted">Rows deleted by the stream.</param>
+/// <param name="SnapshotRows">Rows copied by the snapshot.</param>
+/// <param name="SnapshotChunksDone">Snapshot chunks committed.</param>
+/// <param name="SnapshotChunksTotal">Snapshot chunks planned.</param>
+/// <param name="QuarantineReason">Why the table is quarantined (never quoting row values), or null.</param>
+public sealed record TableProgressReport(
+    long Inserted,
+    long Updated,
+    long Deleted,
+    long SnapshotRows,
+    int SnapshotChunksDone,
+    int SnapshotChunksTotal,
+    string? QuarantineReason);
+
+/// <summary>
+/// A point-in-time view of one pipeline on this worker, as the status service will ingest it. Positions are the
+/// source's numeric positions (PostgreSQL: LSN as a number).
+/// </summary>
+/// <param name="PipelineId">The pipeline.</param>
+/// <param name="Epoch">The placement epoch it runs under.</param>
+/// <param name="State">Where its run is.</param>
+/// <param name="Reason">Why it is in that state, when it is not plain progress.</param>
+/// <param name="NextAttemptAt">When a failed run is tried again.</param>
+/// <param name="SourceHeadPosition">The source's current log position.</param>
+/// <param name="CommittedPosition">The last source position committed to the destination.</param>
+/// <param name="LagBytes">Head minus committed.</param>
+/// <param name="LagSeconds">Age of the oldest source commit not yet in the destination; zero when caught up.</param>
+/// <param name="RowsPerSecond">Rows delivered per second, recently.</param>
+/// <param name="BytesPerSecond">Bytes delivered per second, recently.</param>
+/// <param name="LastDeliveryAt">When the last batch committed.</param>
+/// <param name="LastSourceCommitAt">Source commit time of the last delivered change.</param>
+/// <param name="RetainedWalBytes">WAL the pipeline's slot holds back (PostgreSQL).</param>
+/// <param name="RowsDelivered">Rows delivered since the run started.</param>
+/// <param name="Batches">Batches committed since the run started.</param>
+/// <param name="Retries">Retried attempts since the run started.</param>
+/// <param name="Errors">Errors since the run started.</param>
+/// <param name="Tables">Counts per table, by qualified source name.</param>
+/// <param name="ReportedAt">When this view was taken.</param>
+public sealed record PipelineProgressReport(
+    Guid PipelineId,
+    long Epoch,
+    PipelineRunState State,
+    string? Reason,
+    DateTimeOffset? NextAttemptAt,
+    long? SourceHeadPosition,
+    long? CommittedPosition,
+    long? LagBytes,
+    double LagSeconds,
+    double RowsPerSecond,
+    double BytesPerSecond,
+    DateTimeOffset? LastDeliveryAt,
+    DateTimeOffset? LastSourceCommitAt,
+    long? RetainedWalBytes,
+    long RowsDelivered,
+    long Batches,
+    long Retries,
+    long Errors,
+    IReadOnlyDictionary<string, TableProgressReport> Tables,
+    DateTimeOffset ReportedAt);
