@@ -1,21 +1,62 @@
+using Freshet.Contracts;
 using Freshet.ControlPlane.Scheduler.Data;
+using Freshet.ControlPlane.Scheduler.Leadership;
+using Freshet.ControlPlane.Scheduler.Placement;
+using Freshet.ControlPlane.Scheduler.Workers;
 using Freshet.ServiceDefaults;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Options;
+using Npgsql;
 
 namespace Freshet.ControlPlane.Scheduler;
 
 /// <summary>
-/// The scheduler module. This release owns the workers and assignments tables; the reconciler (leases, epochs,
-/// placement, failover, drain) arrives with the scheduler issue.
+/// The scheduler module: workers and their leases, placements with epochs, and the leader-elected reconcile loop. It
+/// serves the worker protocol (<see cref="IWorkerControl"/>) and the pool view (<see cref="IWorkerPool"/>) to the API
+/// module, and reads pipelines through <see cref="IPipelineCatalog"/>, which the API module provides.
 /// </summary>
 public static class SchedulerModule
 {
+    /// <summary>The control database connection (the application role), shared with the API module.</summary>
+    public const string ControlConnectionName = "Control";
+
     public static IHostApplicationBuilder AddSchedulerModule(this IHostApplicationBuilder builder)
     {
-        builder.Services.AddSingleton<IDatabaseMigrator, SchedulerDatabaseMigrator>();
+        var services = builder.Services;
+        services.AddSingleton<IDatabaseMigrator, SchedulerDatabaseMigrator>();
+        var connectionString = builder.Configuration.GetConnectionString(ControlConnectionName)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{ControlConnectionName} is not set: the scheduler needs the control database.");
+        services.AddOptions<LeaseOptions>().BindConfiguration(LeaseOptions.Section).ValidateOnStart();
+        services.AddSingleton<IValidateOptions<LeaseOptions>, ValidateLeaseOptions>();
+        services.AddSingleton(sp => sp.GetRequiredService<IOptions<LeaseOptions>>().Value);
+        services.AddKeyedSingleton(nameof(SchedulerModule), (_, _) => NpgsqlDataSource.Create(connectionString));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<ReconcileSignal>();
+        services.AddSingleton(sp => new WorkerCoordinator(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule)),
+            sp.GetRequiredService<IPipelineCatalog>(),
+            sp.GetRequiredService<LeaseOptions>(),
+            sp.GetRequiredService<ReconcileSignal>()));
+        services.AddSingleton<IWorkerControl>(sp => sp.GetRequiredService<WorkerCoordinator>());
+        services.AddSingleton<IWorkerPool>(sp => sp.GetRequiredService<WorkerCoordinator>());
+        services.AddSingleton(sp => new Reconciler(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule)),
+            sp.GetRequiredService<IPipelineCatalog>(),
+            sp.GetRequiredService<LeaseOptions>(),
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Reconciler>>()));
+        services.AddSingleton(sp => ActivatorUtilities.CreateInstance<SchedulerService>(sp, sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule))));
+        services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
         return builder;
+    }
+
+    private sealed class ValidateLeaseOptions : IValidateOptions<LeaseOptions>
+    {
+        public ValidateOptionsResult Validate(string? name, LeaseOptions options) =>
+            options.Validate() is { } error ? ValidateOptionsResult.Fail($"{LeaseOptions.Section}: {error}") : ValidateOptionsResult.Success;
     }
 }
 

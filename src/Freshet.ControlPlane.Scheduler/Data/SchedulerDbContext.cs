@@ -41,7 +41,9 @@ internal sealed class SchedulerDbContext(DbContextOptions<SchedulerDbContext> op
             // One placement per pipeline: a move replaces the row with a higher epoch.
             assignment.HasKey(a => a.PipelineId);
             assignment.HasIndex(a => a.WorkerId);
-            assignment.HasOne<Worker>().WithMany().HasForeignKey(a => a.WorkerId).OnDelete(DeleteBehavior.Cascade);
+            // A worker row removed (long gone) leaves its pipelines unplaced, keeping their epochs.
+            assignment.HasOne<Worker>().WithMany().HasForeignKey(a => a.WorkerId).OnDelete(DeleteBehavior.SetNull);
+            assignment.Property(a => a.Report).HasColumnType("jsonb");
         });
     }
 }

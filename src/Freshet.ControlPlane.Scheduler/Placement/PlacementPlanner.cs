@@ -4,9 +4,13 @@ namespace Freshet.ControlPlane.Scheduler.Placement;
 /// <param name="Id">The worker.</param>
 /// <param name="Capacity">Pipeline slots.</param>
 /// <param name="Live">Its lease has not expired.</param>
-/// <param name="Draining">It hands its pipelines back and takes no new ones.</param>
+/// <param name="Draining">It takes no new pipelines, and the ones it runs go elsewhere.</param>
 /// <param name="Labels">What it offers (zone included, as <c>zone</c>); a pipeline may require some.</param>
-internal sealed record WorkerCandidate(Guid Id, int Capacity, bool Live, bool Draining, IReadOnlyDictionary<string, string> Labels)
+/// <param name="HandsBack">
+/// With <paramref name="Draining"/>: the worker hands its pipelines back itself, one by one, each stopped and checkpointed
+/// first, so the planner leaves them where they are until it does (a drain that overruns its timeout loses this flag).
+/// </param>
+internal sealed record WorkerCandidate(Guid Id, int Capacity, bool Live, bool Draining, IReadOnlyDictionary<string, string> Labels, bool HandsBack = false)
 {
     public bool Eligible => Live && !Draining && Capacity > 0;
 }
@@ -22,6 +26,7 @@ internal sealed record CurrentPlacement(Guid WorkerId, long Epoch, long Generati
 /// <param name="RequiredLabels">Labels a worker must carry, with these values, to run it.</param>
 /// <param name="Current">Its placement, if it has one.</param>
 /// <param name="LastEpoch">The highest epoch it ever ran under (a new placement goes above it).</param>
+/// <param name="Move">An operator's request to move it, or null.</param>
 internal sealed record PipelineDemand(
     Guid PipelineId,
     Guid TenantId,
@@ -29,7 +34,11 @@ internal sealed record PipelineDemand(
     long Generation,
     IReadOnlyDictionary<string, string> RequiredLabels,
     CurrentPlacement? Current,
-    long LastEpoch);
+    long LastEpoch,
+    MoveRequest? Move = null);
+
+/// <summary>An operator asked to move a running pipeline: to <paramref name="To"/>, or to the best other worker when null.</summary>
+internal sealed record MoveRequest(Guid? To);
 
 internal enum PlacementReason
 {
@@ -47,6 +56,9 @@ internal enum PlacementReason
 
     /// <summary>Moved to even the load.</summary>
     Rebalance,
+
+    /// <summary>Moved because an operator asked.</summary>
+    Moved,
 
     /// <summary>Same worker and epoch, new spec generation: the worker restarts it with the new spec.</summary>
     Respec,
@@ -121,6 +133,7 @@ internal static class PlacementPlanner
             PlacementReason? leave = worker switch
             {
                 null or { Live: false } => PlacementReason.Failover,
+                { Draining: true, HandsBack: true } => null,
                 { Draining: true } => PlacementReason.Drained,
                 _ when !Fits(worker, pipeline) || state.Load[index] >= worker.Capacity => PlacementReason.Unfit,
                 _ => null,
@@ -129,6 +142,17 @@ internal static class PlacementPlanner
             {
                 toPlace.Add((pipeline, reason));
                 continue;
+            }
+
+            if (pipeline.Move is { } move && move.To != current.WorkerId && !worker!.Draining)
+            {
+                var target = move.To is { } to ? state.IndexOf(to) : state.BestFor(pipeline, exclude: index);
+                if (target >= 0 && target != index && workers[target].Eligible && state.Load[target] < workers[target].Capacity && Fits(workers[target], pipeline))
+                {
+                    state.Add(target, pipeline);
+                    changes.Add(new(pipeline.PipelineId, pipeline.TenantId, current.WorkerId, workers[target].Id, NextEpoch(pipeline), pipeline.Generation, PlacementReason.Moved));
+                    continue;
+                }
             }
 
             state.Add(index, pipeline);

@@ -23,5 +23,15 @@ internal sealed class Worker
     /// <summary>The worker holds its pipelines only until this instant unless it renews.</summary>
     public DateTimeOffset LeaseExpiresAt { get; set; }
 
+    /// <summary>It takes no new pipelines and hands back the ones it runs (it said so, or an operator asked).</summary>
     public bool Draining { get; set; }
+
+    /// <summary>An operator asked it to drain; its heartbeat answers say so until it exits.</summary>
+    public bool DrainRequested { get; set; }
+
+    /// <summary>When it started draining; past the drain timeout the scheduler moves what it still holds.</summary>
+    public DateTimeOffset? DrainingSince { get; set; }
+
+    /// <summary>Bumped whenever a placement onto or off this worker commits, so the worker knows to read them again.</summary>
+    public long AssignmentsVersion { get; set; }
 }

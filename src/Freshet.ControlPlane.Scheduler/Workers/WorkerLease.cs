@@ -1,6 +1,6 @@
 namespace Freshet.ControlPlane.Scheduler.Workers;
 
-/// <summary>How long a worker's lease lasts and how often it is renewed (section <c>Freshet:Scheduler</c>).</summary>
+/// <summary>Leases, the reconcile loop and drains (section <c>Freshet:Scheduler</c>).</summary>
 public sealed class LeaseOptions
 {
     public const string Section = "Freshet:Scheduler";
@@ -16,6 +16,21 @@ public sealed class LeaseOptions
     /// renewal that succeeded on the server but whose answer was slow, and for the worker's last commit to finish.
     /// </summary>
     public TimeSpan WorkerSafetyMargin { get; set; } = TimeSpan.FromSeconds(1.5);
+
+    /// <summary>How often the leading scheduler reconciles when nothing asks it to sooner.</summary>
+    public TimeSpan ReconcileInterval { get; set; } = TimeSpan.FromMilliseconds(500);
+
+    /// <summary>How long the scheduler's leadership lasts unless renewed (renewed every third of it).</summary>
+    public TimeSpan LeaderLeaseDuration { get; set; } = TimeSpan.FromSeconds(6);
+
+    /// <summary>How long a draining worker may take to hand its pipelines back before the scheduler moves the rest.</summary>
+    public TimeSpan DrainTimeout { get; set; } = TimeSpan.FromSeconds(90);
+
+    /// <summary>How long a worker whose lease expired stays listed before its row is removed.</summary>
+    public TimeSpan ForgetDeadWorkersAfter { get; set; } = TimeSpan.FromHours(1);
+
+    /// <summary>Rebalancing moves per reconcile round.</summary>
+    public int MaxRebalanceMovesPerRound { get; set; } = 20;
 
     /// <summary>Why these settings cannot work, or null.</summary>
     public string? Validate()
@@ -37,7 +52,22 @@ public sealed class LeaseOptions
             return $"LeaseDuration ({LeaseDuration}) must be at least two heartbeats plus the safety margin ({(2 * HeartbeatInterval) + WorkerSafetyMargin}).";
         }
 
-        return null;
+        if (ReconcileInterval <= TimeSpan.Zero || ReconcileInterval > TimeSpan.FromMinutes(1))
+        {
+            return "ReconcileInterval must be between zero and one minute.";
+        }
+
+        if (LeaderLeaseDuration < TimeSpan.FromSeconds(1))
+        {
+            return "LeaderLeaseDuration must be at least one second.";
+        }
+
+        if (DrainTimeout <= TimeSpan.Zero)
+        {
+            return "DrainTimeout must be positive.";
+        }
+
+        return MaxRebalanceMovesPerRound < 0 ? "MaxRebalanceMovesPerRound cannot be negative." : null;
     }
 }
 

@@ -33,6 +33,10 @@ namespace Freshet.ControlPlane.Scheduler.Data.Migrations
                         .HasColumnType("timestamp with time zone")
                         .HasColumnName("assigned_at");
 
+                    b.Property<bool>("DropRequested")
+                        .HasColumnType("boolean")
+                        .HasColumnName("drop_requested");
+
                     b.Property<long>("Epoch")
                         .HasColumnType("bigint")
                         .HasColumnName("epoch");
@@ -41,11 +45,27 @@ namespace Freshet.ControlPlane.Scheduler.Data.Migrations
                         .HasColumnType("bigint")
                         .HasColumnName("generation");
 
+                    b.Property<DateTimeOffset?>("MoveRequestedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("move_requested_at");
+
+                    b.Property<Guid?>("MoveTo")
+                        .HasColumnType("uuid")
+                        .HasColumnName("move_to");
+
+                    b.Property<string>("Report")
+                        .HasColumnType("jsonb")
+                        .HasColumnName("report");
+
+                    b.Property<DateTimeOffset?>("ReportedAt")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("reported_at");
+
                     b.Property<Guid>("TenantId")
                         .HasColumnType("uuid")
                         .HasColumnName("tenant_id");
 
-                    b.Property<Guid>("WorkerId")
+                    b.Property<Guid?>("WorkerId")
                         .HasColumnType("uuid")
                         .HasColumnName("worker_id");
 
@@ -65,13 +85,25 @@ namespace Freshet.ControlPlane.Scheduler.Data.Migrations
                         .HasColumnType("uuid")
                         .HasColumnName("id");
 
+                    b.Property<long>("AssignmentsVersion")
+                        .HasColumnType("bigint")
+                        .HasColumnName("assignments_version");
+
                     b.Property<int>("Capacity")
                         .HasColumnType("integer")
                         .HasColumnName("capacity");
 
+                    b.Property<bool>("DrainRequested")
+                        .HasColumnType("boolean")
+                        .HasColumnName("drain_requested");
+
                     b.Property<bool>("Draining")
                         .HasColumnType("boolean")
                         .HasColumnName("draining");
+
+                    b.Property<DateTimeOffset?>("DrainingSince")
+                        .HasColumnType("timestamp with time zone")
+                        .HasColumnName("draining_since");
 
                     b.Property<string>("Labels")
                         .IsRequired()
@@ -121,8 +153,7 @@ namespace Freshet.ControlPlane.Scheduler.Data.Migrations
                     b.HasOne("Freshet.ControlPlane.Scheduler.Workers.Worker", null)
                         .WithMany()
                         .HasForeignKey("WorkerId")
-                        .OnDelete(DeleteBehavior.Cascade)
-                        .IsRequired()
+                        .OnDelete(DeleteBehavior.SetNull)
                         .HasConstraintName("fk_assignments_workers_worker_id");
                 });
 #pragma warning restore 612, 618
