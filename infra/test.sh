@@ -28,7 +28,7 @@ source "$SCRIPT_DIR/lib/common.sh"
 # fresh CI machine installs everything in one apt run: add an entry when a test starts needing a server.
 TEST_PACKAGES=(
     postgresql # control database; PostgreSQL source and destination (logical replication)
-    # rabbitmq-server  # MassTransit transport tests
+    rabbitmq-server # MassTransit over RabbitMQ: the worker-pool tests start a private node
     # mariadb-server   # MySQL/MariaDB binlog source
     # chromium         # web console browser tests (Playwright drives /usr/bin/chromium)
 )

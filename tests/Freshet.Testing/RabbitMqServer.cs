@@ -1,0 +1,223 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+
+namespace Freshet.Testing;
+
+/// <summary>
+/// A throwaway RabbitMQ node from the machine's own package (<c>rabbitmq-server</c>), one per test process, on free
+/// loopback ports, stopped and deleted when the process exits. User <c>guest</c>/<c>guest</c> (allowed from loopback).
+/// </summary>
+public sealed class RabbitMqServer
+{
+    private static readonly SemaphoreSlim StartLock = new(1, 1);
+    private static RabbitMqServer? _shared;
+
+    private readonly string _directory;
+    private readonly string _nodeName;
+
+    private RabbitMqServer(string directory, string nodeName, int port)
+    {
+        _directory = directory;
+        _nodeName = nodeName;
+        Port = port;
+    }
+
+    public int Port { get; }
+
+    public static async Task<RabbitMqServer> SharedAsync()
+    {
+        await StartLock.WaitAsync();
+        try
+        {
+            return _shared ??= await StartAsync();
+        }
+        finally
+        {
+            StartLock.Release();
+        }
+    }
+
+    private static async Task<RabbitMqServer> StartAsync()
+    {
+        const string server = "/usr/sbin/rabbitmq-server";
+        if (!File.Exists(server))
+        {
+            throw new InvalidOperationException("rabbitmq-server is not installed. Run ./infra/test.sh, which installs it, or `apt-get install -y rabbitmq-server`.");
+        }
+
+        RemoveStaleNodes();
+        var id = $"{Environment.ProcessId}-{Guid.NewGuid().ToString("N")[..8]}";
+        var directory = Path.Combine(PostgresServer.Root, $"rabbitmq-{id}");
+        Directory.CreateDirectory(Path.Combine(directory, "mnesia"));
+        Directory.CreateDirectory(Path.Combine(directory, "log"));
+        await File.WriteAllTextAsync(Path.Combine(directory, "enabled_plugins"), "[].");
+        if (Environment.UserName == "root")
+        {
+            // Started as root, rabbitmq-server switches to the rabbitmq user, which must own its folders.
+            await RunAsync("chown", $"-R rabbitmq:rabbitmq {directory}");
+            await RunAsync("chmod", $"755 {PostgresServer.Root}");
+        }
+
+        var port = FreePort();
+        var nodeName = $"freshet-{id}@localhost";
+        var start = new ProcessStartInfo(server)
+        {
+            UseShellExecute = false,
+            RedirectStandardOutput = true,
+            RedirectStandardError = true,
+            WorkingDirectory = directory,
+            Environment =
+            {
+                ["RABBITMQ_NODENAME"] = nodeName,
+                ["RABBITMQ_NODE_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["RABBITMQ_DIST_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1",
+                ["RABBITMQ_MNESIA_BASE"] = Path.Combine(directory, "mnesia"),
+                ["RABBITMQ_LOG_BASE"] = Path.Combine(directory, "log"),
+                ["RABBITMQ_ENABLED_PLUGINS_FILE"] = Path.Combine(directory, "enabled_plugins"),
+            },
+        };
+        var process = Process.Start(start) ?? throw new InvalidOperationException("Could not start rabbitmq-server.");
+        _ = process.StandardOutput.ReadToEndAsync();
+        _ = process.StandardError.ReadToEndAsync();
+        var node = new RabbitMqServer(directory, nodeName, port);
+        AppDomain.CurrentDomain.ProcessExit += (_, _) => node.Stop();
+
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
+        while (DateTime.UtcNow < deadline)
+        {
+            if (await AcceptsAsync(port))
+            {
+                return node;
+            }
+
+            if (process.HasExited && process.ExitCode != 0)
+            {
+                break;
+            }
+
+            await Task.Delay(200);
+        }
+
+        node.Stop();
+        var log = Directory.GetFiles(Path.Combine(directory, "log")).Select(File.ReadAllText).FirstOrDefault() ?? "";
+        throw new InvalidOperationException($"RabbitMQ did not start listening on {port} within 60 s. {log[^Math.Min(log.Length, 2000)..]}");
+    }
+
+    private static async Task<bool> AcceptsAsync(int port)
+    {
+        try
+        {
+            using var client = new TcpClient();
+            await client.ConnectAsync(IPAddress.Loopback, port);
+            return true;
+        }
+        catch (SocketException)
+        {
+            return false;
+        }
+    }
+
+    /// <summary>Stops the node: its Erlang VM and helpers carry the node name in their environment (epmd is shared and stays).</summary>
+    private void Stop()
+    {
+        foreach (var pid in ProcessesWithEnvironment($"RABBITMQ_NODENAME={_nodeName}"))
+        {
+            try
+            {
+                using var process = Process.GetProcessById(pid);
+                process.Kill();
+            }
+            catch (Exception e) when (e is ArgumentException or InvalidOperationException or System.ComponentModel.Win32Exception)
+            {
+            }
+        }
+
+        try
+        {
+            Directory.Delete(_directory, recursive: true);
+        }
+        catch (IOException)
+        {
+        }
+        catch (UnauthorizedAccessException)
+        {
+        }
+    }
+
+    /// <summary>Nodes of test processes that died without cleaning up.</summary>
+    private static void RemoveStaleNodes()
+    {
+        if (!Directory.Exists(PostgresServer.Root))
+        {
+            return;
+        }
+
+        foreach (var directory in Directory.GetDirectories(PostgresServer.Root, "rabbitmq-*"))
+        {
+            var parts = Path.GetFileName(directory).Split('-');
+            if (parts.Length > 2 && int.TryParse(parts[1], out var pid) && !ProcessExists(pid))
+            {
+                new RabbitMqServer(directory, $"freshet-{parts[1]}-{parts[2]}@localhost", 0).Stop();
+            }
+        }
+    }
+
+    private static IEnumerable<int> ProcessesWithEnvironment(string entry)
+    {
+        foreach (var directory in Directory.GetDirectories("/proc"))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), out var pid))
+            {
+                continue;
+            }
+
+            string environment;
+            try
+            {
+                environment = File.ReadAllText(Path.Combine(directory, "environ"));
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                continue;
+            }
+
+            if (environment.Split('\0').Contains(entry, StringComparer.Ordinal))
+            {
+                yield return pid;
+            }
+        }
+    }
+
+    private static bool ProcessExists(int pid)
+    {
+        try
+        {
+            using var process = Process.GetProcessById(pid);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+    }
+
+    private static int FreePort()
+    {
+        using var listener = new TcpListener(IPAddress.Loopback, 0);
+        listener.Start();
+        return ((IPEndPoint)listener.LocalEndpoint).Port;
+    }
+
+    private static async Task RunAsync(string file, string arguments)
+    {
+        using var process = Process.Start(new ProcessStartInfo(file, arguments) { UseShellExecute = false, RedirectStandardError = true })
+            ?? throw new InvalidOperationException($"Could not start {file}.");
+        await process.WaitForExitAsync();
+        if (process.ExitCode != 0)
+        {
+            throw new InvalidOperationException($"{file} {arguments} exited with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
+        }
+    }
+}
