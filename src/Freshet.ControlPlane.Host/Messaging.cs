@@ -1,0 +1,74 @@
+using MassTransit;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Freshet.ControlPlane.Host;
+
+/// <summary>
+/// The message bus between the scheduler and the workers (section <c>Freshet:Messaging</c>): <c>inmemory</c> (default)
+/// when everything runs in one process, <c>rabbitmq</c> when workers run as their own processes. Messages are hints —
+/// the control database is the truth — so the bus is not part of readiness: a broker that is down slows workers to
+/// their poll interval and breaks nothing.
+/// </summary>
+internal static class Messaging
+{
+    public const string Section = "Freshet:Messaging";
+
+    public static void Add(WebApplicationBuilder builder, Action<IBusRegistrationConfigurator>? consumers = null)
+    {
+        var options = builder.Configuration.GetSection(Section).Get<MessagingOptions>() ?? new MessagingOptions();
+        var transport = string.IsNullOrWhiteSpace(options.Transport) ? "inmemory" : options.Transport.Trim().ToLowerInvariant();
+        if (transport is not ("inmemory" or "rabbitmq"))
+        {
+            throw new InvalidOperationException($"{Section}:Transport must be 'inmemory' or 'rabbitmq'; it is '{options.Transport}'.");
+        }
+
+        builder.Services.AddMassTransit(bus =>
+        {
+            bus.ConfigureHealthCheckOptions(health =>
+            {
+                health.Tags.Clear();
+                health.Tags.Add("masstransit");
+            });
+            consumers?.Invoke(bus);
+            if (transport == "rabbitmq")
+            {
+                var rabbit = options.RabbitMq;
+                bus.UsingRabbitMq((context, rabbitMq) =>
+                {
+                    rabbitMq.Host(rabbit.Host, rabbit.Port, rabbit.VirtualHost, host =>
+                    {
+                        host.Username(rabbit.Username);
+                        host.Password(rabbit.Password);
+                    });
+                    rabbitMq.ConfigureEndpoints(context);
+                });
+            }
+            else
+            {
+                bus.UsingInMemory((context, inMemory) => inMemory.ConfigureEndpoints(context));
+            }
+        });
+    }
+
+    private sealed class MessagingOptions
+    {
+        public string? Transport { get; set; }
+
+        public RabbitMqOptions RabbitMq { get; set; } = new();
+    }
+
+    private sealed class RabbitMqOptions
+    {
+        public string Host { get; set; } = "127.0.0.1";
+
+        public ushort Port { get; set; } = 5672;
+
+        public string Username { get; set; } = "guest";
+
+        public string Password { get; set; } = "guest";
+
+        public string VirtualHost { get; set; } = "/";
+    }
+}

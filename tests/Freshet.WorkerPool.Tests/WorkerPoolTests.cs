@@ -1,0 +1,178 @@
+using Freshet.DataPlane.Destinations.DuckDb;
+using Freshet.Testing.Pool;
+using Npgsql;
+using Xunit.Abstractions;
+
+namespace Freshet.WorkerPool.Tests;
+
+/// <summary>
+/// The worker pool end to end, every part a real process: control-plane hosts (the first leads the scheduler), workers
+/// that reach them over HTTP and RabbitMQ, pipelines created through the REST API from a PostgreSQL source into DuckDB
+/// files (which enforce no key, so a change applied twice would show as a duplicate row), and steady source traffic.
+/// </summary>
+public sealed class WorkerPoolTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan Settle = TimeSpan.FromSeconds(60);
+
+    [Fact]
+    public async Task KilledWorker_FrozenWorker_AndKilledLeader_LoseAndDuplicateNothing()
+    {
+        await using var cluster = await PoolCluster.StartAsync(controlPlanes: 2, workers: 3);
+        var tables = Enumerable.Range(0, 6).Select(i => $"orders_{i}").ToList();
+        var pipelines = new List<PoolPipeline>();
+        foreach (var table in tables)
+        {
+            await cluster.CreateSourceTableAsync(table);
+            pipelines.Add(await cluster.CreatePipelineAsync(table));
+        }
+
+        // Spread: three workers, six pipelines, two each, all streaming.
+        var placed = await cluster.WaitForPlacementsAsync(
+            p => pipelines.All(x => p.TryGetValue(x.Id, out var row) && row.State == "Streaming"), Settle, "every pipeline streaming");
+        Assert.All(placed.Values.GroupBy(p => p.Worker), g => Assert.Equal(2, g.Count()));
+
+        await using var load = SourceLoad.Start(cluster.SourceConnectionString, tables, TimeSpan.FromMilliseconds(100));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        // 1. SIGKILL a worker: its two pipelines stream again elsewhere, under higher epochs, within seconds.
+        var victim = cluster.Workers[0];
+        var victims = placed.Where(p => p.Value.Worker == victim.Name).ToDictionary(p => p.Key, p => p.Value.Epoch);
+        var killedAt = DateTimeOffset.UtcNow;
+        await victim.KillAsync();
+        await cluster.WaitForPlacementsAsync(
+            p => victims.All(v => p[v.Key].Worker != victim.Name && p[v.Key].Epoch > v.Value && p[v.Key].LastDeliveryAt > killedAt),
+            Settle,
+            "the killed worker's pipelines delivering elsewhere");
+        output.WriteLine($"failover after SIGKILL: {(DateTimeOffset.UtcNow - killedAt).TotalSeconds:F1} s (upper bound, polled)");
+
+        // 2. SIGSTOP a worker (a partition, as far as anyone can tell): once its lease expires its pipelines move; woken
+        // up, it must not write under its old epochs — the destinations keep the new epochs and stay exact.
+        var before = await cluster.PlacementsAsync();
+        var frozen = cluster.Workers[1];
+        var frozenPipelines = before.Where(p => p.Value.Worker == frozen.Name).ToDictionary(p => p.Key, p => p.Value.Epoch);
+        Assert.NotEmpty(frozenPipelines);
+        await frozen.FreezeAsync();
+        var frozenAt = DateTimeOffset.UtcNow;
+        var moved = await cluster.WaitForPlacementsAsync(
+            p => frozenPipelines.All(v => p[v.Key].Worker != frozen.Name && p[v.Key].Epoch > v.Value && p[v.Key].LastDeliveryAt > frozenAt),
+            Settle,
+            "the frozen worker's pipelines delivering elsewhere");
+        await frozen.ThawAsync();
+        await Task.Delay(TimeSpan.FromSeconds(4));
+        foreach (var (id, _) in frozenPipelines)
+        {
+            var pipeline = pipelines.Single(p => p.Id == id);
+            Assert.Equal(moved[id].Epoch, await CheckpointEpochAsync(cluster.DuckDbFileOf(pipeline.Table)!, id));
+        }
+
+        // 3. SIGKILL the scheduler's leader: the standby (which the workers talk to) takes over; nothing moves while it
+        // does, and it then fails over a worker killed under it.
+        var beforeLeaderKill = await cluster.PlacementsAsync();
+        await cluster.ControlPlanes[0].KillAsync();
+        await WaitForLeaderAsync(cluster, expectedTerm: 2);
+        var afterTakeover = await cluster.PlacementsAsync();
+        foreach (var pipeline in pipelines)
+        {
+            Assert.Equal(beforeLeaderKill[pipeline.Id].Epoch, afterTakeover[pipeline.Id].Epoch);
+        }
+
+        var last = cluster.Workers[2];
+        var lastPipelines = afterTakeover.Where(p => p.Value.Worker == last.Name).ToDictionary(p => p.Key, p => p.Value.Epoch);
+        var survivor = cluster.StartWorker();
+        var lastKilledAt = DateTimeOffset.UtcNow;
+        await last.KillAsync();
+        await cluster.WaitForPlacementsAsync(
+            p => lastPipelines.All(v => p[v.Key].Worker != last.Name && p[v.Key].Epoch > v.Value && p[v.Key].LastDeliveryAt > lastKilledAt),
+            Settle,
+            "the new leader failing over the last killed worker");
+
+        // Every change committed at the source is in the destination exactly once.
+        await load.StopAsync();
+        output.WriteLine($"source transactions: {load.Transactions}");
+        foreach (var pipeline in pipelines)
+        {
+            var comparison = await SourceLoad.WaitForEqualAsync(cluster.SourceConnectionString, pipeline.Table, () => cluster.DuckDbFileOf(pipeline.Table), Settle);
+            output.WriteLine(comparison.ToString());
+            Assert.True(comparison.Equal, $"{comparison}\n{cluster.Logs()}");
+        }
+
+        Assert.False(survivor.HasExited, cluster.Logs());
+    }
+
+    [Fact]
+    public async Task DrainedWorker_HandsBackEachPipeline_WithNoDeliveryPauseOverTwoSeconds_AndExits()
+    {
+        await using var cluster = await PoolCluster.StartAsync(controlPlanes: 1, workers: 1);
+        var tables = Enumerable.Range(0, 3).Select(i => $"items_{i}").ToList();
+        var pipelines = new List<PoolPipeline>();
+        foreach (var table in tables)
+        {
+            await cluster.CreateSourceTableAsync(table);
+            pipelines.Add(await cluster.CreatePipelineAsync(table));
+        }
+
+        var draining = cluster.Workers[0];
+        await cluster.WaitForPlacementsAsync(p => pipelines.All(x => p.TryGetValue(x.Id, out var row) && row.State == "Streaming" && row.Worker == draining.Name), Settle, "every pipeline streaming on the first worker");
+        var standby = cluster.StartWorker();
+        await using var load = SourceLoad.Start(cluster.SourceConnectionString, tables, TimeSpan.FromMilliseconds(50));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+
+        var drainStarted = DateTimeOffset.UtcNow;
+        Assert.True(await draining.TerminateAsync(TimeSpan.FromSeconds(60)), $"the drained worker did not exit\n{cluster.Logs()}");
+        var drainEnded = DateTimeOffset.UtcNow;
+        Assert.Equal(0, draining.ExitCode);
+        await cluster.WaitForPlacementsAsync(p => pipelines.All(x => p[x.Id].Worker == standby.Name && p[x.Id].LastDeliveryAt > drainEnded), Settle, "every pipeline delivering on the standby");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await load.StopAsync();
+
+        foreach (var pipeline in pipelines)
+        {
+            var comparison = await SourceLoad.WaitForEqualAsync(cluster.SourceConnectionString, pipeline.Table, () => cluster.DuckDbFileOf(pipeline.Table), Settle);
+            Assert.True(comparison.Equal, $"{comparison}\n{cluster.Logs()}");
+            var pause = await LongestDeliveryGapAsync(cluster.DuckDbFileOf(pipeline.Table)!, pipeline.Table, drainStarted.AddSeconds(-1), drainEnded.AddSeconds(2));
+            output.WriteLine($"{pipeline.Table}: longest pause in delivery around the drain {pause.TotalSeconds:F2} s (drain took {(drainEnded - drainStarted).TotalSeconds:F1} s)");
+            Assert.True(pause <= TimeSpan.FromSeconds(2), $"{pipeline.Table} paused {pause.TotalSeconds:F2} s\n{cluster.Logs()}");
+        }
+    }
+
+    private static async Task<long> CheckpointEpochAsync(string file, Guid pipelineId)
+    {
+        await using var connection = await DuckDbFile.OpenReadOnlyAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"SELECT max(epoch) FROM _freshet_checkpoints WHERE pipeline_id = '{pipelineId}'";
+        return Convert.ToInt64(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    /// <summary>The longest time between two consecutive destination commits (rows' <c>_freshet_synced_at</c>) inside a window.</summary>
+    private static async Task<TimeSpan> LongestDeliveryGapAsync(string file, string table, DateTimeOffset from, DateTimeOffset to)
+    {
+        await using var connection = await DuckDbFile.OpenReadOnlyAsync(file, TimeSpan.FromSeconds(30), CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT coalesce(max(gap), 0) FROM (
+                SELECT epoch(t) - epoch(lag(t) OVER (ORDER BY t)) AS gap
+                FROM (SELECT DISTINCT _freshet_synced_at AS t FROM "{table}"
+                      WHERE _freshet_synced_at BETWEEN '{from.UtcDateTime:O}'::TIMESTAMPTZ AND '{to.UtcDateTime:O}'::TIMESTAMPTZ))
+            """;
+        return TimeSpan.FromSeconds(Convert.ToDouble(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static async Task WaitForLeaderAsync(PoolCluster cluster, long expectedTerm)
+    {
+        var deadline = DateTime.UtcNow + Settle;
+        while (DateTime.UtcNow < deadline)
+        {
+            await using var connection = new NpgsqlConnection(cluster.ControlConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT term FROM scheduler_leader WHERE expires_at > now()", connection);
+            if (await command.ExecuteScalarAsync() is long term && term >= expectedTerm)
+            {
+                return;
+            }
+
+            await Task.Delay(200);
+        }
+
+        throw new TimeoutException($"No scheduler took over (term {expectedTerm}).\n{cluster.Logs()}");
+    }
+}
