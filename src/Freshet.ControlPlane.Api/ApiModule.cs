@@ -69,7 +69,8 @@ public static class ApiModule
         services.AddScoped<TenantProvisioner>();
         services.AddScoped<BuiltInClients>();
         services.AddScoped<DemoSeeder>();
-        services.AddScoped<Pipelines.PipelineSpecs>();
+        services.AddScoped<PipelineSpecs>();
+        services.AddSingleton<Freshet.Contracts.IPipelineCatalog, PipelineCatalog>();
         services.AddHostedService<Housekeeping>();
 
         services.Configure<JsonOptions>(options => ApiJson.Configure(options.SerializerOptions));
