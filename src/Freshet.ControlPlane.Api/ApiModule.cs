@@ -12,6 +12,7 @@ using Freshet.ControlPlane.Api.Secrets;
 using Freshet.ControlPlane.Api.Seeding;
 using Freshet.ControlPlane.Api.Tenancy;
 using Freshet.ControlPlane.Api.Tenants;
+using Freshet.ControlPlane.Api.Workers;
 using Freshet.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.AspNetCore.DataProtection;
@@ -69,7 +70,8 @@ public static class ApiModule
         services.AddScoped<TenantProvisioner>();
         services.AddScoped<BuiltInClients>();
         services.AddScoped<DemoSeeder>();
-        services.AddScoped<Pipelines.PipelineSpecs>();
+        services.AddScoped<PipelineSpecs>();
+        services.AddSingleton<Freshet.Contracts.IPipelineCatalog, PipelineCatalog>();
         services.AddHostedService<Housekeeping>();
 
         services.Configure<JsonOptions>(options => ApiJson.Configure(options.SerializerOptions));
@@ -111,7 +113,11 @@ public static class ApiModule
         tenantScoped.MapPipelinesApi();
         tenantScoped.MapAuditApi();
 
-        api.MapGroup("").AddEndpointFilter<PlatformAccessFilter>().MapTenantsApi();
+        var platform = api.MapGroup("").AddEndpointFilter<PlatformAccessFilter>();
+        platform.MapTenantsApi();
+        platform.MapWorkersApi();
+
+        api.MapWorkerApi();
         return app;
     }
 
@@ -231,10 +237,19 @@ public static class ApiModule
         });
     }
 
-    /// <summary>Tenant for API clients and for people who name one; otherwise the caller; otherwise the address.</summary>
+    /// <summary>
+    /// Workers by their address (one bucket per worker process, apart from every tenant's); tenant for API clients and
+    /// for people who name one; otherwise the caller; otherwise the address.
+    /// </summary>
     private static string RateLimitKey(HttpContext http)
     {
         var subject = http.User.FindFirst(OpenIddict.Abstractions.OpenIddictConstants.Claims.Subject)?.Value;
+        if (http.User.FindFirst(FreshetClaims.ActorType)?.Value == FreshetClaims.WorkerActor)
+        {
+            // All workers share one OAuth client, so the subject does not tell them apart; their addresses do.
+            return "worker:" + http.Connection.RemoteIpAddress;
+        }
+
         if (http.User.FindFirst(FreshetClaims.Tenant)?.Value is { Length: > 0 } clientTenant)
         {
             return "tenant:" + clientTenant;

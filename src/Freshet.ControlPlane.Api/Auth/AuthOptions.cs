@@ -34,6 +34,9 @@ internal sealed class AuthOptions
 
     /// <summary>The web console's OAuth client (authorization code + PKCE), created or updated by <c>migrate</c>.</summary>
     public ConsoleClientOptions ConsoleClient { get; set; } = new();
+
+    /// <summary>The data-plane worker pool's OAuth client (client credentials), created, updated or removed by <c>migrate</c>.</summary>
+    public WorkerClientOptions WorkerClient { get; set; } = new();
 }
 
 internal sealed class ConsoleClientOptions
@@ -46,4 +49,17 @@ internal sealed class ConsoleClientOptions
     public List<string> RedirectUris { get; set; } = ["http://127.0.0.1:5081/signin-oidc", "http://localhost:5081/signin-oidc"];
 
     public List<string> PostLogoutRedirectUris { get; set; } = ["http://127.0.0.1:5081/signout-callback-oidc", "http://localhost:5081/signout-callback-oidc"];
+}
+
+internal sealed class WorkerClientOptions
+{
+    public string ClientId { get; set; } = "freshet-worker";
+
+    /// <summary>
+    /// No default: while it is empty the worker client does not exist (migrate removes it) and the worker endpoints
+    /// refuse every caller.
+    /// </summary>
+    public string? ClientSecret { get; set; }
+
+    public bool IsEnabled => !string.IsNullOrWhiteSpace(ClientId) && !string.IsNullOrEmpty(ClientSecret);
 }

@@ -11,6 +11,7 @@ using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Identity;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Options;
 using Microsoft.IdentityModel.Tokens;
 using OpenIddict.Abstractions;
 using OpenIddict.Server.AspNetCore;
@@ -37,9 +38,22 @@ internal static class AuthorizationEndpoints
         return app;
     }
 
-    private static async Task<IResult> ExchangeAsync(HttpContext http, ControlDbContext db, TenantContext tenant, UserManager<ApplicationUser> users)
+    private static async Task<IResult> ExchangeAsync(HttpContext http, ControlDbContext db, TenantContext tenant, UserManager<ApplicationUser> users, IOptions<AuthOptions> auth)
     {
         var request = http.GetOpenIddictServerRequest() ?? throw new InvalidOperationException("The OpenID Connect request cannot be retrieved.");
+        var worker = auth.Value.WorkerClient;
+        if (request.IsClientCredentialsGrantType() && worker.IsEnabled && string.Equals(request.ClientId, worker.ClientId, StringComparison.Ordinal))
+        {
+            // OpenIddict has authenticated the client by now; the worker pool is not an API client and has no tenant.
+            var identity = new ClaimsIdentity(TokenValidationParameters.DefaultAuthenticationType, Claims.Name, Claims.Role);
+            identity.SetClaim(Claims.Subject, worker.ClientId);
+            identity.SetClaim(Claims.Name, "Freshet worker pool");
+            identity.SetClaim(FreshetClaims.ActorType, FreshetClaims.WorkerActor);
+            identity.SetScopes(request.GetScopes().Add(FreshetClaims.ApiScope).Distinct());
+            identity.SetDestinations(_ => [Destinations.AccessToken]);
+            return Results.SignIn(new ClaimsPrincipal(identity), properties: null, OpenIddictServerAspNetCoreDefaults.AuthenticationScheme);
+        }
+
         if (request.IsClientCredentialsGrantType())
         {
             using var system = tenant.EnterSystemScope();

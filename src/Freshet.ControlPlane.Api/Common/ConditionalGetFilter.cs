@@ -6,11 +6,19 @@ namespace Freshet.ControlPlane.Api.Common;
 /// </summary>
 internal sealed class ConditionalGetFilter : IEndpointFilter
 {
+    private static readonly object VolatileKey = new();
+
+    /// <summary>
+    /// The representation carries state that changes without a new version (a pipeline's runtime): its ETag still
+    /// guards writes (<c>If-Match</c>) but a read is never answered 304.
+    /// </summary>
+    public static void MarkVolatile(HttpContext http) => http.Items[VolatileKey] = true;
+
     public async ValueTask<object?> InvokeAsync(EndpointFilterInvocationContext context, EndpointFilterDelegate next)
     {
         var result = await next(context);
         var http = context.HttpContext;
-        if (!HttpMethods.IsGet(http.Request.Method) || http.Request.Headers.IfNoneMatch.Count == 0)
+        if (!HttpMethods.IsGet(http.Request.Method) || http.Request.Headers.IfNoneMatch.Count == 0 || http.Items.ContainsKey(VolatileKey))
         {
             return result;
         }

@@ -40,11 +40,13 @@ internal sealed record PipelineResponse(
     long Generation,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    int Version)
+    int Version,
+    PipelineRuntime? Runtime)
 {
-    public static PipelineResponse From(Pipeline p) => new(
+    /// <summary>Without <paramref name="runtime"/> (writes, or no scheduler in this process) <c>runtime</c> is null.</summary>
+    public static PipelineResponse From(Pipeline p, PipelineRuntime? runtime = null) => new(
         p.Id, p.Name, p.SourceConnectionId, p.DestinationConnectionId, p.Tables, p.DeleteMode, p.SchemaChangePolicy,
-        p.LagThresholdSeconds, p.DesiredState, p.Generation, p.CreatedAt, p.UpdatedAt, p.Version);
+        p.LagThresholdSeconds, p.DesiredState, p.Generation, p.CreatedAt, p.UpdatedAt, p.Version, runtime);
 }
 
 /// <summary>The part of a pipeline that a generation captures (what workers run).</summary>

@@ -31,6 +31,23 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         return result;
     }
 
+    /// <summary>One pipeline's spec under <paramref name="epoch"/>; null when the pipeline or one of its connections is gone.</summary>
+    public async Task<Freshet.Contracts.PipelineSpec?> ReadAsync(Guid pipelineId, long epoch, CancellationToken cancellationToken)
+    {
+        var pipeline = await db.Pipelines.AsNoTracking().FirstOrDefaultAsync(p => p.Id == pipelineId, cancellationToken);
+        if (pipeline is null)
+        {
+            return null;
+        }
+
+        var connections = await db.Connections.AsNoTracking()
+            .Where(c => c.Id == pipeline.SourceConnectionId || c.Id == pipeline.DestinationConnectionId)
+            .ToDictionaryAsync(c => c.Id, cancellationToken);
+        return connections.TryGetValue(pipeline.SourceConnectionId, out var source) && connections.TryGetValue(pipeline.DestinationConnectionId, out var destination)
+            ? Build(pipeline, source, destination, epoch)
+            : null;
+    }
+
     private Freshet.Contracts.PipelineSpec Build(Pipeline pipeline, Connection source, Connection destination, long epoch) => new(
         pipeline.Id,
         pipeline.TenantId,

@@ -20,9 +20,9 @@ internal static class PipelinesApi
     public static RouteGroupBuilder MapPipelinesApi(this RouteGroupBuilder v1)
     {
         var group = v1.MapGroup("/pipelines").WithTags("Pipelines");
-        group.MapGet("/", ListAsync).Reads().WithSummary("Lists pipelines.");
+        group.MapGet("/", ListAsync).Reads().WithSummary("Lists pipelines, each with its runtime state.").WithDescription(PipelineRuntime.StatesSummary);
         group.MapPost("/", CreateAsync).Writes(TenantRole.Editor).WithSummary("Creates a pipeline (generation 1).");
-        group.MapGet("/{id:guid}", GetAsync).Reads().WithSummary("Reads a pipeline.");
+        group.MapGet("/{id:guid}", GetAsync).Reads().WithSummary("Reads a pipeline with its runtime state.").WithDescription(PipelineRuntime.StatesSummary);
         group.MapPatch("/{id:guid}", UpdateAsync).Writes(TenantRole.Editor).WithSummary("Changes a pipeline's spec (a new generation); honours If-Match.");
         group.MapDelete("/{id:guid}", DeleteAsync).Writes(TenantRole.Editor).WithSummary("Deletes a pipeline.");
         group.MapPost("/{id:guid}/pause", (Guid id, ControlDbContext db, AuditLog audit, TimeProvider clock, HttpContext http, CancellationToken ct) =>
@@ -40,6 +40,7 @@ internal static class PipelinesApi
         [FromQuery(Name = "page_size")] int? pageSize,
         [FromQuery(Name = "page_token")] string? pageToken,
         [FromQuery(Name = "desired_state")] string? desiredState,
+        HttpContext http,
         CancellationToken cancellationToken)
     {
         if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
@@ -58,7 +59,9 @@ internal static class PipelinesApi
             query = query.Where(p => p.DesiredState == state);
         }
 
-        return TypedResults.Ok(await page.ListAsync(query, p => p.Id, PipelineResponse.From, cancellationToken));
+        var rows = await page.ListAsync(query, p => p.Id, p => p, cancellationToken);
+        var runtimes = await PipelineRuntimes.ReadAsync(http, rows.Items, cancellationToken);
+        return TypedResults.Ok(new Page<PipelineResponse>(rows.Items.Select(p => PipelineResponse.From(p, runtimes?.Invoke(p))).ToList(), rows.NextPageToken));
     }
 
     private static async Task<Results<Ok<PipelineResponse>, ProblemHttpResult>> GetAsync(Guid id, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
@@ -70,7 +73,7 @@ internal static class PipelinesApi
         }
 
         ETags.Set(http, pipeline);
-        return TypedResults.Ok(PipelineResponse.From(pipeline));
+        return TypedResults.Ok(await ResponseAsync(http, pipeline, cancellationToken));
     }
 
     private static async Task<Results<Created<PipelineResponse>, ValidationProblem, ProblemHttpResult>> CreateAsync(
@@ -123,7 +126,7 @@ internal static class PipelinesApi
         audit.Record("pipeline.created", "pipeline", pipeline.Id, new JsonObject { ["name"] = pipeline.Name, ["tables"] = pipeline.Tables.Count, ["generation"] = 1 });
         await db.SaveChangesAsync(cancellationToken);
         ETags.Set(http, pipeline);
-        return TypedResults.Created($"/v1/pipelines/{pipeline.Id}", PipelineResponse.From(pipeline));
+        return TypedResults.Created($"/v1/pipelines/{pipeline.Id}", await ResponseAsync(http, pipeline, cancellationToken));
     }
 
     private static async Task<Results<Ok<PipelineResponse>, ValidationProblem, ProblemHttpResult>> UpdateAsync(
@@ -205,7 +208,7 @@ internal static class PipelinesApi
         }
 
         ETags.Set(http, pipeline);
-        return TypedResults.Ok(PipelineResponse.From(pipeline));
+        return TypedResults.Ok(await ResponseAsync(http, pipeline, cancellationToken));
     }
 
     private static async Task<Results<NoContent, ProblemHttpResult>> DeleteAsync(Guid id, ControlDbContext db, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
@@ -252,7 +255,7 @@ internal static class PipelinesApi
         }
 
         ETags.Set(http, pipeline);
-        return TypedResults.Ok(PipelineResponse.From(pipeline));
+        return TypedResults.Ok(await ResponseAsync(http, pipeline, cancellationToken));
     }
 
     private static async Task<Results<Accepted<IReadOnlyList<SnapshotRequestResponse>>, ValidationProblem, ProblemHttpResult>> ResnapshotAsync(
@@ -336,6 +339,17 @@ internal static class PipelinesApi
     {
         var revision = await db.PipelineRevisions.AsNoTracking().FirstOrDefaultAsync(r => r.PipelineId == id && r.Generation == generation, cancellationToken);
         return revision is null ? Problems.NotFound("Revision") : TypedResults.Ok(ToResponse(revision, includeSpec: true));
+    }
+
+    private static async Task<PipelineResponse> ResponseAsync(HttpContext http, Pipeline pipeline, CancellationToken cancellationToken)
+    {
+        var runtimes = await PipelineRuntimes.ReadAsync(http, [pipeline], cancellationToken);
+        if (runtimes is not null)
+        {
+            ConditionalGetFilter.MarkVolatile(http);
+        }
+
+        return PipelineResponse.From(pipeline, runtimes?.Invoke(pipeline));
     }
 
     private static RevisionResponse ToResponse(PipelineRevision r, bool includeSpec) =>

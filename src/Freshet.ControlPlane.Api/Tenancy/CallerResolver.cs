@@ -51,6 +51,7 @@ internal sealed class CallerResolver(ControlDbContext db, TenantContext tenant, 
             return new Caller(new Actor("user", user.Id.ToString(), user.Email ?? user.Id.ToString(), ip), user.PlatformRole, user.Id, null, null);
         }
 
+        // Any other actor (the worker pool among them) is nobody to tenant and platform endpoints: they answer 401.
         return null;
     }
 }

@@ -9,6 +9,7 @@ public sealed class LowRateLimitFactory : ControlPlaneFactory
     [
         new("Freshet:Api:RateLimitPerSecond", "1"),
         new("Freshet:Api:RateLimitBurst", "5"),
+        new("Freshet:Auth:WorkerClient:ClientSecret", "worker-secret-rate-limit"),
     ];
 }
 
@@ -33,5 +34,19 @@ public sealed class RateLimitTests(LowRateLimitFactory factory) : IClassFixture<
         await HttpAssert.ProblemAsync(limited!, HttpStatusCode.TooManyRequests);
         Assert.True(int.Parse(limited!.Headers.GetValues("Retry-After").Single(), System.Globalization.CultureInfo.InvariantCulture) >= 1);
         await HttpAssert.OkAsync(await acme.GetAsync("/v1/pipelines"));
+    }
+
+    [Fact]
+    public async Task Workers_HaveTheirOwnBucket_ApartFromTenants()
+    {
+        using var demo = await factory.DemoAdminClientAsync();
+        for (var i = 0; i < 20 && (await demo.GetAsync("/v1/pipelines")).StatusCode != HttpStatusCode.TooManyRequests; i++)
+        {
+        }
+
+        using var worker = await factory.ClientForAsync("freshet-worker", "worker-secret-rate-limit");
+        // No scheduler is registered in this host: 503, but not 429 although the tenant's bucket is empty.
+        var response = await worker.GetAsync($"/v1/worker/{Guid.NewGuid()}/assignments");
+        await HttpAssert.ProblemAsync(response, HttpStatusCode.ServiceUnavailable);
     }
 }

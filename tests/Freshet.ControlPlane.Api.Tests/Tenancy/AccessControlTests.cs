@@ -28,7 +28,8 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
             var route = Normalise(endpoint.RoutePattern.RawText!);
             Assert.True(catalog.Contains($"{method} {route}"), $"{method} {route} is not in the access catalog: add it with the role it needs.");
             Assert.True(
-                endpoint.Metadata.GetMetadata<TenantAccess>() is not null || endpoint.Metadata.GetMetadata<PlatformAccess>() is not null,
+                endpoint.Metadata.GetMetadata<TenantAccess>() is not null || endpoint.Metadata.GetMetadata<PlatformAccess>() is not null
+                    || endpoint.Metadata.GetMetadata<Freshet.ControlPlane.Api.Workers.WorkerAccess>() is not null,
                 $"{method} {route} declares no access rule.");
         }
 
@@ -47,11 +48,11 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
             {
                 var response = await SendAsync(http, endpoint, endpoint.Writes ? Nowhere : ids);
                 var status = (int)response.StatusCode;
-                if (endpoint.IsPlatform())
+                if (endpoint.IsPlatform() || endpoint.IsWorker())
                 {
                     if (status != 404)
                     {
-                        failures.Add($"{role} on {endpoint}: {status}, expected 404 (platform endpoints are invisible to tenants)");
+                        failures.Add($"{role} on {endpoint}: {status}, expected 404 (platform and worker endpoints are invisible to tenants)");
                     }
                 }
                 else if (role >= endpoint.Needs)
@@ -81,7 +82,7 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         var demoIds = await DemoIdsAsync();
         using var acme = await factory.AcmeAdminClientAsync();
         var failures = new List<string>();
-        foreach (var endpoint in All.Where(e => e.Resource() is not null && !e.IsPlatform()))
+        foreach (var endpoint in All.Where(e => e.Resource() is not null && !e.IsPlatform() && !e.IsWorker()))
         {
             var response = await SendAsync(acme, endpoint, demoIds);
             if (response.StatusCode != HttpStatusCode.NotFound)
@@ -129,6 +130,12 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         {
             var response = await SendAsync(supportOnDemo, endpoint, ids);
             var status = (int)response.StatusCode;
+            if (endpoint.IsWorker())
+            {
+                Assert.True(status == 404, $"support on {endpoint}: {status}, expected 404 (only workers reach it)");
+                continue;
+            }
+
             Assert.True(endpoint.Writes ? status == 403 : status is 200 or 404 or 502 or 501, $"support on {endpoint}: {status}");
         }
 
@@ -152,6 +159,26 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         await HttpAssert.OkAsync(await member.GetAsync("/v1/pipelines"));
         member.DefaultRequestHeaders.Add("Freshet-Tenant", "acme");
         await HttpAssert.ProblemAsync(await member.GetAsync("/v1/pipelines"), HttpStatusCode.NotFound);
+    }
+
+    [Fact]
+    public async Task WithoutWorkerClientOrScheduler_NoWorkerToken_PoolAnswers503_AndRuntimeIsNull()
+    {
+        using var anonymous = factory.CreateClient();
+        var token = await anonymous.PostAsync("/connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = "freshet-worker",
+            ["client_secret"] = "anything",
+        }));
+        Assert.False(token.IsSuccessStatusCode, "no worker client exists while no secret is configured");
+
+        using var platform = await factory.ClientForAsync(factory.Seed.PlatformClient.ClientId, factory.Seed.PlatformClient.ClientSecret);
+        await HttpAssert.ProblemAsync(await platform.GetAsync("/v1/workers"), HttpStatusCode.ServiceUnavailable);
+
+        using var demo = await factory.DemoAdminClientAsync();
+        var pipelines = await HttpAssert.OkAsync(await demo.GetAsync("/v1/pipelines"));
+        Assert.All(pipelines.GetProperty("items").EnumerateArray(), p => Assert.Equal(JsonValueKind.Null, p.GetProperty("runtime").ValueKind));
     }
 
     private async Task<HttpClient> ClientWithRoleAsync(Needs role)
@@ -180,11 +207,13 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
             ["connections"] = await FirstId("/v1/connections"),
             ["pipelines"] = await FirstId("/v1/pipelines"),
             ["tenants"] = tenant.GetProperty("id").GetString()!,
+            ["workers"] = Guid.NewGuid().ToString(),
+            ["worker"] = Guid.NewGuid().ToString(),
         };
     }
 
     /// <summary>Ids that name nothing: an allowed write answers 404 and changes nothing, a denied one 403.</summary>
-    private static readonly Dictionary<string, string> Nowhere = new[] { "members", "api-clients", "connections", "pipelines", "tenants" }
+    private static readonly Dictionary<string, string> Nowhere = new[] { "members", "api-clients", "connections", "pipelines", "tenants", "workers", "worker" }
         .ToDictionary(r => r, _ => Guid.NewGuid().ToString());
 
     private static Task<HttpResponseMessage> SendAsync(HttpClient http, Endpoint endpoint, IReadOnlyDictionary<string, string> ids)

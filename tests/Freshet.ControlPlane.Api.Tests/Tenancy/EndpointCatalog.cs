@@ -11,6 +11,8 @@ public static class EndpointCatalog
         Owner,
         PlatformSupport,
         PlatformAdmin,
+        /// <summary>The worker pool's token only; everyone else gets 404.</summary>
+        Worker,
     }
 
     /// <summary>{id} is replaced by an id; bodies are deliberately incomplete so an allowed write changes nothing.</summary>
@@ -58,9 +60,21 @@ public static class EndpointCatalog
         new("POST", "/v1/tenants", Needs.PlatformAdmin, "{}"),
         new("GET", "/v1/tenants/{id}", Needs.PlatformSupport),
         new("PATCH", "/v1/tenants/{id}", Needs.PlatformAdmin, "{}"),
+        new("GET", "/v1/workers", Needs.PlatformSupport),
+        new("GET", "/v1/workers/{id}", Needs.PlatformSupport),
+        new("POST", "/v1/workers/{id}/drain", Needs.PlatformAdmin),
+        new("POST", "/v1/workers/move", Needs.PlatformAdmin, "{}"),
+        new("POST", "/v1/worker/register", Needs.Worker, "{}"),
+        new("POST", "/v1/worker/heartbeat", Needs.Worker, "{}"),
+        new("GET", "/v1/worker/{id}/assignments", Needs.Worker),
+        new("GET", "/v1/worker/{id}/pipelines/{id}/spec", Needs.Worker),
+        new("POST", "/v1/worker/{id}/pipelines/{id}/release", Needs.Worker),
+        new("POST", "/v1/worker/{id}/pipelines/{id}/dropped", Needs.Worker),
     ];
 
     public static bool IsPlatform(this Endpoint endpoint) => endpoint.Needs is Needs.PlatformSupport or Needs.PlatformAdmin;
+
+    public static bool IsWorker(this Endpoint endpoint) => endpoint.Needs == Needs.Worker;
 
     /// <summary>The kind of resource an {id} route names, to pick a real id of it.</summary>
     public static string? Resource(this Endpoint endpoint) =>

@@ -1,0 +1,205 @@
+using System.Collections.Concurrent;
+using System.Net.Http.Headers;
+using System.Net.Http.Json;
+using Freshet.Contracts;
+using Freshet.ControlPlane.Api.Tests.Infrastructure;
+using Microsoft.AspNetCore.Hosting;
+using Microsoft.AspNetCore.TestHost;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Freshet.ControlPlane.Api.Tests.Workers;
+
+/// <summary>
+/// The control plane with the worker pool's OAuth client configured and test doubles standing in for the scheduler
+/// module's <see cref="IWorkerControl"/> and <see cref="IWorkerPool"/> (registered last, so they win over any real ones).
+/// </summary>
+public sealed class WorkerPoolFactory : ControlPlaneFactory
+{
+    public const string WorkerClientId = "freshet-worker";
+    public const string WorkerClientSecret = "worker-pool-secret-for-tests";
+
+    public FakeWorkerPool Pool { get; } = new();
+
+    protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings =>
+    [
+        new("Freshet:Auth:WorkerClient:ClientSecret", WorkerClientSecret),
+    ];
+
+    protected override void ConfigureWebHost(IWebHostBuilder builder)
+    {
+        base.ConfigureWebHost(builder);
+        builder.ConfigureTestServices(services =>
+        {
+            services.AddSingleton<IWorkerPool>(Pool);
+            services.AddSingleton<IWorkerControl>(sp => new FakeWorkerControl(Pool, sp.GetRequiredService<IPipelineCatalog>()));
+        });
+    }
+
+    public async Task<HttpClient> WorkerClientAsync()
+    {
+        var http = CreateClient();
+        http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await ClientTokenAsync(WorkerClientId, WorkerClientSecret));
+        return http;
+    }
+
+    /// <summary>A source (PostgreSQL, with a password) and a DuckDB destination in the demo tenant; a pipeline between them.</summary>
+    public async Task<Guid> CreateDemoPipelineAsync(string password, string desiredState = "running")
+    {
+        using var admin = await DemoAdminClientAsync();
+        var suffix = Guid.NewGuid().ToString("N");
+        var source = await HttpAssert.OkAsync(
+            await admin.PostAsJsonAsync("/v1/connections", new
+            {
+                name = $"src-{suffix}",
+                kind = "source",
+                type = "postgres",
+                settings = new { host = "127.0.0.1", port = Postgres.Port, database = Database, username = "postgres" },
+                secrets = new { password },
+            }),
+            System.Net.HttpStatusCode.Created);
+        var destination = await HttpAssert.OkAsync(
+            await admin.PostAsJsonAsync("/v1/connections", new { name = $"dst-{suffix}", kind = "destination", type = "duckdb", settings = new { path = $"{suffix}.duckdb" } }),
+            System.Net.HttpStatusCode.Created);
+        var pipeline = await HttpAssert.OkAsync(
+            await admin.PostAsJsonAsync("/v1/pipelines", new
+            {
+                name = $"p-{suffix}",
+                source_connection_id = source.GetProperty("id").GetString(),
+                destination_connection_id = destination.GetProperty("id").GetString(),
+                tables = new[] { new { schema = "public", name = "orders" } },
+                desired_state = desiredState,
+            }),
+            System.Net.HttpStatusCode.Created);
+        return pipeline.GetProperty("id").GetGuid();
+    }
+}
+
+/// <summary>An in-memory worker pool: workers, placements and the requests platform staff make.</summary>
+public sealed class FakeWorkerPool : IWorkerPool
+{
+    public ConcurrentDictionary<Guid, WorkerInfo> Workers { get; } = new();
+
+    public ConcurrentDictionary<Guid, PipelinePlacementInfo> Placements { get; } = new();
+
+    public ConcurrentBag<(Guid PipelineId, Guid? ToWorkerId)> Moves { get; } = [];
+
+    public ConcurrentBag<(Guid WorkerId, Guid PipelineId, long Epoch)> Releases { get; } = [];
+
+    public ConcurrentBag<(Guid WorkerId, Guid PipelineId)> Dropped { get; } = [];
+
+    private int _placementCalls;
+
+    /// <summary>How many times placements were read (one per pipeline read or list page).</summary>
+    public int PlacementCalls => Volatile.Read(ref _placementCalls);
+
+    public WorkerInfo AddWorker(string name, bool live = true, bool draining = false)
+    {
+        var now = DateTimeOffset.UtcNow;
+        var worker = new WorkerInfo(Guid.NewGuid(), name, "zone-a", new Dictionary<string, string> { ["zone"] = "zone-a" }, 10, "1.0.0", now, now, now.AddSeconds(15), live, draining, 0);
+        Workers[worker.Id] = worker;
+        return worker;
+    }
+
+    public void Place(Guid pipelineId, WorkerInfo worker, long epoch, PipelineRunState? reported = null, long? reportedEpoch = null, string? reason = null, DateTimeOffset? nextAttemptAt = null) =>
+        Placements[pipelineId] = new PipelinePlacementInfo(
+            pipelineId, worker.Id, worker.Name, epoch, 1, DateTimeOffset.UtcNow,
+            reported is { } state ? Report(pipelineId, reportedEpoch ?? epoch, state, reason, nextAttemptAt) : null);
+
+    public static PipelineProgressReport Report(Guid pipelineId, long epoch, PipelineRunState state, string? reason = null, DateTimeOffset? nextAttemptAt = null) =>
+        new(pipelineId, epoch, state, reason, nextAttemptAt, 100, 90, 10, 0.5, 10, 1000, null, null, null, 5, 1, 0, 0, new Dictionary<string, TableProgressReport>(), DateTimeOffset.UtcNow);
+
+    public Task<IReadOnlyList<WorkerInfo>> ListWorkersAsync(CancellationToken cancellationToken) => Task.FromResult<IReadOnlyList<WorkerInfo>>([.. Workers.Values]);
+
+    public Task<WorkerInfo?> GetWorkerAsync(Guid workerId, CancellationToken cancellationToken) => Task.FromResult(Workers.GetValueOrDefault(workerId));
+
+    public Task<bool> RequestDrainAsync(Guid workerId, CancellationToken cancellationToken)
+    {
+        if (!Workers.TryGetValue(workerId, out var worker))
+        {
+            return Task.FromResult(false);
+        }
+
+        Workers[workerId] = worker with { Draining = true };
+        return Task.FromResult(true);
+    }
+
+    public Task<MoveRequestOutcome> RequestMoveAsync(Guid pipelineId, Guid? toWorkerId, CancellationToken cancellationToken)
+    {
+        if (!Placements.TryGetValue(pipelineId, out var placement) || placement.WorkerId is null)
+        {
+            return Task.FromResult(MoveRequestOutcome.NotPlaced);
+        }
+
+        if (toWorkerId is { } to)
+        {
+            if (!Workers.TryGetValue(to, out var target))
+            {
+                return Task.FromResult(MoveRequestOutcome.WorkerNotFound);
+            }
+
+            if (!target.Live || target.Draining || placement.WorkerId == to)
+            {
+                return Task.FromResult(MoveRequestOutcome.WorkerNotEligible);
+            }
+        }
+
+        Moves.Add((pipelineId, toWorkerId));
+        return Task.FromResult(MoveRequestOutcome.Requested);
+    }
+
+    public Task<IReadOnlyDictionary<Guid, PipelinePlacementInfo>> GetPlacementsAsync(IReadOnlyCollection<Guid> pipelineIds, CancellationToken cancellationToken)
+    {
+        Interlocked.Increment(ref _placementCalls);
+        IReadOnlyDictionary<Guid, PipelinePlacementInfo> found = pipelineIds.Where(Placements.ContainsKey).ToDictionary(id => id, id => Placements[id]);
+        return Task.FromResult(found);
+    }
+}
+
+/// <summary>The worker protocol over the fake pool; specs come from the API module's real pipeline catalog.</summary>
+public sealed class FakeWorkerControl(FakeWorkerPool pool, IPipelineCatalog catalog) : IWorkerControl
+{
+    public ConcurrentBag<WorkerRegistration> Registrations { get; } = [];
+
+    public ConcurrentBag<WorkerHeartbeat> Heartbeats { get; } = [];
+
+    public Task<WorkerLeaseGrant> RegisterAsync(WorkerRegistration registration, CancellationToken cancellationToken)
+    {
+        Registrations.Add(registration);
+        var now = DateTimeOffset.UtcNow;
+        pool.Workers[registration.WorkerId] = new WorkerInfo(
+            registration.WorkerId, registration.Name, registration.Zone, registration.Labels, registration.Capacity, registration.Version, now, now, now.AddSeconds(15), true, false, 0);
+        return Task.FromResult(Grant(registration.WorkerId, held: true));
+    }
+
+    public Task<WorkerLeaseGrant> HeartbeatAsync(WorkerHeartbeat heartbeat, CancellationToken cancellationToken)
+    {
+        Heartbeats.Add(heartbeat);
+        return Task.FromResult(Grant(heartbeat.WorkerId, held: pool.Workers.ContainsKey(heartbeat.WorkerId)));
+    }
+
+    public Task<WorkerAssignments> GetAssignmentsAsync(Guid workerId, CancellationToken cancellationToken) =>
+        Task.FromResult(new WorkerAssignments(
+            workerId,
+            [.. pool.Placements.Values.Where(p => p.WorkerId == workerId).Select(p => new AssignedPipeline(p.PipelineId, p.Epoch, p.Generation))],
+            [],
+            pool.Placements.Count));
+
+    public async Task<PipelineSpec?> GetSpecAsync(Guid workerId, Guid pipelineId, long epoch, CancellationToken cancellationToken) =>
+        pool.Placements.TryGetValue(pipelineId, out var placement) && placement.WorkerId == workerId && placement.Epoch == epoch
+            ? await catalog.ReadSpecAsync(pipelineId, epoch, cancellationToken)
+            : null;
+
+    public Task ReleaseAsync(Guid workerId, Guid pipelineId, long epoch, CancellationToken cancellationToken)
+    {
+        pool.Releases.Add((workerId, pipelineId, epoch));
+        return Task.CompletedTask;
+    }
+
+    public Task ConfirmDroppedAsync(Guid workerId, Guid pipelineId, CancellationToken cancellationToken)
+    {
+        pool.Dropped.Add((workerId, pipelineId));
+        return Task.CompletedTask;
+    }
+
+    private static WorkerLeaseGrant Grant(Guid workerId, bool held) => new(workerId, held, TimeSpan.FromSeconds(15), TimeSpan.FromSeconds(5), false, 1);
+}
