@@ -53,6 +53,11 @@ public static partial class HostCommands
             EmbeddedWorker.Add(builder);
         }
 
+        if (roles.Scheduler || roles.Worker)
+        {
+            Messaging.Add(builder);
+        }
+
         var app = builder.Build();
         app.MapDefaultEndpoints();
         if (roles.Api)
