@@ -139,13 +139,17 @@ public sealed partial class WorkerAgent : BackgroundService
                 else
                 {
                     var sentAt = _lease.BeforeHeartbeat();
-                    // A lost grant (Held = false) registers again at once; a failed call tries again sooner than usual.
-                    wait = await TryHeartbeatAsync(grant, sentAt, stoppingToken).ConfigureAwait(false) switch
+                    var acknowledged = await TryHeartbeatAsync(grant, sentAt, stoppingToken).ConfigureAwait(false);
+                    if (acknowledged && _grant is { Held: false })
                     {
-                        true when _grant is { Held: false } => TimeSpan.Zero,
-                        true => Interval(grant) - _time.GetElapsedTime(sentAt),
-                        false => Interval(grant) / 2,
-                    };
+                        // Everything stops before the worker registers again: a new grant must not find the old
+                        // pipelines still running (the watchdog would then see a held lease and leave them be).
+                        await StopEverythingAsync(stoppingToken).ConfigureAwait(false);
+                        continue;
+                    }
+
+                    // A failed call tries again sooner than usual.
+                    wait = acknowledged ? Interval(grant) - _time.GetElapsedTime(sentAt) : Interval(grant) / 2;
                 }
 
                 if (wait > TimeSpan.Zero)
@@ -253,23 +257,7 @@ public sealed partial class WorkerAgent : BackgroundService
                     continue;
                 }
 
-                if (_runtime.RunningPipelines().Count > 0)
-                {
-                    await _gate.WaitAsync(stoppingToken).ConfigureAwait(false);
-                    try
-                    {
-                        if (!_lease.IsHeld)
-                        {
-                            LogStoppingEverything(_logger, _runtime.RunningPipelines().Count);
-                            await _runtime.StopAllAsync().ConfigureAwait(false);
-                        }
-                    }
-                    finally
-                    {
-                        _gate.Release();
-                    }
-                }
-
+                await StopEverythingAsync(stoppingToken).ConfigureAwait(false);
                 await _leaseChanged.WaitAsync(Timeout.InfiniteTimeSpan, _time, stoppingToken).ConfigureAwait(false);
             }
             catch (Exception) when (stoppingToken.IsCancellationRequested)
@@ -282,6 +270,29 @@ public sealed partial class WorkerAgent : BackgroundService
                 LogWatchdogFailed(_logger, Describe(e));
                 await Task.Delay(TimeSpan.FromMilliseconds(100), _time, CancellationToken.None).ConfigureAwait(false);
             }
+        }
+    }
+
+    /// <summary>Stops every pipeline unless the lease is held (checked under the gate, so nothing starts meanwhile).</summary>
+    private async Task StopEverythingAsync(CancellationToken stoppingToken)
+    {
+        if (_runtime.RunningPipelines().Count == 0)
+        {
+            return;
+        }
+
+        await _gate.WaitAsync(stoppingToken).ConfigureAwait(false);
+        try
+        {
+            if (!_lease.IsHeld)
+            {
+                LogStoppingEverything(_logger, _runtime.RunningPipelines().Count);
+                await _runtime.StopAllAsync().ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            _gate.Release();
         }
     }
 
