@@ -161,6 +161,13 @@ public sealed partial class WorkerAgent : BackgroundService
             {
                 return;
             }
+            catch (Exception e)
+            {
+                // Calls to the control plane fail softly above; this is a surprise elsewhere (e.g. stopping a pipeline).
+                // The loop must go on: without heartbeats the lease runs out and every pipeline stops.
+                LogHeartbeatLoopFailed(_logger, Describe(e));
+                await Task.Delay(FirstRegistrationRetry, _time, CancellationToken.None).ConfigureAwait(false);
+            }
         }
     }
 
@@ -542,6 +549,9 @@ public sealed partial class WorkerAgent : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Lease no longer held: stopping all {Count} pipelines until a heartbeat is acknowledged again")]
     private static partial void LogStoppingEverything(ILogger logger, int count);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Heartbeat loop failed; going on: {Reason}")]
+    private static partial void LogHeartbeatLoopFailed(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Error, Message = "Lease watchdog failed; checking again: {Reason}")]
     private static partial void LogWatchdogFailed(ILogger logger, string reason);
