@@ -26,7 +26,7 @@ public sealed class WorkerAgentTests
 
         await WaitUntilAsync(() => control.Heartbeats.Any(h => h.Pipelines.Any(p => p.Progress?.State == PipelineRunState.Streaming)), "the pipeline streams");
         await harness.ExecuteAsync("INSERT INTO t VALUES (2, 'b'), (3, 'c')");
-        await WaitUntilAsync(() => control.Heartbeats.Any(h => h.Pipelines.Any(p => p.Progress?.Tables["public.t"].Inserted == 2)), "the inserts are delivered");
+        await WaitUntilAsync(() => control.Heartbeats.Any(h => h.Pipelines.Any(p => p.Progress?.Tables.GetValueOrDefault("public.t")?.Inserted == 2)), "the inserts are delivered");
 
         var running = Assert.Single(control.Heartbeats.Last().Pipelines);
         Assert.Equal((spec.PipelineId, 7L, 3L), (running.PipelineId, running.Epoch, running.Generation));
