@@ -4,7 +4,7 @@ namespace Freshet.ControlPlane.Host;
 
 /// <summary>
 /// Which modules this process runs (<c>Freshet:Roles</c>, comma-separated; default: api, scheduler, status). The
-/// <c>worker</c> role embeds a data-plane worker that runs every pipeline of the control database (the local
+/// <c>worker</c> role embeds a data-plane worker that the scheduler in this process places pipelines on (the local
 /// one-process setup); production runs workers as their own Deployment instead.
 /// </summary>
 internal sealed record ControlPlaneRoles(bool Api, bool Scheduler, bool Status, bool Worker = false)
@@ -26,9 +26,9 @@ internal sealed record ControlPlaneRoles(bool Api, bool Scheduler, bool Status, 
             throw new InvalidOperationException($"Freshet:Roles has unknown role(s) {string.Join(", ", unknown)}; known roles are {string.Join(", ", Known)}.");
         }
 
-        if (roles.Contains("worker") && !roles.Contains("api"))
+        if (roles.Contains("worker") && !(roles.Contains("api") && roles.Contains("scheduler")))
         {
-            throw new InvalidOperationException("Freshet:Roles: the embedded worker reads pipelines through the api role; run them together (a standalone worker is Freshet.DataPlane.Worker).");
+            throw new InvalidOperationException("Freshet:Roles: the embedded worker is placed by the scheduler role in this process, which reads pipelines through the api role; run the three together (a standalone worker is Freshet.DataPlane.Worker).");
         }
 
         return new ControlPlaneRoles(roles.Contains("api"), roles.Contains("scheduler"), roles.Contains("status"), roles.Contains("worker"));

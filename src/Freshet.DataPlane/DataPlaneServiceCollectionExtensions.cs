@@ -1,6 +1,7 @@
 using Freshet.DataPlane.Runtime;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
+using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
 namespace Freshet.DataPlane;
@@ -22,6 +23,33 @@ public static class DataPlaneServiceCollectionExtensions
         services.AddSingleton<IPipelineAssignmentFeed, TFeed>();
         services.AddSingleton(sp => new WorkerRuntime(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         services.AddHostedService<WorkerService>();
+        return services;
+    }
+
+    /// <summary>
+    /// Adds the worker runtime driven by a control plane: a <see cref="WorkerAgent"/> (also registered as itself, so a
+    /// message-bus consumer can <see cref="WorkerAgent.Poke"/> it) that talks to the <see cref="Contracts.IWorkerControl"/>
+    /// registered in the container: the HTTP client in a standalone worker, the scheduler module in a control-plane host.
+    /// The host must give its hosted services <see cref="WorkerAgentOptions.ShutdownTimeout"/> to stop, or a drain is cut
+    /// short. Throws when a setting cannot work.
+    /// </summary>
+    public static IServiceCollection AddDataPlaneWorkerAgent(this IServiceCollection services, DataPlaneOptions options, WorkerAgentOptions agentOptions)
+    {
+        options.Validate();
+        agentOptions.Validate(requireControlPlane: false);
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(options);
+        services.AddSingleton(agentOptions);
+        services.AddSingleton(sp => new WorkerRuntime(options, sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton(sp => new WorkerAgent(
+            sp.GetRequiredService<Contracts.IWorkerControl>(),
+            sp.GetRequiredService<WorkerRuntime>(),
+            agentOptions,
+            options,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<WorkerAgent>>(),
+            sp.GetService<IHostApplicationLifetime>()));
+        services.AddHostedService(sp => sp.GetRequiredService<WorkerAgent>());
         return services;
     }
 }

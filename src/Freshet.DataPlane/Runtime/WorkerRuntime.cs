@@ -20,6 +20,8 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
     private readonly Dictionary<Guid, PipelineAssignment> _paused = [];
     private readonly Dictionary<Guid, (DateTimeOffset At, long? Head, long? Retained)> _pausedSource = [];
     private readonly SemaphoreSlim _lock = new(1, 1);
+    // Guards _running's contents for readers outside _lock; _lock serializes the changes themselves.
+    private readonly Lock _runningGate = new();
     private int _disposed;
 
     public WorkerRuntime(DataPlaneOptions options, TimeProvider time, ILoggerFactory loggerFactory)
@@ -36,8 +38,20 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         _logger = loggerFactory.CreateLogger<WorkerRuntime>();
     }
 
-    /// <summary>Brings the running set in line with <paramref name="assignments"/> (the complete list for this worker).</summary>
-    public async Task ReconcileAsync(IReadOnlyList<PipelineAssignment> assignments, CancellationToken cancellationToken)
+    /// <summary>
+    /// Brings the running set in line with <paramref name="assignments"/> (the complete list for this worker); a pipeline
+    /// missing from it is taken as deleted: stopped, and its source slot and publication dropped (the spec-file feed).
+    /// </summary>
+    public Task ReconcileAsync(IReadOnlyList<PipelineAssignment> assignments, CancellationToken cancellationToken) =>
+        ReconcileAsync(assignments, dropMissing: true, cancellationToken);
+
+    /// <summary>
+    /// Brings the running set in line with <paramref name="assignments"/> (the complete list for this worker). When
+    /// <paramref name="dropMissing"/> is false, a pipeline missing from the list is only stopped (and forgotten when
+    /// paused): it was moved, paused or revoked, and its slot must stay for whoever runs it next. A control-plane
+    /// worker names deleted pipelines separately and drops them with <see cref="DropSourceAsync"/>.
+    /// </summary>
+    public async Task ReconcileAsync(IReadOnlyList<PipelineAssignment> assignments, bool dropMissing, CancellationToken cancellationToken)
     {
         await _lock.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
@@ -48,7 +62,10 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
                 if (!wanted.TryGetValue(id, out var assignment))
                 {
                     await StopAsync(id, running).ConfigureAwait(false);
-                    await DropSourceAsync(running.Supervisor.Spec, cancellationToken).ConfigureAwait(false);
+                    if (dropMissing)
+                    {
+                        await DropSourceAsync(running.Supervisor.Spec, cancellationToken).ConfigureAwait(false);
+                    }
                 }
                 else if (assignment.State != DesiredState.Running
                     || assignment.Spec.Generation != running.Supervisor.Spec.Generation
@@ -64,7 +81,11 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
                 if (!wanted.ContainsKey(id))
                 {
                     _paused.Remove(id);
-                    await DropSourceAsync(paused.Spec, cancellationToken).ConfigureAwait(false);
+                    _pausedSource.Remove(id);
+                    if (dropMissing)
+                    {
+                        await DropSourceAsync(paused.Spec, cancellationToken).ConfigureAwait(false);
+                    }
                 }
             }
 
@@ -100,7 +121,7 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
     /// <summary>Progress of every pipeline this worker runs.</summary>
     public IReadOnlyList<PipelineProgressReport> Reports()
     {
-        var reports = _running.Values.Select(r => r.Supervisor.Progress.Report()).ToList();
+        var reports = Snapshot().Select(r => r.Supervisor.Progress.Report()).ToList();
         foreach (var paused in _paused.Values)
         {
             var source = _pausedSource.GetValueOrDefault(paused.Spec.PipelineId);
@@ -109,6 +130,36 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         }
 
         return reports;
+    }
+
+    /// <summary>
+    /// Every pipeline this worker runs now (paused ones excluded), each with its epoch, generation and latest progress:
+    /// what a worker's heartbeat carries. A fenced or failed pipeline is still listed until it is reconciled away.
+    /// </summary>
+    public IReadOnlyList<RunningPipeline> RunningPipelines() =>
+        [.. Snapshot().Select(r => new RunningPipeline(r.Supervisor.Spec.PipelineId, r.Supervisor.Spec.Epoch, r.Supervisor.Spec.Generation, r.Supervisor.Progress.Report()))];
+
+    /// <summary>
+    /// Stops one pipeline (it finishes or abandons its current batch; the destination checkpoint stays consistent) and
+    /// keeps its source objects; false when it was not running. For a worker handing its pipelines back one by one.
+    /// </summary>
+    public async Task<bool> StopAsync(Guid pipelineId)
+    {
+        await _lock.WaitAsync().ConfigureAwait(false);
+        try
+        {
+            if (!_running.TryGetValue(pipelineId, out var running))
+            {
+                return false;
+            }
+
+            await StopAsync(pipelineId, running).ConfigureAwait(false);
+            return true;
+        }
+        finally
+        {
+            _lock.Release();
+        }
     }
 
     /// <summary>
@@ -135,31 +186,37 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         }
     }
 
-    /// <summary>Removes what a deleted pipeline created at its source (its replication slot, and its publication when this service created it).</summary>
-    public async Task DropSourceAsync(PipelineSpec spec, CancellationToken cancellationToken)
+    /// <summary>
+    /// Removes what a deleted pipeline created at its source (its replication slot, and its publication when this
+    /// service created it); false (logged) when the source could not be reached or refused.
+    /// </summary>
+    public async Task<bool> DropSourceAsync(PipelineSpec spec, CancellationToken cancellationToken)
     {
         try
         {
             await using var source = _connectors.CreateSource(spec, _time);
             await source.DropAsync(cancellationToken).ConfigureAwait(false);
             LogDropped(_logger, spec.PipelineId);
+            return true;
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
             LogDropFailed(_logger, spec.PipelineId, e.Message);
+            return false;
         }
     }
 
-    /// <summary>Stops every pipeline (each finishes or abandons its current batch; the destination checkpoint stays consistent).</summary>
+    /// <summary>
+    /// Stops every pipeline at once (each finishes or abandons its current batch; the destination checkpoint stays
+    /// consistent); source objects are kept.
+    /// </summary>
     public async Task StopAllAsync()
     {
         await _lock.WaitAsync().ConfigureAwait(false);
         try
         {
-            foreach (var (id, running) in _running.ToList())
-            {
-                await StopAsync(id, running).ConfigureAwait(false);
-            }
+            // Cancelled together, so a worker that lost its lease stops writing everywhere as early as it can.
+            await Task.WhenAll(_running.ToList().Select(r => StopAsync(r.Key, r.Value))).ConfigureAwait(false);
         }
         finally
         {
@@ -178,12 +235,25 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         await StopAllAsync().ConfigureAwait(false);
     }
 
+    /// <summary>The running set, read without waiting for a reconciliation in progress (heartbeats and status read it).</summary>
+    private List<Running> Snapshot()
+    {
+        lock (_runningGate)
+        {
+            return [.. _running.Values];
+        }
+    }
+
     private void Start(PipelineSpec spec)
     {
         var supervisor = new PipelineSupervisor(spec, _connectors, _options, _time, _loggerFactory);
         var stop = new CancellationTokenSource();
         var task = Task.Run(() => supervisor.RunAsync(stop.Token), CancellationToken.None);
-        _running[spec.PipelineId] = new Running(supervisor, stop, task);
+        lock (_runningGate)
+        {
+            _running[spec.PipelineId] = new Running(supervisor, stop, task);
+        }
+
         LogStarted(_logger, spec.PipelineId, spec.Generation, spec.Epoch);
     }
 
@@ -199,7 +269,11 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         }
 
         running.Stop.Dispose();
-        _running.Remove(id);
+        lock (_runningGate)
+        {
+            _running.Remove(id);
+        }
+
         LogStopped(_logger, id);
     }
 
