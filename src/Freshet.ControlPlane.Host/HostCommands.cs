@@ -55,7 +55,8 @@ public static partial class HostCommands
 
         if (roles.Scheduler || roles.Worker)
         {
-            Messaging.Add(builder);
+            // Every embedded worker needs every hint: a temporary endpoint of its own, never a queue shared by processes.
+            Messaging.Add(builder, roles.Worker ? bus => bus.AddConsumer<EmbeddedWorkerHints>().Endpoint(e => e.Temporary = true) : null);
         }
 
         var app = builder.Build();
