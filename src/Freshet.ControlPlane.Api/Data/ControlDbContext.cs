@@ -206,8 +206,11 @@ internal sealed class ControlDbContext(DbContextOptions<ControlDbContext> option
 /// <summary>JSON as stored in jsonb columns: snake_case like the API, enums as strings.</summary>
 internal static class StorageJson
 {
+    // The resolver is explicit: a JsonValue built from a CLR value (a normalised connection setting) serialises through
+    // these options, and options without a resolver are refused there in the standalone host (not in the test host).
     public static readonly JsonSerializerOptions Options = new(JsonSerializerDefaults.Web)
     {
+        TypeInfoResolver = new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(),
         PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower,
         Converters = { new System.Text.Json.Serialization.JsonStringEnumConverter(JsonNamingPolicy.SnakeCaseLower, allowIntegerValues: false) },
     };

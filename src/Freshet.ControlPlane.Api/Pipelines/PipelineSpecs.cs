@@ -78,6 +78,6 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         JsonValue v when v.TryGetValue<string>(out var s) => s,
         JsonValue v when v.TryGetValue<long>(out var l) => l.ToString(CultureInfo.InvariantCulture),
         JsonValue v when v.TryGetValue<bool>(out var b) => b ? "true" : "false",
-        _ => value.ToJsonString(new JsonSerializerOptions()),
+        _ => value.ToJsonString(JsonSerializerOptions.Default),
     };
 }

@@ -310,7 +310,7 @@ public sealed class PoolCluster : IAsyncDisposable
         var text = await response.Content.ReadAsStringAsync();
         if (!response.IsSuccessStatusCode)
         {
-            throw new InvalidOperationException($"POST {path} answered {(int)response.StatusCode}: {text}");
+            throw new InvalidOperationException($"POST {path} answered {(int)response.StatusCode}: {text}\n{Logs()}");
         }
 
         return JsonDocument.Parse(text).RootElement;
