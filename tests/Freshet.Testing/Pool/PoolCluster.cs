@@ -47,6 +47,11 @@ public sealed class PoolCluster : IAsyncDisposable
 
     public string SourceConnectionString => Postgres.ConnectionString(SourceDatabase);
 
+    /// <summary>The database PostgreSQL destinations write to (schema <c>freshet</c>).</summary>
+    public string DestinationDatabase { get; private init; } = "";
+
+    public string DestinationConnectionString => Postgres.ConnectionString(DestinationDatabase);
+
     public string ControlConnectionString => Postgres.ConnectionString(ControlDatabase);
 
     public IReadOnlyList<NodeProcess> ControlPlanes => _controlPlanes;
@@ -108,7 +113,10 @@ public sealed class PoolCluster : IAsyncDisposable
             worker[key] = value;
         }
 
-        var cluster = new PoolCluster(postgres, rabbit, directory, controlDatabase, sourceDatabase, control, worker);
+        var cluster = new PoolCluster(postgres, rabbit, directory, controlDatabase, sourceDatabase, control, worker)
+        {
+            DestinationDatabase = await postgres.CreateDatabaseAsync("destination"),
+        };
         try
         {
             await NodeProcess.RunToEndAsync("Freshet.ControlPlane.Host", ["migrate"], control, TimeSpan.FromMinutes(2));
@@ -202,8 +210,12 @@ public sealed class PoolCluster : IAsyncDisposable
         await command.ExecuteNonQueryAsync();
     }
 
-    /// <summary>Creates (through the API) a source connection, a DuckDB destination and a running pipeline for one table.</summary>
-    public async Task<PoolPipeline> CreatePipelineAsync(string table)
+    /// <summary>
+    /// Creates (through the API) a source connection, a destination and a running pipeline for one table. DuckDB files
+    /// enforce no key, so a change applied twice shows as a duplicate row; a PostgreSQL destination (schema
+    /// <c>freshet</c> of the destination database) has no file lock, so a frozen worker cannot hold it up.
+    /// </summary>
+    public async Task<PoolPipeline> CreatePipelineAsync(string table, bool postgresDestination = false)
     {
         var source = await PostAsync("/v1/connections", new
         {
@@ -213,13 +225,22 @@ public sealed class PoolCluster : IAsyncDisposable
             settings = new { host = "127.0.0.1", port = Postgres.Port, database = SourceDatabase, username = "postgres" },
             secrets = new { password = "unused-with-trust-auth" },
         });
-        var destination = await PostAsync("/v1/connections", new
-        {
-            name = $"duckdb {table}",
-            kind = "destination",
-            type = "duckdb",
-            settings = new { path = $"{table}.duckdb" },
-        });
+        var destination = postgresDestination
+            ? await PostAsync("/v1/connections", new
+            {
+                name = $"postgres {table}",
+                kind = "destination",
+                type = "postgres",
+                settings = new { host = "127.0.0.1", port = Postgres.Port, database = DestinationDatabase, username = "postgres", schema = "freshet" },
+                secrets = new { password = "unused-with-trust-auth" },
+            })
+            : await PostAsync("/v1/connections", new
+            {
+                name = $"duckdb {table}",
+                kind = "destination",
+                type = "duckdb",
+                settings = new { path = $"{table}.duckdb" },
+            });
         var pipeline = await PostAsync("/v1/pipelines", new
         {
             name = $"pipeline {table}",

@@ -72,12 +72,66 @@ public sealed class SourceLoad : IAsyncDisposable
             }
         }
 
+        return Compare(table, source.Select(p => (p.Key, p.Value.V, p.Value.N)).ToList(), destination);
+    }
+
+    private static async Task<List<(long Id, string V, int N)>> ReadPostgresAsync(string connectionString, string sql)
+    {
+        var rows = new List<(long Id, string V, int N)>();
+        await using var connection = new NpgsqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            rows.Add((reader.GetInt64(0), reader.GetString(1), reader.GetInt32(2)));
+        }
+
+        return rows;
+    }
+
+    private static TableComparison Compare(string table, List<(long Id, string V, int N)> sourceRows, List<(long Id, string V, int N)> destination)
+    {
+        var source = sourceRows.ToDictionary(r => r.Id, r => (r.V, r.N));
         var duplicated = destination.Count - destination.Select(r => r.Id).Distinct().Count();
         var byId = destination.GroupBy(r => r.Id).ToDictionary(g => g.Key, g => g.First());
         var missing = source.Keys.Count(id => !byId.ContainsKey(id));
         var extra = byId.Keys.Count(id => !source.ContainsKey(id));
         var differing = source.Count(s => byId.TryGetValue(s.Key, out var d) && (d.V, d.N) != s.Value);
         return new TableComparison(table, source.Count, destination.Count, missing, extra, duplicated, differing);
+    }
+
+    /// <summary>Compares a source table with its PostgreSQL destination (schema <c>freshet</c>).</summary>
+    public static async Task<TableComparison> CompareWithPostgresAsync(string sourceConnectionString, string destinationConnectionString, string table)
+    {
+        var source = await ReadPostgresAsync(sourceConnectionString, $"SELECT id, v, n FROM \"{table}\"");
+        var destination = await ReadPostgresAsync(destinationConnectionString, $"SELECT id, v, n FROM freshet.\"{table}\"");
+        return Compare(table, source, destination);
+    }
+
+    /// <summary>Waits until a PostgreSQL destination equals the source, or gives the last comparison.</summary>
+    public static async Task<TableComparison> WaitForEqualInPostgresAsync(string sourceConnectionString, string destinationConnectionString, string table, TimeSpan timeout)
+    {
+        var deadline = DateTime.UtcNow + timeout;
+        TableComparison? last = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            try
+            {
+                last = await CompareWithPostgresAsync(sourceConnectionString, destinationConnectionString, table);
+                if (last.Equal)
+                {
+                    return last;
+                }
+            }
+            catch (PostgresException e) when (e.SqlState is PostgresErrorCodes.UndefinedTable or PostgresErrorCodes.InvalidSchemaName)
+            {
+            }
+
+            await Task.Delay(500);
+        }
+
+        return last ?? new TableComparison(table, -1, -1, -1, -1, -1, -1);
     }
 
     /// <summary>Waits until the destination equals the source (it keeps catching up after the load stopped), or gives the last comparison.</summary>

@@ -25,7 +25,7 @@ namespace Freshet.DataPlane.Destinations.Postgres;
 internal sealed partial class PostgresDestination(DestinationContext context, ILoggerFactory loggerFactory) : IDestination
 {
     private readonly string _schema = PostgresDestinationSettings.Schema(context.Endpoint);
-    private readonly NpgsqlDataSource _dataSource = PostgresDestinationSettings.DataSource(context.Endpoint, loggerFactory);
+    private readonly NpgsqlDataSource _dataSource = PostgresDestinationSettings.DataSource(context.Endpoint, context.PipelineId, context.Epoch, loggerFactory);
     private readonly ILogger _logger = loggerFactory.CreateLogger<PostgresDestination>();
     private readonly ConcurrentDictionary<TableId, TargetTable> _tables = new();
 
@@ -35,8 +35,48 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
 
     public async Task<DestinationCheckpoint> ClaimAsync(CancellationToken cancellationToken)
     {
+        for (var attempt = 1; ; attempt++)
+        {
+            try
+            {
+                return await TryClaimAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException e) when (e.SqlState == PostgresErrorCodes.LockNotAvailable && attempt < 20)
+            {
+                // A predecessor's transaction holds the checkpoint row: a worker that was frozen or cut off in the middle
+                // of a batch, whose connection stays open until TCP notices (minutes). It can never commit under its lower
+                // epoch, so end its connections rather than wait for them.
+                var ended = await EndPredecessorsAsync(cancellationToken).ConfigureAwait(false);
+                LogPredecessorsEnded(_logger, context.PipelineId, context.Epoch, ended);
+            }
+        }
+    }
+
+    private async Task<int> EndPredecessorsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Sql.Command(
+            """
+            SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+            WHERE starts_with(application_name, $1) AND pid <> pg_backend_pid()
+              AND split_part(application_name, '/', 3) ~ '^[0-9]{1,18}$' AND split_part(application_name, '/', 3)::bigint < $2
+            """,
+            connection,
+            null,
+            PostgresDestinationSettings.RunApplicationPrefix(context.PipelineId),
+            context.Epoch);
+        return Convert.ToInt32(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), System.Globalization.CultureInfo.InvariantCulture);
+    }
+
+    private async Task<DestinationCheckpoint> TryClaimAsync(CancellationToken cancellationToken)
+    {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await using (var timeout = Sql.Command("SET LOCAL lock_timeout = '2s'", connection, transaction))
+        {
+            await timeout.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         await CreateStateTablesAsync(connection, transaction, cancellationToken).ConfigureAwait(false);
 
         // The update waits for any write transaction holding the row, and from its commit on every write sees the new epoch.
@@ -411,6 +451,9 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
             await batch.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: the checkpoint row was held by an earlier placement; ended {Count} of its connections before claiming with epoch {Epoch}")]
+    private static partial void LogPredecessorsEnded(ILogger logger, Guid pipelineId, long epoch, int count);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId} claimed with epoch {Epoch} in schema {Schema}")]
     private static partial void LogClaimed(ILogger logger, Guid pipelineId, long epoch, string schema);

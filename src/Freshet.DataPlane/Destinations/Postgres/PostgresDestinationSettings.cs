@@ -13,8 +13,20 @@ internal static class PostgresDestinationSettings
     public static string Schema(EndpointSpec endpoint) =>
         endpoint.Settings.GetValueOrDefault("schema") is { Length: > 0 } schema ? schema : "public";
 
-    public static NpgsqlDataSource DataSource(EndpointSpec endpoint, ILoggerFactory loggerFactory) =>
-        new NpgsqlDataSourceBuilder(ConnectionString(endpoint).ConnectionString).UseLoggerFactory(loggerFactory).Build();
+    /// <summary>
+    /// Connections of one pipeline run carry <c>freshet/PIPELINE/EPOCH</c> as their application name, so a run that
+    /// claims the pipeline under a higher epoch can find — and end — a predecessor's connections that still hold locks.
+    /// </summary>
+    public static NpgsqlDataSource DataSource(EndpointSpec endpoint, Guid pipelineId, long epoch, ILoggerFactory loggerFactory)
+    {
+        var builder = ConnectionString(endpoint);
+        builder.ApplicationName = RunApplicationName(pipelineId, epoch);
+        return new NpgsqlDataSourceBuilder(builder.ConnectionString).UseLoggerFactory(loggerFactory).Build();
+    }
+
+    public static string RunApplicationName(Guid pipelineId, long epoch) => FormattableString.Invariant($"{RunApplicationPrefix(pipelineId)}{epoch}");
+
+    public static string RunApplicationPrefix(Guid pipelineId) => $"freshet/{pipelineId:N}/";
 
     public static NpgsqlConnectionStringBuilder ConnectionString(EndpointSpec endpoint) =>
         Sources.Postgres.PostgresEndpoint.ConnectionString(endpoint, ApplicationName);

@@ -118,6 +118,7 @@ internal sealed partial class PostgresSource : IChangeSource
             throw new InvalidOperationException($"Replication slot {SlotName} is gone (dropped, or invalidated by max_slot_wal_keep_size); the pipeline needs a new snapshot.");
         }
 
+        await TakeOverSlotAsync(cancellationToken).ConfigureAwait(false);
         var replication = new LogicalReplicationConnection(_connectionString.ConnectionString)
         {
             WalReceiverStatusInterval = TimeSpan.FromSeconds(5),
@@ -297,6 +298,34 @@ internal sealed partial class PostgresSource : IChangeSource
         }
     }
 
+    /// <summary>
+    /// Ends another connection that still holds the slot. By the time a run streams, it has claimed the destination under
+    /// its epoch, so whoever else reads the slot is a predecessor that lost its placement: a worker that was frozen or cut
+    /// off (its TCP connection stays open until <c>wal_sender_timeout</c>, a minute by default, and would hold the slot
+    /// that long) or one that has not yet noticed it was moved. The destination's epoch fence already stops it from
+    /// committing; this stops it from delaying the failover.
+    /// </summary>
+    private async Task TakeOverSlotAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        for (var attempt = 0; attempt < 50; attempt++)
+        {
+            var holder = await ScalarAsync<int?>(connection, $"SELECT active_pid FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)} AND active", cancellationToken).ConfigureAwait(false);
+            if (holder is not { } pid)
+            {
+                return;
+            }
+
+            if (attempt == 0)
+            {
+                LogSlotTakenOver(_logger, SlotName, pid);
+            }
+
+            await ExecuteAsync(connection, $"SELECT pg_terminate_backend({pid.ToString(System.Globalization.CultureInfo.InvariantCulture)})", cancellationToken).ConfigureAwait(false);
+            await Task.Delay(TimeSpan.FromMilliseconds(100), _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
     private async Task<bool> SlotExistsAsync(CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
@@ -375,6 +404,9 @@ internal sealed partial class PostgresSource : IChangeSource
 #pragma warning restore CA2100
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Replication slot {Slot} was still held by backend {Pid} (a previous placement); ending that connection")]
+    private static partial void LogSlotTakenOver(ILogger logger, string slot, int pid);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Streaming from slot {Slot} at {Position}")]
     private static partial void LogStreaming(ILogger logger, string slot, string position);

@@ -1,6 +1,7 @@
 using Freshet.Contracts;
 using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Schema;
+using Freshet.DataPlane.Destinations.Postgres;
 using Npgsql;
 using static Freshet.DataPlane.Tests.Destinations.Postgres.Changes;
 
@@ -128,6 +129,45 @@ public sealed class PostgresDestinationFencingTests(PostgresDestinationFixture f
         Assert.Equal("resume-10", (await scope.CheckpointAsync(epoch: 2)).Position);
         await Assert.ThrowsAsync<PipelineFencedException>(() => zombie.ApplyAsync(Batch(Insert(Items, 20, 0, 2, "zombie")), CancellationToken.None));
         Assert.Equal(1L, await scope.ScalarAsync($"SELECT count(*) FROM {scope.Qualified("items")}"));
+    }
+
+    [Fact]
+    public async Task ClaimAsync_WhileAFrozenLowerEpochHoldsTheCheckpointRow_EndsThatConnectionAndClaims()
+    {
+        var scope = fixture.NewScope();
+        await using (var first = await scope.ClaimedAsync(epoch: 1))
+        {
+            await first.EnsureTableAsync(Items, SchemaChangePolicy.Propagate, CancellationToken.None);
+        }
+
+        // A worker frozen (SIGSTOP, a partition) in the middle of a batch: its transaction holds the checkpoint row and its
+        // TCP connection stays open, so without help the new owner would wait for as long as the freeze lasts.
+        var frozen = new NpgsqlConnectionStringBuilder(fixture.Server.ConnectionString(fixture.Database))
+        {
+            ApplicationName = PostgresDestinationSettings.RunApplicationName(scope.PipelineId, 1),
+            Pooling = false,
+        };
+        await using var zombie = new NpgsqlConnection(frozen.ConnectionString);
+        await zombie.OpenAsync();
+        await using var stalled = await zombie.BeginTransactionAsync();
+        await Execute(zombie, $"SELECT 1 FROM {scope.Qualified(MetadataColumns.CheckpointTable)} FOR UPDATE");
+
+        // Another pipeline's writer on the same database is left alone.
+        var bystander = new NpgsqlConnectionStringBuilder(fixture.Server.ConnectionString(fixture.Database))
+        {
+            ApplicationName = PostgresDestinationSettings.RunApplicationName(Guid.NewGuid(), 1),
+            Pooling = false,
+        };
+        await using var other = new NpgsqlConnection(bystander.ConnectionString);
+        await other.OpenAsync();
+
+        await using var owner = scope.Create(epoch: 2);
+        using var patience = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        var checkpoint = await owner.ClaimAsync(patience.Token);
+
+        Assert.Equal(2, checkpoint.Epoch);
+        await Assert.ThrowsAnyAsync<Exception>(() => Execute(zombie, "SELECT 1"));
+        await Execute(other, "SELECT 1");
     }
 
     private static async Task Execute(NpgsqlConnection connection, string sql)
