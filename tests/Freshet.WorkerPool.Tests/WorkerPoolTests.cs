@@ -1,3 +1,5 @@
+using System.Net.Http.Json;
+using System.Text.Json;
 using Freshet.DataPlane.Destinations.DuckDb;
 using Freshet.Testing.Pool;
 using Npgsql;
@@ -129,6 +131,61 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task PauseResumeSpecChangeAndDelete_ThroughTheApi_ReachTheWorkerWithinSeconds_AndKeepThePosition()
+    {
+        await using var cluster = await PoolCluster.StartAsync(controlPlanes: 1, workers: 1);
+        await cluster.CreateSourceTableAsync("accounts");
+        await cluster.CreateSourceTableAsync("ledger");
+        var pipeline = await cluster.CreatePipelineAsync("accounts");
+        await cluster.WaitForPlacementsAsync(p => p.TryGetValue(pipeline.Id, out var row) && row.State == "Streaming", Settle, "the pipeline streaming");
+        await using var load = SourceLoad.Start(cluster.SourceConnectionString, ["accounts", "ledger"], TimeSpan.FromMilliseconds(100));
+        var slot = $"freshet_{pipeline.Id:N}";
+
+        // Pause: the worker stops reading (the slot goes idle) but keeps the slot, so nothing is lost.
+        var asked = DateTimeOffset.UtcNow;
+        Assert.True((await cluster.Api.PostAsync($"/v1/pipelines/{pipeline.Id}/pause", null)).IsSuccessStatusCode);
+        await WaitForSlotAsync(cluster, slot, active: false);
+        var took = DateTimeOffset.UtcNow - asked;
+        output.WriteLine($"pause reached the worker after {took.TotalSeconds:F2} s");
+        Assert.True(took <= TimeSpan.FromSeconds(2), $"pause reached the worker after {took.TotalSeconds:F2} s (the bound is 2 s)");
+        Assert.Equal("paused", (await RuntimeAsync(cluster, pipeline.Id)).GetProperty("state").GetString());
+        await Task.Delay(TimeSpan.FromSeconds(2));
+
+        asked = DateTimeOffset.UtcNow;
+        Assert.True((await cluster.Api.PostAsync($"/v1/pipelines/{pipeline.Id}/resume", null)).IsSuccessStatusCode);
+        await WaitForSlotAsync(cluster, slot, active: true);
+        took = DateTimeOffset.UtcNow - asked;
+        output.WriteLine($"resume reached the worker after {took.TotalSeconds:F2} s");
+        Assert.True(took <= TimeSpan.FromSeconds(2), $"resume reached the worker after {took.TotalSeconds:F2} s (the bound is 2 s)");
+
+        // A spec change (a second table) restarts the pipeline with the new spec, under the same epoch, from its position.
+        var epoch = (await cluster.PlacementsAsync())[pipeline.Id].Epoch;
+        var patched = await cluster.Api.PatchAsync(
+            $"/v1/pipelines/{pipeline.Id}",
+            JsonContent.Create(new { tables = new[] { new { schema = "public", name = "accounts" }, new { schema = "public", name = "ledger" } } }));
+        Assert.True(patched.IsSuccessStatusCode, await patched.Content.ReadAsStringAsync());
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        await load.StopAsync();
+        foreach (var table in new[] { "accounts", "ledger" })
+        {
+            var comparison = await SourceLoad.WaitForEqualAsync(cluster.SourceConnectionString, table, () => cluster.DuckDbFileOf("accounts"), Settle);
+            Assert.True(comparison.Equal, $"{comparison}\n{cluster.Logs()}");
+        }
+
+        Assert.Equal(epoch, (await cluster.PlacementsAsync())[pipeline.Id].Epoch);
+        Assert.Equal("running", (await RuntimeAsync(cluster, pipeline.Id)).GetProperty("state").GetString());
+
+        // Delete: the worker drops the slot (and the publication it created), and the control plane forgets the pipeline.
+        asked = DateTimeOffset.UtcNow;
+        Assert.True((await cluster.Api.DeleteAsync($"/v1/pipelines/{pipeline.Id}")).IsSuccessStatusCode);
+        await WaitForSlotAsync(cluster, slot, active: null);
+        took = DateTimeOffset.UtcNow - asked;
+        output.WriteLine($"delete dropped the slot after {took.TotalSeconds:F2} s");
+        Assert.True(took <= TimeSpan.FromSeconds(2), $"delete dropped the slot after {took.TotalSeconds:F2} s (the bound is 2 s)");
+        await cluster.WaitForPlacementsAsync(p => !p.ContainsKey(pipeline.Id), Settle, "the deleted pipeline forgotten");
+    }
+
+    [Fact]
     public async Task DrainedWorker_HandsBackEachPipeline_WithNoDeliveryPauseOverTwoSeconds_AndExits()
     {
         await using var cluster = await PoolCluster.StartAsync(controlPlanes: 1, workers: 1);
@@ -185,6 +242,35 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
                       WHERE _freshet_synced_at BETWEEN '{from.UtcDateTime:O}'::TIMESTAMPTZ AND '{to.UtcDateTime:O}'::TIMESTAMPTZ))
             """;
         return TimeSpan.FromSeconds(Convert.ToDouble(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static async Task<JsonElement> RuntimeAsync(PoolCluster cluster, Guid pipeline)
+    {
+        var body = await cluster.Api.GetStringAsync($"/v1/pipelines/{pipeline}");
+        return JsonDocument.Parse(body).RootElement.GetProperty("runtime");
+    }
+
+    /// <summary>Waits (up to 10 s) until the slot is active, idle, or (null) gone.</summary>
+    private static async Task WaitForSlotAsync(PoolCluster cluster, string slot, bool? active)
+    {
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(10);
+        object? state = null;
+        while (DateTime.UtcNow < deadline)
+        {
+            await using var connection = new NpgsqlConnection(cluster.SourceConnectionString);
+            await connection.OpenAsync();
+            await using var command = new NpgsqlCommand("SELECT active FROM pg_replication_slots WHERE slot_name = $1", connection);
+            command.Parameters.Add(new NpgsqlParameter { Value = slot });
+            state = await command.ExecuteScalarAsync();
+            if ((active is null && state is null) || (active is { } expected && state is bool actual && actual == expected))
+            {
+                return;
+            }
+
+            await Task.Delay(50);
+        }
+
+        throw new TimeoutException($"Slot {slot} did not become {(active is null ? "dropped" : active.Value ? "active" : "idle")} within 10 s (it is {state ?? "gone"}).\n{cluster.Logs()}");
     }
 
     private static async Task WaitForLeaderAsync(PoolCluster cluster, long expectedTerm)
