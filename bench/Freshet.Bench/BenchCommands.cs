@@ -24,6 +24,21 @@ internal static class BenchCommands
             return 0;
         }
 
+        if (verb == "failover")
+        {
+            // Starts its own installation (PoolCluster): PostgreSQL, RabbitMQ, control plane and workers.
+            try
+            {
+                await FailoverBench.RunAsync(stop.Token);
+                return 0;
+            }
+            catch (BenchException e)
+            {
+                await Console.Error.WriteLineAsync($"{verb}: {e.Message}");
+                return 1;
+            }
+        }
+
         Func<BenchSettings, CancellationToken, Task>? bench = verb switch
         {
             "pg-stream" => PgStreamBench.RunAsync,
@@ -33,7 +48,7 @@ internal static class BenchCommands
         };
         if (bench is null)
         {
-            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|placement  (run through bench/run NAME)");
+            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|placement|failover  (run through bench/run NAME)");
             return 2;
         }
 
