@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs Freshet locally: a PostgreSQL control database under the data folder, the control plane (all roles,
 # embedded worker) on loopback, demo data and credentials, and the demo pipeline streaming a demo shop database
-# (with live traffic) into a DuckDB file. Ctrl-C stops everything it started.
+# (with live traffic) into a DuckDB file. With FRESHET_WORKERS=N (N > 0), also a private RabbitMQ node and N
+# standalone data-plane worker processes beside the embedded one. Ctrl-C stops everything it started.
 #
 #   ./infra/run.sh
 #
@@ -13,11 +14,13 @@
 #   FRESHET_FOLLOW_LOG=0  do not stream the server log to the terminal after the banner
 #   FRESHET_SKIP_BUILD=1  run the last build instead of building again
 #   FRESHET_DEMO_TRAFFIC=0  no live changes in the demo shop database (default: a few rows a second)
+#   FRESHET_WORKERS=N  also start N standalone workers (and a RabbitMQ node for their hints)  (default 0)
 #
 # Files in $FRESHET_DATA_DIR: pg/ (cluster), pg-socket/, secrets.env (mode 600: superuser, app role, demo
-# source and master key secrets, generated on first run and reused), dev-credentials.json (written by
-# seed-demo), duckdb/<tenant id>/demo.duckdb (the demo pipeline's destination), logs/postgresql.log,
-# logs/controlplane.log, logs/demo-traffic.log.
+# source, master key and worker client secrets, generated on first run and reused), dev-credentials.json
+# (written by seed-demo), duckdb/<tenant id>/demo.duckdb (the demo pipeline's destination), rabbitmq/ (the
+# RabbitMQ node, FRESHET_WORKERS > 0 only), logs/postgresql.log, logs/controlplane.log, logs/demo-traffic.log,
+# logs/rabbitmq.log and logs/worker-<i>.log (FRESHET_WORKERS > 0 only).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
 
@@ -34,6 +37,8 @@ KEEP_PG="${FRESHET_KEEP_PG:-0}"
 FOLLOW_LOG="${FRESHET_FOLLOW_LOG:-1}"
 SKIP_BUILD="${FRESHET_SKIP_BUILD:-0}"
 DEMO_TRAFFIC="${FRESHET_DEMO_TRAFFIC:-1}"
+WORKERS="${FRESHET_WORKERS:-0}"
+[[ "$WORKERS" =~ ^[0-9]+$ ]] && ((WORKERS <= 32)) || freshet_die "FRESHET_WORKERS must be a number from 0 to 32; it is '$WORKERS'"
 
 for port in "$API_PORT" "$PG_PORT"; do
     if [[ ! "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
@@ -44,15 +49,20 @@ done
 
 HOST_PROJECT="$REPO_ROOT/src/Freshet.ControlPlane.Host"
 HOST_DLL="$HOST_PROJECT/bin/Release/net10.0/Freshet.ControlPlane.Host.dll"
-# The standalone worker: run.sh needs only its `duckdb-query` verb, for the banner's look at the demo rows
-# (the pipeline itself runs in the control plane's embedded worker).
+# The standalone worker: its `duckdb-query` verb, for the banner's look at the demo rows, and with
+# FRESHET_WORKERS > 0 its `run` verb (workers that register with the control plane over HTTP).
 WORKER_PROJECT="$REPO_ROOT/src/Freshet.DataPlane.Worker"
 WORKER_DLL="$WORKER_PROJECT/bin/Release/net10.0/Freshet.DataPlane.Worker.dll"
 API_URL="http://127.0.0.1:$API_PORT"
 
 # --- 1. Tools --------------------------------------------------------------------------------------
-# postgresql: the control database; curl: readiness probe; jq: reads dev-credentials.json for the banner.
-freshet_ensure_packages postgresql curl jq
+# postgresql: the control database; curl: readiness probe; jq: reads dev-credentials.json for the banner;
+# rabbitmq-server: assignment hints between the control plane and standalone workers (FRESHET_WORKERS > 0).
+if ((WORKERS > 0)); then
+    freshet_ensure_packages postgresql curl jq rabbitmq-server
+else
+    freshet_ensure_packages postgresql curl jq
+fi
 PG_BIN="$(freshet_pg_bin)" # fails clearly if the installed server is older than 15
 cd "$REPO_ROOT"           # so that `dotnet` resolves the SDK through the repository's global.json
 freshet_ensure_dotnet
@@ -96,8 +106,9 @@ if [[ -z "${SECRETS[FRESHET_MASTER_KEY]:-}" && -f "$PG_DIR/PG_VERSION" ]]; then
 fi
 # Generate whatever is missing (first run, or a file from an older version of this script) and keep
 # everything else unchanged: changing the master key would make the stored secrets unreadable.
+SECRET_KEYS="FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_DEMO_SOURCE_PASSWORD FRESHET_MASTER_KEY FRESHET_WORKER_CLIENT_SECRET"
 changed=0
-for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_DEMO_SOURCE_PASSWORD FRESHET_MASTER_KEY; do
+for key in $SECRET_KEYS; do
     if [[ -z "${SECRETS[$key]:-}" ]]; then
         if [[ "$key" == FRESHET_MASTER_KEY ]]; then
             SECRETS[$key]="$(freshet_random_key_base64)"
@@ -113,7 +124,7 @@ if ((changed)); then
         {
             echo "# Local secrets of infra/run.sh, generated on first run. Keep them: the master key"
             echo "# decrypts the connection secrets stored in the control database."
-            for key in FRESHET_PG_SUPERUSER_PASSWORD FRESHET_APP_PASSWORD FRESHET_DEMO_SOURCE_PASSWORD FRESHET_MASTER_KEY; do
+            for key in $SECRET_KEYS; do
                 printf '%s=%s\n' "$key" "${SECRETS[$key]}"
             done
         } >"$SECRETS_FILE.tmp"
@@ -126,12 +137,51 @@ SUPERUSER_PASSWORD="${SECRETS[FRESHET_PG_SUPERUSER_PASSWORD]}"
 APP_PASSWORD="${SECRETS[FRESHET_APP_PASSWORD]}"
 MASTER_KEY="${SECRETS[FRESHET_MASTER_KEY]}"
 DEMO_SOURCE_PASSWORD="${SECRETS[FRESHET_DEMO_SOURCE_PASSWORD]}"
+# The worker pool's OAuth2 client secret (client freshet-worker): given to the control plane (and migrate, which
+# creates the client) and to the standalone workers, only when FRESHET_WORKERS > 0.
+WORKER_CLIENT_SECRET="${SECRETS[FRESHET_WORKER_CLIENT_SECRET]}"
 
 # --- 3. Cleanup on exit ---------------------------------------------------------------------------
 SERVER_PID=""
 TAIL_PID=""
 TRAFFIC_PID=""
+WORKER_PIDS=()
+RABBIT_PID=""
 PG_STARTED=0
+RABBIT_DIR="$DATA_DIR/rabbitmq"
+RABBIT_LOG="$DATA_DIR/logs/rabbitmq.log"
+# One node name per data folder (its Erlang processes carry it in their environment, which is how they are found
+# and stopped: rabbitmq-server switches to the rabbitmq user through su, so its process id is not ours to wait on).
+RABBIT_NODE="freshet-run-$(printf '%s' "$DATA_DIR" | sha256sum | cut -c1-10)@localhost"
+
+# Process ids of the RabbitMQ node of this data folder: the Erlang VM, its helpers and its own epmd.
+rabbit_pids() {
+    local environ pid
+    for environ in /proc/[0-9]*/environ; do
+        pid="${environ#/proc/}"
+        pid="${pid%/environ}"
+        if grep -qzxF "RABBITMQ_NODENAME=$RABBIT_NODE" "$environ" 2>/dev/null; then
+            printf '%s\n' "$pid"
+        fi
+    done
+}
+
+# Stops the RabbitMQ node of this data folder (also one left behind by a run that was killed): SIGTERM, then
+# SIGKILL after 10 s.
+rabbit_stop() {
+    local -a pids
+    mapfile -t pids < <(rabbit_pids)
+    ((${#pids[@]} > 0)) || return 0
+    kill -TERM "${pids[@]}" 2>/dev/null || true
+    local _
+    for _ in $(seq 1 100); do
+        mapfile -t pids < <(rabbit_pids)
+        ((${#pids[@]} > 0)) || return 0
+        sleep 0.1
+    done
+    freshet_warn "RabbitMQ ($RABBIT_NODE) did not stop within 10 s; killing it"
+    kill -KILL "${pids[@]}" 2>/dev/null || true
+}
 
 # shellcheck disable=SC2317 # reached through the trap, which shellcheck 0.9 does not follow
 cleanup() {
@@ -151,6 +201,33 @@ cleanup() {
         kill "$TAIL_PID" 2>/dev/null || true
         wait "$TAIL_PID" 2>/dev/null || true
     fi
+    # The standalone workers before the control plane: on SIGTERM each hands its pipelines back to it (drain).
+    local -a alive=()
+    local pid _
+    for pid in "${WORKER_PIDS[@]}"; do
+        kill -0 "$pid" 2>/dev/null && alive+=("$pid")
+    done
+    if ((${#alive[@]} > 0)); then
+        freshet_log "stopping ${#alive[@]} standalone worker(s) (pids ${alive[*]})"
+        kill -TERM "${alive[@]}" 2>/dev/null || true
+        for _ in $(seq 1 200); do
+            local left=0
+            for pid in "${alive[@]}"; do
+                kill -0 "$pid" 2>/dev/null && left=1
+            done
+            ((left)) || break
+            sleep 0.1
+        done
+        for pid in "${alive[@]}"; do
+            if kill -0 "$pid" 2>/dev/null; then
+                freshet_warn "worker pid $pid did not stop within 20 s; killing it"
+                kill -KILL "$pid" 2>/dev/null || true
+            fi
+        done
+    fi
+    for pid in "${WORKER_PIDS[@]}"; do
+        wait "$pid" 2>/dev/null || true
+    done
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         freshet_log "stopping the control plane (pid $SERVER_PID)"
         # SIGTERM: ASP.NET Core shuts down gracefully. Give it 15 s before SIGKILL.
@@ -165,6 +242,11 @@ cleanup() {
             kill -KILL "$SERVER_PID" 2>/dev/null || true
         fi
         wait "$SERVER_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$RABBIT_PID" ]]; then
+        freshet_log "stopping RabbitMQ ($RABBIT_NODE)"
+        rabbit_stop
+        wait "$RABBIT_PID" 2>/dev/null || true
     fi
     if ((PG_STARTED)); then
         if [[ "$KEEP_PG" == 1 ]]; then
@@ -241,6 +323,34 @@ fi
 psql_demo -f "$SCRIPT_DIR/demo/shop-traffic.sql"
 DEMO_SOURCE="Host=127.0.0.1;Port=$PG_PORT;Database=freshet_demo;Username=freshet_demo_source;Password=$DEMO_SOURCE_PASSWORD"
 
+# --- 4b. RabbitMQ (FRESHET_WORKERS > 0) -----------------------------------------------------------
+# A private node for the scheduler's assignment hints to the standalone workers: its own ports (node,
+# distribution, and its own epmd, so that a shared epmd on 4369 is neither used nor stopped), folders under
+# the data folder owned by rabbitmq (started as root, rabbitmq-server switches to that user), user guest/guest
+# from loopback. Started now so that it boots while the projects build; waited for before serving.
+if ((WORKERS > 0)); then
+    rabbit_stop # a node of this data folder left behind by a run that was killed
+    rm -rf "$RABBIT_DIR"
+    mkdir -p "$RABBIT_DIR/mnesia" "$RABBIT_DIR/log"
+    echo '[].' >"$RABBIT_DIR/enabled_plugins"
+    if freshet_is_root; then
+        chown -R rabbitmq:rabbitmq "$RABBIT_DIR"
+    fi
+    RABBIT_PORT="$(freshet_free_port)"
+    RABBIT_DIST_PORT="$(freshet_free_port)"
+    RABBIT_EPMD_PORT="$(freshet_free_port)"
+    freshet_log "starting RabbitMQ on 127.0.0.1:$RABBIT_PORT (node $RABBIT_NODE, log: $RABBIT_LOG)"
+    (
+        exec {LOCK_FD}>&-
+        cd "$RABBIT_DIR"
+        exec env RABBITMQ_NODENAME="$RABBIT_NODE" RABBITMQ_NODE_IP_ADDRESS=127.0.0.1 \
+            RABBITMQ_NODE_PORT="$RABBIT_PORT" RABBITMQ_DIST_PORT="$RABBIT_DIST_PORT" ERL_EPMD_PORT="$RABBIT_EPMD_PORT" \
+            RABBITMQ_MNESIA_BASE="$RABBIT_DIR/mnesia" RABBITMQ_LOG_BASE="$RABBIT_DIR/log" \
+            RABBITMQ_ENABLED_PLUGINS_FILE="$RABBIT_DIR/enabled_plugins" rabbitmq-server
+    ) >"$RABBIT_LOG" 2>&1 </dev/null &
+    RABBIT_PID=$!
+fi
+
 # --- 5. Build, migrate, seed ----------------------------------------------------------------------
 export ConnectionStrings__ControlAdmin="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=postgres;Password=$SUPERUSER_PASSWORD"
 export ConnectionStrings__Control="Host=127.0.0.1;Port=$PG_PORT;Database=freshet;Username=freshet_app;Password=$APP_PASSWORD"
@@ -248,15 +358,26 @@ export Freshet__Secrets__MasterKey="$MASTER_KEY"
 export Freshet__DuckDb__Root="$DATA_DIR/duckdb"
 # The demo source lives on this machine: let connections reach loopback (a managed installation keeps it off).
 export Freshet__Connections__AllowPrivateNetworks=true
+if ((WORKERS > 0)); then
+    # The worker pool's OAuth2 client (migrate creates it when the secret is set) and the hints over RabbitMQ.
+    export Freshet__Auth__WorkerClient__ClientSecret="$WORKER_CLIENT_SECRET"
+    export Freshet__Messaging__Transport=rabbitmq
+    export Freshet__Messaging__RabbitMq__Host=127.0.0.1
+    export Freshet__Messaging__RabbitMq__Port="$RABBIT_PORT"
+fi
 
 if [[ "$SKIP_BUILD" != 1 ]]; then
     freshet_log "building the control plane (Release)"
     dotnet build "$HOST_PROJECT" -c Release -nologo
-    freshet_log "building the data-plane worker (Release), for its duckdb-query command"
+    freshet_log "building the data-plane worker (Release)"
     dotnet build "$WORKER_PROJECT" -c Release -nologo
 fi
 [[ -f "$HOST_DLL" ]] || freshet_die "$HOST_DLL not found after the build"
-[[ -f "$WORKER_DLL" ]] || freshet_warn "$WORKER_DLL not found: the demo query command below needs it (build src/Freshet.DataPlane.Worker)"
+if ((WORKERS > 0)); then
+    [[ -f "$WORKER_DLL" ]] || freshet_die "$WORKER_DLL not found after the build (FRESHET_WORKERS=$WORKERS needs it)"
+else
+    [[ -f "$WORKER_DLL" ]] || freshet_warn "$WORKER_DLL not found: the demo query command below needs it (build src/Freshet.DataPlane.Worker)"
+fi
 
 freshet_log "applying migrations"
 dotnet "$HOST_DLL" migrate
@@ -266,13 +387,27 @@ dotnet "$HOST_DLL" seed-demo --credentials-out "$CREDENTIALS_FILE" --api-url "$A
 chmod 600 "$CREDENTIALS_FILE"
 
 # --- 6. Serve -------------------------------------------------------------------------------------
+if [[ -n "$RABBIT_PID" ]]; then
+    # Ready when the AMQP port listens (about 6 s after the start).
+    for _ in $(seq 1 600); do
+        freshet_port_free "$RABBIT_PORT" || break
+        kill -0 "$RABBIT_PID" 2>/dev/null || break
+        sleep 0.1
+    done
+    if freshet_port_free "$RABBIT_PORT"; then
+        echo "----- last lines of $RABBIT_LOG and $RABBIT_DIR/log -----" >&2
+        tail -n 30 "$RABBIT_LOG" "$RABBIT_DIR"/log/*.log >&2 2>/dev/null || true
+        freshet_die "RabbitMQ did not listen on 127.0.0.1:$RABBIT_PORT within 60 s"
+    fi
+fi
 freshet_port_free "$API_PORT" \
     || freshet_die "port $API_PORT on 127.0.0.1 is in use; set FRESHET_API_PORT to another port"
 freshet_log "starting the control plane on $API_URL (log: $SERVER_LOG)"
 : >"$SERVER_LOG"
 # Started in the background (output to the log, so that $! is the server itself) to wait for readiness
-# and print the banner; the script then waits on it as if it ran in the foreground. The worker role runs
-# every pipeline of the control database, the demo pipeline among them, inside the server.
+# and print the banner; the script then waits on it as if it ran in the foreground. The worker role embeds a
+# worker that the server's scheduler places pipelines on, the demo pipeline among them (with FRESHET_WORKERS
+# > 0, the scheduler spreads them over it and the standalone workers).
 Freshet__Roles=api,scheduler,status,worker dotnet "$HOST_DLL" --urls "$API_URL" >>"$SERVER_LOG" 2>&1 </dev/null &
 SERVER_PID=$!
 
@@ -280,6 +415,29 @@ if ! freshet_wait_http "$API_URL/health/ready" 60 "$SERVER_PID"; then
     echo "----- last lines of $SERVER_LOG -----" >&2
     tail -n 60 "$SERVER_LOG" >&2 || true
     freshet_die "the control plane did not become ready"
+fi
+
+# --- 6b. Standalone workers (FRESHET_WORKERS > 0) ---------------------------------------------------
+# Each registers with the control plane over HTTP with the worker pool's client, hears assignment hints on
+# RabbitMQ, and drains on SIGTERM. They get no database credentials and no master key: specs (secrets
+# included) come from the control plane.
+for i in $(seq 1 "$WORKERS"); do
+    worker_log="$DATA_DIR/logs/worker-$i.log"
+    : >"$worker_log"
+    (
+        exec {LOCK_FD}>&-
+        exec env -u ConnectionStrings__ControlAdmin -u ConnectionStrings__Control -u Freshet__Secrets__MasterKey \
+            -u Freshet__Auth__WorkerClient__ClientSecret -u Freshet__DuckDb__Root -u Freshet__Connections__AllowPrivateNetworks \
+            Freshet__Worker__ControlPlane__Url="$API_URL" \
+            Freshet__Worker__ControlPlane__ClientId=freshet-worker \
+            Freshet__Worker__ControlPlane__ClientSecret="$WORKER_CLIENT_SECRET" \
+            Freshet__Worker__Name="local-worker-$i" \
+            dotnet "$WORKER_DLL" run
+    ) >>"$worker_log" 2>&1 </dev/null &
+    WORKER_PIDS+=("$!")
+done
+if ((WORKERS > 0)); then
+    freshet_log "started $WORKERS standalone worker(s): pids ${WORKER_PIDS[*]} (logs: $DATA_DIR/logs/worker-<i>.log)"
 fi
 
 # --- 7. Demo traffic -------------------------------------------------------------------------------
@@ -346,6 +504,28 @@ cat <<EOF
     curl -H "Authorization: Bearer \$TOKEN" \$API/v1/pipelines
 
 EOF
+if ((WORKERS > 0)); then
+    worker_lines=""
+    for i in $(seq 1 "$WORKERS"); do
+        worker_lines+="    local-worker-$i   pid ${WORKER_PIDS[$((i - 1))]}, log $DATA_DIR/logs/worker-$i.log"$'\n'
+    done
+    cat <<EOF
+  Workers: $((WORKERS + 1)) — the server's embedded worker and $WORKERS standalone worker process(es); the scheduler
+  places pipelines on them, hints over RabbitMQ (127.0.0.1:$RABBIT_PORT, log $RABBIT_LOG)
+$worker_lines
+EOF
+else
+    cat <<EOF
+  Workers: 1 — the server's embedded worker (FRESHET_WORKERS=N adds N standalone worker processes)
+EOF
+fi
+cat <<EOF
+  List them (platform client):
+    PTOKEN=\$(curl -s -d grant_type=client_credentials -d client_id=$(cred '.platformClient.clientId') \\
+      -d client_secret=$(cred '.platformClient.clientSecret') \$API/connect/token | jq -r .access_token)
+    curl -H "Authorization: Bearer \$PTOKEN" \$API/v1/workers
+
+EOF
 demo_pipeline="$(cred '.demo.pipelineId')"
 demo_duckdb="$(cred '.demo.duckdbPath')"
 if [[ -n "$demo_pipeline" && -n "$demo_duckdb" ]]; then
@@ -355,7 +535,7 @@ if [[ -n "$demo_pipeline" && -n "$demo_duckdb" ]]; then
         demo_traffic="off (FRESHET_DEMO_TRAFFIC=0); make changes with psql, e.g. CALL shop_tick()"
     fi
     cat <<EOF
-  Demo pipeline (tenant demo), run by the server's embedded worker: snapshot, then every change
+  Demo pipeline (tenant demo), run by the worker the scheduler placed it on: snapshot, then every change
     pipeline   $demo_pipeline
     source     postgresql://freshet_demo_source@127.0.0.1:$PG_PORT/freshet_demo (password in $SECRETS_FILE)
     traffic    $demo_traffic
@@ -371,7 +551,7 @@ fi
 cat <<EOF
   All demo credentials: $CREDENTIALS_FILE
   Server log: $SERVER_LOG
-  Ctrl-C stops the server$([[ "$DEMO_TRAFFIC" == 0 ]] || printf ', the demo traffic')$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
+  Ctrl-C stops the server$([[ "$DEMO_TRAFFIC" == 0 ]] || printf ', the demo traffic')$(((WORKERS == 0)) || printf ', the workers, RabbitMQ')$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
 
 EOF
 
