@@ -11,6 +11,9 @@ namespace Freshet.Architecture.Tests;
 public sealed class HelmChartTests
 {
     private const string ImageRepositoryValue = ".Values.image.repository";
+    private const string WorkerImageRepositoryValue = ".Values.worker.image.repository";
+    private const string WorkerHost = "Freshet.DataPlane.Worker";
+    private const string WorkerTemplate = "worker-deployment.yaml";
 
     public static TheoryData<string> ManifestTemplates => [.. HelmTemplates.ManifestFiles()];
 
@@ -62,10 +65,37 @@ public sealed class HelmChartTests
             .ToList();
 
         Assert.NotEmpty(images);
-        var offending = images.Where(image => !HelmTemplates.Mentions(image.Value, ImageRepositoryValue, defines)).ToList();
+        var offending = images.Where(image => !HelmTemplates.Mentions(image.Value, ImageRepositoryValue, defines)
+            && !HelmTemplates.Mentions(image.Value, WorkerImageRepositoryValue, defines)).ToList();
         Assert.True(offending.Count == 0,
-            $"Every container image must come from {ImageRepositoryValue} (the image the Dockerfile builds), directly or through an included "
-            + $"template such as \"freshet.image\"; these do not: {string.Join("; ", offending.Select(i => $"templates/{i.File}: image: {i.Value}"))}.");
+            $"Every container image must come from {ImageRepositoryValue} or {WorkerImageRepositoryValue} (the images the Dockerfile builds), directly "
+            + $"or through an included template such as \"freshet.image\"; these do not: {string.Join("; ", offending.Select(i => $"templates/{i.File}: image: {i.Value}"))}.");
+        var worker = images.Where(image => image.File == WorkerTemplate).ToList();
+        Assert.True(worker.Count > 0 && worker.All(image => HelmTemplates.Mentions(image.Value, WorkerImageRepositoryValue, defines)),
+            $"helm/freshet/templates/{WorkerTemplate} must run the worker image ({WorkerImageRepositoryValue}); it has: {string.Join("; ", worker.Select(i => i.Value))}.");
+    }
+
+    [Fact]
+    public void Values_ImageRepositories_AreTheImagesTheDockerfileBuildsForEachHost()
+    {
+        // The Dockerfile's header documents one `docker build … -t REPOSITORY:tag .` per host; the chart's two
+        // repositories must be those of the control plane (the default HOST) and of the worker.
+        var builds = DockerfileBuilds();
+        var values = LoadMapping(Path.Combine(HelmTemplates.ChartDirectory, "values.yaml"));
+        var expected = new[]
+        {
+            (Path: "image.repository", Value: HelmTemplates.Scalar(values, "image", "repository"), Host: HostProject()),
+            (Path: "worker.image.repository", Value: HelmTemplates.Scalar(values, "worker", "image", "repository"), Host: WorkerHost),
+        };
+
+        var failures = expected
+            .Where(e => e.Value is null || !builds.TryGetValue(e.Value, out var host) || host != e.Host)
+            .Select(e => $"{e.Path} is '{e.Value}', which the Dockerfile builds "
+                + (e.Value is not null && builds.TryGetValue(e.Value, out var host) ? $"for HOST={host}" : "for no host")
+                + $"; it must be the image of HOST={e.Host}")
+            .ToList();
+        Assert.True(failures.Count == 0,
+            $"helm/freshet/values.yaml: {string.Join("; ", failures)} (the Dockerfile builds: {string.Join(", ", builds.Select(b => $"{b.Key} = HOST {b.Value}"))}).");
     }
 
     [Fact]
@@ -168,24 +198,133 @@ public sealed class HelmChartTests
     [Fact]
     public void Templates_Args_AreVerbsTheHostHandles()
     {
-        var program = $"src/{HostProject()}/Program.cs";
-        var verbs = Regex.Matches(Repository.Read(program), @"""([^""]+)""\s*=>").Select(m => m.Groups[1].Value).ToList();
-        Assert.NotEmpty(verbs);
-
         var args = HelmTemplates.AllDocuments()
             .SelectMany(d => HelmTemplates.FindAll(d.Document, "args").Select(a => (d.File, Args: a)))
             .ToList();
         Assert.NotEmpty(args);
+        Assert.Contains(args, a => a.File == WorkerTemplate);
 
-        // Program.cs dispatches on the first argument; later ones are that verb's options.
-        var offending = args
-            .Select(a => (a.File, Verb: ((a.Args as YamlSequenceNode)?.Children.FirstOrDefault() as YamlScalarNode)?.Value))
-            .Where(a => a.Verb is null || !verbs.Contains(a.Verb))
-            .Select(a => $"templates/{a.File} runs the image with args '{a.Verb}'")
-            .ToList();
+        // The host dispatches on the first argument; later ones are that verb's options. Which host runs a template's
+        // containers follows from its image: the worker's repository, or the control plane's.
+        var defines = HelmTemplates.Defines();
+        var offending = new List<string>();
+        foreach (var (file, node) in args)
+        {
+            var text = File.ReadAllText(Path.Combine(HelmTemplates.TemplatesDirectory, file));
+            var host = HelmTemplates.Mentions(text, WorkerImageRepositoryValue, defines) ? WorkerHost : HostProject();
+            var (sources, verbs) = Verbs(host);
+            var verb = ((node as YamlSequenceNode)?.Children.FirstOrDefault() as YamlScalarNode)?.Value;
+            if (verb is null || !verbs.Contains(verb))
+            {
+                offending.Add($"templates/{file} runs the {host} image with args '{verb}', which {string.Join(" and ", sources)} do not handle "
+                    + $"(its verbs: {string.Join(", ", verbs)})");
+            }
+        }
+
         Assert.True(offending.Count == 0,
-            $"helm/freshet: {string.Join("; ", offending)}, which {program} does not handle (its verbs: {string.Join(", ", verbs)}). "
-            + "The container would start the server instead of running the command.");
+            $"helm/freshet: {string.Join("; ", offending)}. The container would start something else than intended, or stop with its usage.");
+    }
+
+    [Fact]
+    public void WorkerDeployment_RunsTheControlPlaneDrivenWorker()
+    {
+        var deployment = HelmTemplates.Documents(WorkerTemplate).Single(d => HelmTemplates.Scalar(d, "kind") == "Deployment");
+        var container = Containers(deployment).Single();
+        var args = (HelmTemplates.Child(container, "args") as YamlSequenceNode)?.Children.OfType<YamlScalarNode>().Select(n => n.Value).ToList() ?? [];
+        Assert.True(args is ["run"],
+            $"helm/freshet/templates/{WorkerTemplate}: the worker must run with args [\"run\"] (no --spec: it takes its pipelines from the control plane); it has [{string.Join(", ", args)}].");
+
+        // The worker serves no HTTP (see the Dockerfile): a port or an HTTP probe would never answer.
+        Assert.True(HelmTemplates.Child(container, "ports") is null && !HelmTemplates.FindAll(container, "httpGet").Any(),
+            $"helm/freshet/templates/{WorkerTemplate}: the worker serves no HTTP, so its container must declare no port and no HTTP probe.");
+
+        var variables = TemplateVariables(WorkerTemplate, "Freshet");
+        var required = new[]
+        {
+            "Freshet__Worker__ControlPlane__Url", "Freshet__Worker__ControlPlane__ClientId", "Freshet__Worker__ControlPlane__ClientSecret",
+            "Freshet__Worker__Name", "Freshet__Worker__DrainTimeout",
+        };
+        var missing = required.Except(variables).ToList();
+        Assert.True(missing.Count == 0,
+            $"helm/freshet/templates/{WorkerTemplate} does not set {string.Join(", ", missing)}; a worker without them cannot reach the control plane "
+            + "(WorkerAgentOptions.Validate), would register under a machine name people cannot match to a pod, or drain for an unknown time.");
+
+        // Workers reach the control database only through the control plane's API.
+        var forbidden = TemplateVariables(WorkerTemplate, "ConnectionStrings").Concat(variables.Where(v => v.StartsWith("Freshet__Secrets__", StringComparison.Ordinal))).ToList();
+        Assert.True(forbidden.Count == 0,
+            $"helm/freshet/templates/{WorkerTemplate} gives the workers {string.Join(", ", forbidden)}; workers get their pipelines (secrets included) from "
+            + "the control plane and must hold no database credentials nor the master key.");
+
+        var name = HelmTemplates.FindAll(container, "fieldRef").Select(f => HelmTemplates.Scalar(f, "fieldPath")).ToList();
+        Assert.True(name.Contains("metadata.name"),
+            $"helm/freshet/templates/{WorkerTemplate}: Freshet__Worker__Name should come from the pod's name (fieldRef metadata.name), so that GET /v1/workers names pods.");
+    }
+
+    [Fact]
+    public void WorkerDeployment_FreshetVariables_AreSettingsTheWorkerBinds()
+    {
+        // Checked against the worker's own code (its project and the projects it references), not the whole of src/:
+        // a setting only the control plane reads would be ignored by the worker.
+        var sources = ProjectSources(WorkerHost);
+        var variables = TemplateVariables(WorkerTemplate, "Freshet");
+        Assert.NotEmpty(variables);
+
+        var failures = variables.Select(variable => UnboundSetting(variable, sources)).OfType<string>().ToList();
+        Assert.True(failures.Count == 0,
+            $"helm/freshet/templates/{WorkerTemplate}: {string.Join("; ", failures)} (in {WorkerHost} and the projects it references). "
+            + "The worker would ignore the setting: fix its name (or the code's).");
+    }
+
+    [Fact]
+    public void ControlPlaneAndWorkers_ShareTheWorkerClientAndTheMessagingSettings()
+    {
+        var controlPlane = TemplateVariables("controlplane-deployment.yaml", "Freshet");
+        var migration = TemplateVariables("migration-job.yaml", "Freshet");
+        var worker = TemplateVariables(WorkerTemplate, "Freshet");
+
+        const string ClientSecret = "Freshet__Auth__WorkerClient__ClientSecret";
+        Assert.True(controlPlane.Contains(ClientSecret) && migration.Contains(ClientSecret),
+            $"helm/freshet: {ClientSecret} must reach the control plane (which checks the workers' tokens) and the migration Job (migrate creates the "
+            + $"worker pool's client only when it is set); control plane: {controlPlane.Contains(ClientSecret)}, migration: {migration.Contains(ClientSecret)}.");
+
+        var cpMessaging = controlPlane.Where(v => v.StartsWith("Freshet__Messaging__", StringComparison.Ordinal)).ToList();
+        var workerMessaging = worker.Where(v => v.StartsWith("Freshet__Messaging__", StringComparison.Ordinal)).ToList();
+        Assert.True(cpMessaging.Count > 0 && cpMessaging.SequenceEqual(workerMessaging),
+            $"helm/freshet: the control plane ({string.Join(", ", cpMessaging)}) and the workers ({string.Join(", ", workerMessaging)}) must get the same "
+            + "Freshet__Messaging__* settings, or the scheduler's assignment hints never reach the workers.");
+
+        var fromValues = new[] { WorkerTemplate, "controlplane-deployment.yaml" }.Where(f => !TemplateText(f).Contains(".Values.workerClient", StringComparison.Ordinal)).ToList();
+        Assert.True(fromValues.Count == 0,
+            $"helm/freshet/templates: {string.Join(", ", fromValues)} must take the worker pool's client (id and secret) from workerClient.*, so that both sides use the same Secret.");
+    }
+
+    [Fact]
+    public void WorkerDeployment_GracePeriod_CoversTheDrainAndTheHostsStopMargin()
+    {
+        // The worker drains on SIGTERM for up to DrainTimeout, and its host gives the services DrainTimeout + a margin to
+        // stop (WorkerAgentOptions.ShutdownTimeout); Kubernetes kills the pod at terminationGracePeriodSeconds.
+        const string Source = "src/Freshet.DataPlane/Runtime/WorkerAgentOptions.cs";
+        var margin = Regex.Match(Repository.Read(Source), @"ShutdownTimeout\s*=>\s*DrainTimeout\s*\+\s*TimeSpan\.FromSeconds\((\d+)\)");
+        Assert.True(margin.Success, $"{Source}: no `ShutdownTimeout => DrainTimeout + TimeSpan.FromSeconds(N)`; this test reads the host's stop margin from it.");
+        var marginSeconds = int.Parse(margin.Groups[1].Value, CultureInfo.InvariantCulture);
+
+        var template = File.ReadAllText(Path.Combine(HelmTemplates.TemplatesDirectory, WorkerTemplate));
+        Assert.Matches(@"terminationGracePeriodSeconds:\s*\{\{\s*\.Values\.worker\.terminationGracePeriodSeconds\s*\}\}", template);
+        var drainLine = Regex.Match(template, @"name:\s*Freshet__Worker__DrainTimeout\s*\n\s*value:\s*(.+)");
+        Assert.True(drainLine.Success && HelmTemplates.Mentions(drainLine.Groups[1].Value, ".Values.worker.drainTimeoutSeconds", HelmTemplates.Defines()),
+            $"helm/freshet/templates/{WorkerTemplate}: Freshet__Worker__DrainTimeout must come from worker.drainTimeoutSeconds (this test compares it with the grace period).");
+
+        var values = LoadMapping(Path.Combine(HelmTemplates.ChartDirectory, "values.yaml"));
+        var grace = int.Parse(HelmTemplates.Scalar(values, "worker", "terminationGracePeriodSeconds") ?? "0", CultureInfo.InvariantCulture);
+        var drain = int.Parse(HelmTemplates.Scalar(values, "worker", "drainTimeoutSeconds") ?? "0", CultureInfo.InvariantCulture);
+        Assert.True(drain > 0 && grace > drain + marginSeconds,
+            $"helm/freshet/values.yaml: worker.terminationGracePeriodSeconds ({grace}) must exceed worker.drainTimeoutSeconds ({drain}) + {marginSeconds} s "
+            + $"(the host's stop margin, {Source}); Kubernetes would kill a draining worker before it has handed its pipelines back.");
+
+        // The chart's own check (a failed render) uses the same margin.
+        var check = Regex.Match(HelmTemplates.Defines().GetValueOrDefault("freshet.worker.drainTimeout") ?? "", @"add\s+\$drain\s+(\d+)");
+        Assert.True(check.Success && check.Groups[1].Value == margin.Groups[1].Value,
+            $"helm/freshet/templates/_helpers.tpl: \"freshet.worker.drainTimeout\" must fail the render when the grace period is not above the drain + {marginSeconds} s.");
     }
 
     [Fact]
@@ -293,32 +432,116 @@ public sealed class HelmChartTests
         var variables = EnvironmentVariables("Freshet");
         Assert.NotEmpty(variables);
 
-        var failures = new List<string>();
-        foreach (var variable in variables)
-        {
-            var segments = variable.Split("__");
-            var section = $"Freshet:{segments[1]}";
-            var files = Repository.SourceFiles.Where(f => f.Value.Contains($"\"{section}\"", StringComparison.Ordinal)).ToList();
-            if (files.Count == 0)
-            {
-                failures.Add($"{variable}: no code in src/ reads the configuration section \"{section}\" (e.g. Section = \"Freshet:Auth\" on an options class)");
-                continue;
-            }
-
-            // Numeric segments index a list (Freshet__Secrets__PreviousMasterKeys__0); the others must be properties.
-            var missing = segments.Skip(2)
-                .Where(segment => !segment.All(char.IsAsciiDigit))
-                .Where(property => !files.Any(f => Regex.IsMatch(f.Value, $@"\bpublic\s+(required\s+)?[\w<>\[\],.?\s]+?\s+{Regex.Escape(property)}\s*\{{\s*get")))
-                .ToList();
-            if (missing.Count > 0)
-            {
-                failures.Add($"{variable}: the options bound to \"{section}\" ({string.Join(", ", files.Select(f => f.Key))}) have no public property {string.Join(", ", missing)}");
-            }
-        }
+        var failures = variables.Select(variable => UnboundSetting(variable, Repository.SourceFiles)).OfType<string>().ToList();
 
         Assert.True(failures.Count == 0,
             $"helm/freshet/templates: {string.Join("; ", failures)}. The setting would be ignored: fix its name (or the code's).");
     }
+
+    /// <summary>
+    /// Why <paramref name="variable"/> (Freshet__Section__Property…) is not a setting <paramref name="sources"/> bind, or null when it is.
+    /// The section's options are the files naming it (<c>"Freshet:Worker"</c>) and those whose <c>Section = Other.Section</c> points
+    /// at a class of such a file; each later segment must be a public property there (numeric segments index a list).
+    /// </summary>
+    private static string? UnboundSetting(string variable, IReadOnlyDictionary<string, string> sources)
+    {
+        var segments = variable.Split("__");
+        var section = $"Freshet:{segments[1]}";
+        var files = sources.Where(f => f.Value.Contains($"\"{section}\"", StringComparison.Ordinal)).ToList();
+        if (files.Count == 0)
+        {
+            return $"{variable}: no code reads the configuration section \"{section}\" (e.g. Section = \"Freshet:Auth\" on an options class)";
+        }
+
+        var classes = files.SelectMany(f => Regex.Matches(f.Value, @"\bclass\s+(\w+)").Select(m => m.Groups[1].Value)).ToHashSet(StringComparer.Ordinal);
+        files.AddRange(sources.Where(f => !files.Any(b => b.Key == f.Key)
+            && Regex.Matches(f.Value, @"\bSection\s*=\s*(\w+)\.Section\b").Any(m => classes.Contains(m.Groups[1].Value))));
+
+        var missing = segments.Skip(2)
+            .Where(segment => !segment.All(char.IsAsciiDigit))
+            .Where(property => !files.Any(f => Regex.IsMatch(f.Value, $@"\bpublic\s+(required\s+)?[\w<>\[\],.?\s]+?\s+{Regex.Escape(property)}\s*\{{\s*get")))
+            .ToList();
+        return missing.Count == 0
+            ? null
+            : $"{variable}: the options bound to \"{section}\" ({string.Join(", ", files.Select(f => f.Key))}) have no public property {string.Join(", ", missing)}";
+    }
+
+    /// <summary>A manifest template's text with the bodies of the named templates it includes (recursively).</summary>
+    private static string TemplateText(string file)
+    {
+        var defines = HelmTemplates.Defines();
+        var text = new System.Text.StringBuilder();
+        var seen = new HashSet<string>(StringComparer.Ordinal);
+        void Add(string part, int depth)
+        {
+            text.Append(part).Append('\n');
+            foreach (Match include in Regex.Matches(part, @"\binclude\s+""([^""]+)"""))
+            {
+                if (depth < 10 && seen.Add(include.Groups[1].Value) && defines.TryGetValue(include.Groups[1].Value, out var body))
+                {
+                    Add(body, depth + 1);
+                }
+            }
+        }
+
+        Add(File.ReadAllText(Path.Combine(HelmTemplates.TemplatesDirectory, file)), 0);
+        return text.ToString();
+    }
+
+    /// <summary>Environment variable names with the given first segment that one manifest template sets (its includes too).</summary>
+    private static List<string> TemplateVariables(string file, string prefix) =>
+        [.. Regex.Matches(TemplateText(file), $@"(?<![A-Za-z0-9_]){prefix}(__[A-Za-z0-9]+)+").Select(m => m.Value)
+            .Distinct(StringComparer.Ordinal)
+            .Order(StringComparer.Ordinal)];
+
+    /// <summary>The verbs a host's executable dispatches on (<c>"verb" =&gt;</c> in Program.cs and its *Commands.cs), and those files.</summary>
+    private static (List<string> Files, List<string> Verbs) Verbs(string host)
+    {
+        var files = Repository.SourceFiles.Keys
+            .Where(path => path.StartsWith($"src/{host}/", StringComparison.Ordinal)
+                && (path == $"src/{host}/Program.cs" || path.EndsWith("Commands.cs", StringComparison.Ordinal)))
+            .Order(StringComparer.Ordinal)
+            .ToList();
+        var verbs = files.SelectMany(path => Regex.Matches(Repository.SourceFiles[path], @"""([^""]+)""\s*=>").Select(m => m.Groups[1].Value)).Distinct().ToList();
+        Assert.True(verbs.Count > 0, $"src/{host}: no verbs (\"verb\" => …) found in {string.Join(", ", files)}; this test reads the commands the image accepts from them.");
+        return (files, verbs);
+    }
+
+    /// <summary>Source files of a project under src/ and of the projects it references, transitively.</summary>
+    private static Dictionary<string, string> ProjectSources(string project)
+    {
+        var projects = new HashSet<string>(StringComparer.Ordinal);
+        var pending = new Stack<string>([project]);
+        while (pending.TryPop(out var name))
+        {
+            if (!projects.Add(name))
+            {
+                continue;
+            }
+
+            foreach (Match reference in Regex.Matches(Repository.Read("src", name, name + ".csproj"), @"<ProjectReference\s+Include=""[./\\]*([^/\\""]+)[/\\][^""]*\.csproj"""))
+            {
+                pending.Push(reference.Groups[1].Value);
+            }
+        }
+
+        return Repository.SourceFiles.Where(f => projects.Any(p => f.Key.StartsWith($"src/{p}/", StringComparison.Ordinal)))
+            .ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal);
+    }
+
+    /// <summary>The images the Dockerfile's header says how to build: repository → HOST (the default HOST when no --build-arg).</summary>
+    private static Dictionary<string, string> DockerfileBuilds()
+    {
+        var builds = Regex.Matches(Repository.Read("Dockerfile"), @"docker build\s+(?:--build-arg\s+HOST=([A-Za-z0-9_.-]+)\s+)?-t\s+([^:\s]+):")
+            .GroupBy(m => m.Groups[2].Value)
+            .ToDictionary(g => g.Key, g => g.First().Groups[1].Success ? g.First().Groups[1].Value : HostProject(), StringComparer.Ordinal);
+        Assert.True(builds.Count > 0, "Dockerfile: its header shows no `docker build [--build-arg HOST=…] -t REPOSITORY:tag .`; this test reads each host's image from it.");
+        return builds;
+    }
+
+    private static IEnumerable<YamlMappingNode> Containers(YamlMappingNode workload) =>
+        (HelmTemplates.Child(HelmTemplates.Child(HelmTemplates.Child(HelmTemplates.Child(workload, "spec"), "template"), "spec"), "containers") as YamlSequenceNode)?
+            .Children.OfType<YamlMappingNode>() ?? [];
 
     /// <summary>The HOST the Dockerfile builds by default: the project under src/ whose dll the image runs.</summary>
     private static string HostProject()

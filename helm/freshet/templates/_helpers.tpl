@@ -25,6 +25,10 @@ Fully qualified app name: the release name, prefixed with the chart name unless 
 {{- printf "%s-controlplane" (include "freshet.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "freshet.worker.fullname" -}}
+{{- printf "%s-worker" (include "freshet.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "freshet.migration.fullname" -}}
 {{- printf "%s-migrate" (include "freshet.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -54,14 +58,27 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/component: controlplane
 {{- end }}
 
+{{- define "freshet.worker.selectorLabels" -}}
+{{ include "freshet.selectorLabels" . }}
+app.kubernetes.io/component: worker
+{{- end }}
+
 {{- define "freshet.image" -}}
 {{- printf "%s:%s" .Values.image.repository (.Values.image.tag | default .Chart.AppVersion) }}
 {{- end }}
 
 {{/*
+The data-plane worker's image (Dockerfile with --build-arg HOST=Freshet.DataPlane.Worker); its tag defaults to
+the control plane's.
+*/}}
+{{- define "freshet.worker.image" -}}
+{{- printf "%s:%s" .Values.worker.image.repository (.Values.worker.image.tag | default .Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
 Freshet__Roles, checked against the roles the host knows. Accepts a list or a comma-separated string.
-The host's "worker" role (an embedded worker that runs every pipeline) is refused: it is for the local
-one-process setup, and every replica would run every pipeline.
+The host's "worker" role (a worker embedded in the control-plane process) is refused: it is for the local
+one-process setup (infra/run.sh); here workers are their own Deployment (worker.*).
 */}}
 {{- define "freshet.roles" -}}
 {{- $known := list "api" "scheduler" "status" }}
@@ -76,7 +93,7 @@ one-process setup, and every replica would run every pipeline.
 {{- range $roles }}
 {{- $role := trim (toString .) }}
 {{- if eq $role "worker" }}
-{{- fail "controlPlane.roles: \"worker\" (the embedded worker) is for local runs only: every control-plane replica would run every pipeline. Data-plane workers get their own Deployment with the scheduler." }}
+{{- fail "controlPlane.roles: \"worker\" (the embedded worker) is for local runs only; data-plane workers are their own Deployment here (worker.*)." }}
 {{- end }}
 {{- if not (has $role $known) }}
 {{- fail (printf "controlPlane.roles: unknown role %q (known: api, scheduler, status)" $role) }}
@@ -127,6 +144,11 @@ the master key and the auth certificates, all from existing Secrets.
       key: {{ .Values.auth.passwordKey }}
 {{- end }}
 {{- end }}
+{{- include "freshet.workerClientSecretEnv" (dict "name" "Freshet__Auth__WorkerClient__ClientSecret" "root" .) }}
+{{- if .Values.workerClient.existingSecret }}
+- name: Freshet__Auth__WorkerClient__ClientId
+  value: {{ required "workerClient.clientId is required" .Values.workerClient.clientId | quote }}
+{{- end }}
 {{- /*
 With a read-only root filesystem, $HOME (/home/app) is not writable; anything the runtime keeps
 under $HOME (e.g. ASP.NET Core Data Protection's default key folder) goes to the /tmp emptyDir.
@@ -159,4 +181,70 @@ under $HOME (e.g. ASP.NET Core Data Protection's default key folder) goes to the
       - key: {{ required "auth.encryptionCertificateKey is required" .Values.auth.encryptionCertificateKey }}
         path: encryption.pfx
 {{- end }}
+{{- end }}
+
+{{/*
+The worker pool's client secret as the environment variable "name" (the control plane's
+Freshet__Auth__WorkerClient__ClientSecret, the workers' Freshet__Worker__ControlPlane__ClientSecret), from
+workerClient.existingSecret; nothing when that is empty (then migrate removes the client and /v1/worker/* refuses
+everyone). Called with (dict "name" NAME "root" $).
+*/}}
+{{- define "freshet.workerClientSecretEnv" -}}
+{{- with .root.Values.workerClient }}
+{{- if .existingSecret }}
+- name: {{ $.name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ required "workerClient.key is required" .key }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Freshet__Messaging__*: the bus of the scheduler's assignment hints, for the control plane and the workers alike.
+*/}}
+{{- define "freshet.messagingEnv" -}}
+{{- with .Values.messaging }}
+{{- if .transport }}
+{{- if ne .transport "rabbitmq" }}
+{{- fail (printf "messaging.transport: %q is not a transport the hosts know (rabbitmq, or \"\" for none)" .transport) }}
+{{- end }}
+- name: Freshet__Messaging__Transport
+  value: "rabbitmq"
+- name: Freshet__Messaging__RabbitMq__Host
+  value: {{ required "messaging.rabbitMq.host is required with messaging.transport rabbitmq" .rabbitMq.host | quote }}
+- name: Freshet__Messaging__RabbitMq__Port
+  value: {{ .rabbitMq.port | default 5672 | toString | quote }}
+- name: Freshet__Messaging__RabbitMq__VirtualHost
+  value: {{ .rabbitMq.virtualHost | default "/" | quote }}
+{{- if .rabbitMq.username }}
+- name: Freshet__Messaging__RabbitMq__Username
+  value: {{ .rabbitMq.username | quote }}
+{{- end }}
+{{- if .rabbitMq.existingSecret }}
+- name: Freshet__Messaging__RabbitMq__Password
+  valueFrom:
+    secretKeyRef:
+      name: {{ .rabbitMq.existingSecret }}
+      key: {{ required "messaging.rabbitMq.passwordKey is required" .rabbitMq.passwordKey }}
+{{- end }}
+{{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+Freshet__Worker__DrainTimeout as a TimeSpan (hh:mm:ss) from worker.drainTimeoutSeconds, after checking that the
+pods' grace period leaves the worker its drain plus the 15 s its host adds to stop what remains.
+*/}}
+{{- define "freshet.worker.drainTimeout" -}}
+{{- $drain := int .Values.worker.drainTimeoutSeconds }}
+{{- $grace := int .Values.worker.terminationGracePeriodSeconds }}
+{{- if or (lt $drain 1) (gt $drain 86399) }}
+{{- fail (printf "worker.drainTimeoutSeconds must be from 1 to 86399; it is %d" $drain) }}
+{{- end }}
+{{- if le $grace (add $drain 15) }}
+{{- fail (printf "worker.terminationGracePeriodSeconds (%d) must exceed worker.drainTimeoutSeconds + 15 (%d): Kubernetes would kill a draining worker before it has handed its pipelines back" $grace (add $drain 15)) }}
+{{- end }}
+{{- printf "%02d:%02d:%02d" (div $drain 3600) (mod (div $drain 60) 60) (mod $drain 60) }}
 {{- end }}
