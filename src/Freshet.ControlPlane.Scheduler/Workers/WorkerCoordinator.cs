@@ -178,14 +178,16 @@ internal sealed class WorkerCoordinator(
     public async Task ReleaseAsync(Guid workerId, Guid pipelineId, long epoch, CancellationToken cancellationToken)
     {
         // The epoch stays: the next placement goes above it. Only the leader hands out placements, so this only ever
-        // empties one.
+        // empties one. Only a draining worker hands back, and it may do so before its next heartbeat says it drains:
+        // mark it draining here too, or the next round could place the pipeline straight back on it.
         await using var command = dataSource.CreateCommand(
             """
             WITH released AS (
                 UPDATE assignments SET worker_id = NULL, report = NULL, reported_at = NULL
                 WHERE pipeline_id = $1 AND worker_id = $2 AND epoch = $3 AND NOT drop_requested
                 RETURNING worker_id)
-            UPDATE workers SET assignments_version = assignments_version + 1 WHERE id = $2 AND EXISTS (SELECT 1 FROM released)
+            UPDATE workers SET assignments_version = assignments_version + 1, draining = true, draining_since = coalesce(draining_since, now())
+            WHERE id = $2 AND EXISTS (SELECT 1 FROM released)
             """);
         command.Parameters.Add(new NpgsqlParameter { Value = pipelineId });
         command.Parameters.Add(new NpgsqlParameter { Value = workerId });

@@ -471,6 +471,16 @@ public sealed partial class WorkerAgent : BackgroundService
         var released = 0;
         try
         {
+            // Say so at once rather than at the next heartbeat, so the scheduler places nothing new (or handed back) here.
+            try
+            {
+                await _control.HeartbeatAsync(new WorkerHeartbeat(WorkerId, Draining: true, []), drain.Token).ConfigureAwait(false);
+            }
+            catch (Exception e) when (!drain.IsCancellationRequested)
+            {
+                LogDrainNotAnnounced(_logger, Describe(e));
+            }
+
             while (_runtime.RunningPipelines().FirstOrDefault() is { } next)
             {
                 await _gate.WaitAsync(drain.Token).ConfigureAwait(false);
@@ -564,6 +574,9 @@ public sealed partial class WorkerAgent : BackgroundService
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} was deleted, but this worker never held its spec: its source slot and publication cannot be dropped here and must be dropped by hand")]
     private static partial void LogDropWithoutSpec(ILogger logger, Guid pipelineId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not tell the control plane that this worker drains (its hand-backs will): {Reason}")]
+    private static partial void LogDrainNotAnnounced(ILogger logger, string reason);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Worker {WorkerId} draining: handing back {Count} pipelines one by one")]
     private static partial void LogDraining(ILogger logger, Guid workerId, int count);
