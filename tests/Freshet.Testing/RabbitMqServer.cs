@@ -83,6 +83,7 @@ public sealed class RabbitMqServer
         _ = process.StandardError.ReadToEndAsync();
         var node = new RabbitMqServer(directory, nodeName, port);
         AppDomain.CurrentDomain.ProcessExit += (_, _) => node.Stop();
+        StartReaper(nodeName, directory);
 
         var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(60);
         while (DateTime.UtcNow < deadline)
@@ -103,6 +104,26 @@ public sealed class RabbitMqServer
         node.Stop();
         var log = Directory.GetFiles(Path.Combine(directory, "log")).Select(File.ReadAllText).FirstOrDefault() ?? "";
         throw new InvalidOperationException($"RabbitMQ did not start listening on {port} within 60 s. {log[^Math.Min(log.Length, 2000)..]}");
+    }
+
+    /// <summary>
+    /// A test host that is killed (as the test runner does at the end of a run, or a hang timeout) runs no exit handler,
+    /// and an Erlang node would outlive it for good: a small shell watches this process and stops the node once it is gone.
+    /// </summary>
+    private static void StartReaper(string nodeName, string directory)
+    {
+        var script = $$"""
+            while kill -0 {{Environment.ProcessId}} 2>/dev/null; do sleep 1; done
+            for p in /proc/[0-9]*; do
+                if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx 'RABBITMQ_NODENAME={{nodeName}}'; then kill -9 "${p#/proc/}" 2>/dev/null; fi
+            done
+            rm -rf '{{directory}}'
+            """;
+        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
+        start.ArgumentList.Add("bash");
+        start.ArgumentList.Add("-c");
+        start.ArgumentList.Add(script);
+        using var reaper = Process.Start(start);
     }
 
     private static async Task<bool> AcceptsAsync(int port)
