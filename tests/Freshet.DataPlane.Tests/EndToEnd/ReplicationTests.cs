@@ -40,6 +40,11 @@ public sealed class ReplicationTests
                 {
                     // The table is not created yet.
                 }
+                catch (TimeoutException e)
+                {
+                    // A reader locked out for the whole timeout: keep what the writer was doing for the diagnosis.
+                    throw new TimeoutException($"{e.Message}\nWorker output:\n{worker.Output}", e);
+                }
             }
 
             await Task.Delay(300);
