@@ -1,6 +1,4 @@
 using System.Diagnostics;
-using System.Net;
-using System.Net.Sockets;
 using Npgsql;
 
 namespace Freshet.Testing;
@@ -85,7 +83,7 @@ public sealed class PostgresServer
         }
 
         await RunPgAsync(bin, asPostgres, "initdb", $"-D {data} -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8");
-        var port = FreePort();
+        var port = LocalMachine.FreePort();
         var options = string.Join(' ', [
             $"-p {port}",
             "-c listen_addresses=127.0.0.1",
@@ -134,10 +132,10 @@ public sealed class PostgresServer
         foreach (var directory in Directory.GetDirectories(Root, "pg-*"))
         {
             var parts = Path.GetFileName(directory).Split('-');
-            if (parts.Length > 1 && int.TryParse(parts[1], out var pid) && !ProcessExists(pid))
+            if (parts.Length > 1 && int.TryParse(parts[1], out var pid) && !LocalMachine.ProcessExists(pid))
             {
                 var postmaster = Path.Combine(directory, "postmaster.pid");
-                if (File.Exists(postmaster) && int.TryParse(File.ReadLines(postmaster).FirstOrDefault(), out var serverPid) && ProcessExists(serverPid))
+                if (File.Exists(postmaster) && int.TryParse(File.ReadLines(postmaster).FirstOrDefault(), out var serverPid) && LocalMachine.ProcessExists(serverPid))
                 {
                     try
                     {
@@ -159,19 +157,6 @@ public sealed class PostgresServer
         }
     }
 
-    private static bool ProcessExists(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
-
     private static string FindBinDirectory()
     {
         const string root = "/usr/lib/postgresql";
@@ -185,13 +170,6 @@ public sealed class PostgresServer
             : null;
         return bin ?? throw new InvalidOperationException(
             "PostgreSQL 15 or later is not installed (looked in /usr/lib/postgresql/*/bin). Run ./infra/test.sh, which installs it, or `apt-get install -y postgresql`.");
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static Task RunPgAsync(string bin, bool asPostgres, string tool, string arguments) =>

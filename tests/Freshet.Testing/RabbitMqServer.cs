@@ -59,7 +59,7 @@ public sealed class RabbitMqServer
             await RunAsync("chmod", $"755 {PostgresServer.Root}");
         }
 
-        var port = FreePort();
+        var port = LocalMachine.FreePort();
         var nodeName = $"freshet-{id}@localhost";
         var start = new ProcessStartInfo(server)
         {
@@ -71,7 +71,7 @@ public sealed class RabbitMqServer
             {
                 ["RABBITMQ_NODENAME"] = nodeName,
                 ["RABBITMQ_NODE_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture),
-                ["RABBITMQ_DIST_PORT"] = FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
+                ["RABBITMQ_DIST_PORT"] = LocalMachine.FreePort().ToString(System.Globalization.CultureInfo.InvariantCulture),
                 ["RABBITMQ_NODE_IP_ADDRESS"] = "127.0.0.1",
                 ["RABBITMQ_MNESIA_BASE"] = Path.Combine(directory, "mnesia"),
                 ["RABBITMQ_LOG_BASE"] = Path.Combine(directory, "log"),
@@ -178,7 +178,7 @@ public sealed class RabbitMqServer
         foreach (var directory in Directory.GetDirectories(PostgresServer.Root, "rabbitmq-*"))
         {
             var parts = Path.GetFileName(directory).Split('-');
-            if (parts.Length > 2 && int.TryParse(parts[1], out var pid) && !ProcessExists(pid))
+            if (parts.Length > 2 && int.TryParse(parts[1], out var pid) && !LocalMachine.ProcessExists(pid))
             {
                 new RabbitMqServer(directory, $"freshet-{parts[1]}-{parts[2]}@localhost", 0).Stop();
             }
@@ -209,26 +209,6 @@ public sealed class RabbitMqServer
                 yield return pid;
             }
         }
-    }
-
-    private static bool ProcessExists(int pid)
-    {
-        try
-        {
-            using var process = Process.GetProcessById(pid);
-            return !process.HasExited;
-        }
-        catch (ArgumentException)
-        {
-            return false;
-        }
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 
     private static async Task RunAsync(string file, string arguments)

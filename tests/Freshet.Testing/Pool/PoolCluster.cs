@@ -1,8 +1,6 @@
 using System.Globalization;
-using System.Net;
 using System.Net.Http.Headers;
 using System.Net.Http.Json;
-using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.Json;
 using Npgsql;
@@ -151,7 +149,7 @@ public sealed class PoolCluster : IAsyncDisposable
 
     public async Task<NodeProcess> StartControlPlaneAsync()
     {
-        var port = FreePort();
+        var port = LocalMachine.FreePort();
         var url = new Uri($"http://127.0.0.1:{port}");
         var node = NodeProcess.Start($"cp{_controlPlanes.Count}", "Freshet.ControlPlane.Host", ["--urls", url.ToString()], _controlEnvironment);
         _controlPlanes.Add(node);
@@ -349,13 +347,6 @@ public sealed class PoolCluster : IAsyncDisposable
         var body = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement;
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", body.GetProperty("access_token").GetString());
         return http;
-    }
-
-    private static int FreePort()
-    {
-        using var listener = new TcpListener(IPAddress.Loopback, 0);
-        listener.Start();
-        return ((IPEndPoint)listener.LocalEndpoint).Port;
     }
 }
 
