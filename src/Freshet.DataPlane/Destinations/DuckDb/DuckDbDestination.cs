@@ -335,6 +335,13 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var target = TargetOf(table.Source);
         var sourceIndexes = target.Written.Select(c => table.IndexOf(c.SourceName)).ToArray();
 
+        // The file is taken only once the source has its first row (or has none): until then the source may wait for
+        // long (a COPY queued for its table's lock behind a TRUNCATE, a loaded server), and a lease held meanwhile keeps
+        // the instance open, locking every other process's reader out for as long (the hold-off for readers only
+        // stops writes that have not started).
+        await using var source = rows.GetAsyncEnumerator(cancellationToken);
+        var more = await source.MoveNextAsync().ConfigureAwait(false);
+
         // Shared: chunks append in parallel, each on its own connection to the one instance.
         await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
@@ -348,10 +355,12 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         try
         {
             // Only appending is wrapped: a failure of the rows' source is not this table's fault.
-            await foreach (var values in rows.WithCancellation(cancellationToken).ConfigureAwait(false))
+            while (more)
             {
+                var values = source.Current;
                 ForTable(table.Source, () => AppendRow(appender.CreateRow(), target.Written, sourceIndexes, values), cancellationToken);
                 count++;
+                more = await source.MoveNextAsync().ConfigureAwait(false);
             }
 
             ForTable(table.Source, appender.Close, cancellationToken);

@@ -67,6 +67,7 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         var connections = await OpenTransactionsAsync(connectionString, options.SnapshotParallelism, slot.SnapshotName, cancellationToken).ConfigureAwait(false);
         try
         {
+            await LockTablesAsync(connections, tables.Select(t => t.Source), logger, cancellationToken).ConfigureAwait(false);
             var planned = new List<TablePlan>();
             foreach (var table in tables)
             {
@@ -100,6 +101,20 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         LogResuming(logger, plan.ResumePosition);
         var start = Lsn.Parse(plan.ResumePosition);
         var (connections, fillUntil) = await OpenLaterSnapshotsAsync(connectionString, options, cancellationToken).ConfigureAwait(false);
+        try
+        {
+            await LockTablesAsync(connections, plan.Tables.Select(t => new TableId(t.Schema, t.Name)), logger, cancellationToken).ConfigureAwait(false);
+        }
+        catch
+        {
+            foreach (var connection in connections)
+            {
+                await connection.DisposeAsync().ConfigureAwait(false);
+            }
+
+            throw;
+        }
+
         return new PgSnapshotSession(plan, connections, StreamStart.Format(start, fillUntil > start ? fillUntil : null));
     }
 
@@ -118,6 +133,7 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         var (connections, fillUntil) = await OpenLaterSnapshotsAsync(connectionString, options, cancellationToken).ConfigureAwait(false);
         try
         {
+            await LockTablesAsync(connections, tables.Select(t => t.Source), logger, cancellationToken).ConfigureAwait(false);
             var planned = new List<TablePlan>();
             foreach (var table in tables)
             {
@@ -265,6 +281,40 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         }
     }
 
+    /// <summary>
+    /// Takes ACCESS SHARE on every table to copy in every chunk reader's transaction before any chunk is read. A reader
+    /// touching a table for the first time mid-snapshot would queue behind a waiting TRUNCATE or ALTER TABLE of it, which
+    /// itself waits for the locks the other readers keep until the snapshot ends: a deadlock the server cannot see (those
+    /// readers are idle, waiting for us), so the chunk stalled until that statement gave up. The first reader waits for
+    /// its locks (no reader holds any yet); every other one takes them without waiting, and is closed when it cannot (an
+    /// exclusive lock was asked for in between): the snapshot then goes on with fewer readers rather than deadlocking.
+    /// </summary>
+    private static async Task LockTablesAsync(List<NpgsqlConnection> connections, IEnumerable<TableId> tables, ILogger logger, CancellationToken cancellationToken)
+    {
+        var list = string.Join(", ", tables.Select(t => "ONLY " + PostgresSource.Identifier(t)));
+        if (list.Length == 0)
+        {
+            return;
+        }
+
+        for (var i = 0; i < connections.Count; i++)
+        {
+#pragma warning disable CA2100 // quoted identifiers only
+            await using var command = new NpgsqlCommand($"LOCK TABLE {list} IN ACCESS SHARE MODE{(i == 0 ? "" : " NOWAIT")}", connections[i]);
+#pragma warning restore CA2100
+            try
+            {
+                await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (PostgresException exception) when (i > 0 && exception.SqlState == PostgresErrorCodes.LockNotAvailable)
+            {
+                await connections[i].DisposeAsync().ConfigureAwait(false);
+                connections.RemoveAt(i--);
+                LogReaderDropped(logger, connections.Count);
+            }
+        }
+    }
+
     /// <summary>Splits a table into key ranges of about <paramref name="chunkRows"/> rows, inside the snapshot.</summary>
     private static async Task<TablePlan> PlanTableAsync(NpgsqlConnection connection, TableSchema table, int chunkRows, CancellationToken cancellationToken)
     {
@@ -359,6 +409,9 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Snapshot of {Tables} table(s) added to a pipeline streaming from {Position}")]
     private static partial void LogAddingTables(ILogger logger, int tables, string position);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A snapshot reader could not lock the tables without waiting (an exclusive lock is asked for); the snapshot goes on with {Readers} reader(s)")]
+    private static partial void LogReaderDropped(ILogger logger, int readers);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Resuming an interrupted snapshot taken at {Position}")]
     private static partial void LogResuming(ILogger logger, string position);

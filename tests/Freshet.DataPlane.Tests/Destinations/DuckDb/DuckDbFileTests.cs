@@ -49,6 +49,39 @@ public sealed class DuckDbFileTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task SnapshotChunk_WhoseSourceIsSlowToStart_DoesNotHoldTheFileMeanwhile()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+        await destination.BeginSnapshotAsync([people], "plan", CancellationToken.None);
+
+        // A source that has no row yet, as a COPY queued for its table's lock behind a TRUNCATE.
+        var firstRow = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        async IAsyncEnumerable<object?[]> SlowRows()
+        {
+            await firstRow.Task;
+            yield return [1, "ann", "a"];
+        }
+
+        var copy = destination.CopySnapshotChunkAsync(people, new SnapshotChunk(0, 5, Epoch), SlowRows(), CancellationToken.None);
+        await Task.Delay(500);
+
+        // The reader holds the file until told to stop; it fails to start when the file stays locked for 30 s.
+        var starting = ReaderProcess.StartAsync(file.Path, "hold");
+        var gotIn = await Task.WhenAny(starting, Task.Delay(TimeSpan.FromSeconds(20))) == starting;
+        Assert.True(gotIn, "another process could not open the file while a snapshot chunk waited for its source");
+        await using (var reader = await starting)
+        {
+            await reader.StopAsync();
+        }
+
+        firstRow.SetResult();
+        Assert.Equal(1L, await copy.WaitAsync(TimeSpan.FromSeconds(30)));
+        Assert.Equal([[1, "ann"]], await file.QueryAsync("SELECT id, name FROM people"));
+    }
+
+    [Fact]
     public async Task ReaderInAnotherProcess_GetsInRepeatedly_WhileTheWriterAppliesInATightLoop()
     {
         using var file = new TempDuckDbFile();
