@@ -60,6 +60,10 @@ public sealed record TableProgressReport(
 /// <param name="Errors">Errors since the run started.</param>
 /// <param name="Tables">Counts per table, by qualified source name.</param>
 /// <param name="ReportedAt">When this view was taken.</param>
+/// <param name="HandledResnapshots">
+/// Ids of the spec's <see cref="PipelineSpec.Resnapshots"/> whose tables the destination holds copied again; listed as
+/// long as the spec carries them, so the control plane can mark them completed (idempotently). Null: none.
+/// </param>
 public sealed record PipelineProgressReport(
     Guid PipelineId,
     long Epoch,
@@ -80,4 +84,5 @@ public sealed record PipelineProgressReport(
     long Retries,
     long Errors,
     IReadOnlyDictionary<string, TableProgressReport> Tables,
-    DateTimeOffset ReportedAt);
+    DateTimeOffset ReportedAt,
+    IReadOnlyList<Guid>? HandledResnapshots = null);

@@ -16,6 +16,13 @@ namespace Freshet.Contracts;
 /// <param name="DeleteMode">How source deletes show in the destination.</param>
 /// <param name="SchemaChangePolicy">What happens when a source table's columns change.</param>
 /// <param name="Delivery">Batching and latency settings; defaults when null.</param>
+/// <param name="Resnapshots">
+/// Requests to copy tables again that the control plane has not seen completed. A run carries out each one the
+/// destination has not recorded as handled: it empties the table's target and copies it again while the other tables
+/// keep their position, recording the request in the same destination transaction (so a restart does not empty it
+/// twice), and lists the request in <see cref="PipelineProgressReport.HandledResnapshots"/> once the copy is done.
+/// Null or empty: none.
+/// </param>
 public sealed record PipelineSpec(
     Guid PipelineId,
     Guid TenantId,
@@ -27,7 +34,8 @@ public sealed record PipelineSpec(
     IReadOnlyList<TableSpec> Tables,
     DeleteMode DeleteMode,
     SchemaChangePolicy SchemaChangePolicy,
-    DeliverySpec? Delivery = null);
+    DeliverySpec? Delivery = null,
+    IReadOnlyList<SnapshotRequestSpec>? Resnapshots = null);
 
 /// <summary>A connection as the worker needs it: validated settings plus its decrypted secrets.</summary>
 /// <param name="Type">Which database or service.</param>
@@ -50,6 +58,12 @@ public sealed record TableSpec(
     string? DestinationName = null,
     IReadOnlyList<string>? ExcludedColumns = null,
     bool Snapshot = true);
+
+/// <summary>A request to copy one of the pipeline's tables again.</summary>
+/// <param name="Id">The request; the destination records it once handled, the control plane marks it completed.</param>
+/// <param name="Schema">Source schema of the table, as in <see cref="TableSpec.Schema"/>.</param>
+/// <param name="Name">Source table name, as in <see cref="TableSpec.Name"/>.</param>
+public sealed record SnapshotRequestSpec(Guid Id, string Schema, string Name);
 
 /// <summary>How changes are cut into destination transactions.</summary>
 /// <param name="MaxBatchRows">A batch is cut when it holds this many changes.</param>

@@ -11,6 +11,13 @@ public interface IPipelineCatalog
 
     /// <summary>One pipeline's spec, secrets decrypted, to run under <paramref name="epoch"/>; null when it no longer exists.</summary>
     Task<PipelineSpec?> ReadSpecAsync(Guid pipelineId, long epoch, CancellationToken cancellationToken);
+
+    /// <summary>
+    /// Marks the named re-snapshot requests of <paramref name="pipelineId"/> completed (a worker running it under its
+    /// current placement reported them handled). Idempotent: a request already completed, or of another pipeline, is
+    /// left as it is. A completed request no longer appears in the pipeline's spec; its generation does not change.
+    /// </summary>
+    Task CompleteSnapshotRequestsAsync(Guid pipelineId, IReadOnlyCollection<Guid> requestIds, CancellationToken cancellationToken);
 }
 
 /// <summary>What the scheduler needs to know of one pipeline.</summary>

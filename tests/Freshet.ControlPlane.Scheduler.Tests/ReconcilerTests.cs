@@ -163,6 +163,24 @@ public sealed class ReconcilerTests : IAsyncLifetime
     }
 
     [Fact]
+    public async Task Heartbeat_CompletesReportedResnapshots_OnlyForTheCurrentPlacement()
+    {
+        var pipeline = _catalog.Add(Guid.NewGuid());
+        var a = await RegisterAsync("a");
+        var b = await RegisterAsync("b");
+        await _reconciler.RunOnceAsync(_term, CancellationToken.None);
+        var onA = (await _coordinator.GetAssignmentsAsync(a, CancellationToken.None)).Pipelines.Any(p => p.PipelineId == pipeline);
+        var (placedOn, other) = onA ? (a, b) : (b, a);
+        var (stale, current, elsewhere) = (Guid.NewGuid(), Guid.NewGuid(), Guid.NewGuid());
+
+        await _coordinator.HeartbeatAsync(new WorkerHeartbeat(placedOn, false, [new RunningPipeline(pipeline, 0, 1, Report(pipeline, 0, PipelineRunState.Streaming) with { HandledResnapshots = [stale] })]), CancellationToken.None);
+        await _coordinator.HeartbeatAsync(new WorkerHeartbeat(other, false, [new RunningPipeline(pipeline, 1, 1, Report(pipeline, 1, PipelineRunState.Streaming) with { HandledResnapshots = [elsewhere] })]), CancellationToken.None);
+        await _coordinator.HeartbeatAsync(new WorkerHeartbeat(placedOn, false, [new RunningPipeline(pipeline, 1, 1, Report(pipeline, 1, PipelineRunState.Streaming) with { HandledResnapshots = [current] })]), CancellationToken.None);
+
+        Assert.Equal([(pipeline, current)], _catalog.Completed);
+    }
+
+    [Fact]
     public async Task RunOnce_UnderATermThatHasEnded_CommitsNothing()
     {
         var pipeline = _catalog.Add(Guid.NewGuid());
@@ -204,6 +222,14 @@ public sealed class ReconcilerTests : IAsyncLifetime
             _pipelines[id] = _pipelines[id] with { State = state, Generation = generation ?? _pipelines[id].Generation };
 
         public void Remove(Guid id) => _pipelines.Remove(id);
+
+        public List<(Guid Pipeline, Guid Request)> Completed { get; } = [];
+
+        public Task CompleteSnapshotRequestsAsync(Guid pipelineId, IReadOnlyCollection<Guid> requestIds, CancellationToken cancellationToken)
+        {
+            Completed.AddRange(requestIds.Select(r => (pipelineId, r)));
+            return Task.CompletedTask;
+        }
 
         public Task<IReadOnlyList<PipelineDemandInfo>> ReadDemandsAsync(CancellationToken cancellationToken) =>
             Task.FromResult<IReadOnlyList<PipelineDemandInfo>>([.. _pipelines.Values.OrderBy(p => p.PipelineId)]);

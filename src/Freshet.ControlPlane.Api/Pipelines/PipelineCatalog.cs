@@ -35,4 +35,24 @@ internal sealed class PipelineCatalog(IServiceScopeFactory scopes) : IPipelineCa
         scope.ServiceProvider.GetRequiredService<TenantContext>().SetPlatformScope();
         return await scope.ServiceProvider.GetRequiredService<PipelineSpecs>().ReadAsync(pipelineId, epoch, cancellationToken);
     }
+
+    public async Task CompleteSnapshotRequestsAsync(Guid pipelineId, IReadOnlyCollection<Guid> requestIds, CancellationToken cancellationToken)
+    {
+        if (requestIds.Count == 0)
+        {
+            return;
+        }
+
+        await using var scope = scopes.CreateAsyncScope();
+        scope.ServiceProvider.GetRequiredService<TenantContext>().SetPlatformScope();
+        var db = scope.ServiceProvider.GetRequiredService<ControlDbContext>();
+        var now = scope.ServiceProvider.GetRequiredService<TimeProvider>().GetUtcNow();
+        var ids = requestIds.ToList();
+
+        // Only pending requests of this pipeline: a repeated report changes nothing, and a worker cannot complete
+        // another pipeline's request.
+        await db.SnapshotRequests
+            .Where(r => r.PipelineId == pipelineId && ids.Contains(r.Id) && r.CompletedAt == null)
+            .ExecuteUpdateAsync(u => u.SetProperty(r => r.CompletedAt, now), cancellationToken);
+    }
 }

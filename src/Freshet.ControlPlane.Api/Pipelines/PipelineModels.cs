@@ -64,4 +64,8 @@ internal sealed record PipelineSpec(
 
 internal sealed record RevisionResponse(long Generation, string Change, string CreatedBy, DateTimeOffset CreatedAt, System.Text.Json.Nodes.JsonNode? Spec);
 
-internal sealed record SnapshotRequestResponse(Guid Id, string Schema, string Name, DateTimeOffset RequestedAt, string RequestedBy);
+/// <summary>A re-snapshot request; <c>completed_at</c> is set once the worker reported the table copied again.</summary>
+internal sealed record SnapshotRequestResponse(Guid Id, string Schema, string Name, DateTimeOffset RequestedAt, string RequestedBy, DateTimeOffset? CompletedAt)
+{
+    public static SnapshotRequestResponse From(SnapshotRequest r) => new(r.Id, r.SchemaName, r.TableName, r.RequestedAt, r.RequestedBy, r.CompletedAt);
+}

@@ -19,12 +19,13 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         var pipelines = await db.Pipelines.AsNoTracking().ToListAsync(cancellationToken);
         var connectionIds = pipelines.SelectMany(p => new[] { p.SourceConnectionId, p.DestinationConnectionId }).Distinct().ToList();
         var connections = await db.Connections.AsNoTracking().Where(c => connectionIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, cancellationToken);
+        var requests = (await PendingRequests().ToListAsync(cancellationToken)).ToLookup(r => r.PipelineId);
         var result = new List<(Freshet.Contracts.PipelineSpec, DesiredState)>();
         foreach (var pipeline in pipelines)
         {
             if (connections.TryGetValue(pipeline.SourceConnectionId, out var source) && connections.TryGetValue(pipeline.DestinationConnectionId, out var destination))
             {
-                result.Add((Build(pipeline, source, destination, epoch), pipeline.DesiredState));
+                result.Add((Build(pipeline, source, destination, epoch, [.. requests[pipeline.Id]]), pipeline.DesiredState));
             }
         }
 
@@ -43,12 +44,20 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         var connections = await db.Connections.AsNoTracking()
             .Where(c => c.Id == pipeline.SourceConnectionId || c.Id == pipeline.DestinationConnectionId)
             .ToDictionaryAsync(c => c.Id, cancellationToken);
-        return connections.TryGetValue(pipeline.SourceConnectionId, out var source) && connections.TryGetValue(pipeline.DestinationConnectionId, out var destination)
-            ? Build(pipeline, source, destination, epoch)
-            : null;
+        if (!connections.TryGetValue(pipeline.SourceConnectionId, out var source) || !connections.TryGetValue(pipeline.DestinationConnectionId, out var destination))
+        {
+            return null;
+        }
+
+        var requests = await PendingRequests().Where(r => r.PipelineId == pipelineId).ToListAsync(cancellationToken);
+        return Build(pipeline, source, destination, epoch, requests);
     }
 
-    private Freshet.Contracts.PipelineSpec Build(Pipeline pipeline, Connection source, Connection destination, long epoch) => new(
+    /// <summary>Re-snapshot requests not completed yet, oldest first (ids are time-ordered).</summary>
+    private IQueryable<SnapshotRequest> PendingRequests() =>
+        db.SnapshotRequests.AsNoTracking().Where(r => r.CompletedAt == null).OrderBy(r => r.Id);
+
+    private Freshet.Contracts.PipelineSpec Build(Pipeline pipeline, Connection source, Connection destination, long epoch, IReadOnlyList<SnapshotRequest> requests) => new(
         pipeline.Id,
         pipeline.TenantId,
         pipeline.Name,
@@ -58,7 +67,12 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         Endpoint(destination),
         [.. pipeline.Tables.Select(t => new TableSpec(t.Schema, t.Name, t.Options.DestinationName, t.Options.ExcludedColumns, t.Options.Snapshot))],
         pipeline.DeleteMode,
-        pipeline.SchemaChangePolicy);
+        pipeline.SchemaChangePolicy,
+        Resnapshots: requests.Count == 0
+            ? null
+            : [.. requests
+                .Where(r => pipeline.Tables.Any(t => t.Schema == r.SchemaName && t.Name == r.TableName))
+                .Select(r => new SnapshotRequestSpec(r.Id, r.SchemaName, r.TableName))]);
 
     private EndpointSpec Endpoint(Connection connection)
     {

@@ -29,7 +29,9 @@ internal static class PipelinesApi
             SetDesiredStateAsync(id, DesiredState.Paused, db, audit, clock, http, ct)).Writes(TenantRole.Editor).WithSummary("Pauses a pipeline; its position is kept.");
         group.MapPost("/{id:guid}/resume", (Guid id, ControlDbContext db, AuditLog audit, TimeProvider clock, HttpContext http, CancellationToken ct) =>
             SetDesiredStateAsync(id, DesiredState.Running, db, audit, clock, http, ct)).Writes(TenantRole.Editor).WithSummary("Resumes a paused pipeline.");
-        group.MapPost("/{id:guid}/resnapshot", ResnapshotAsync).Writes(TenantRole.Editor).WithSummary("Copies the named tables again, then streams on.");
+        group.MapPost("/{id:guid}/resnapshot", ResnapshotAsync).Writes(TenantRole.Editor).WithSummary("Copies the named tables again, then streams on (a new generation).")
+            .WithDescription("The worker running the pipeline empties each named table's target and copies it again while the other tables keep their position; the request is completed (completed_at) once the copy is done. See GET …/resnapshots.");
+        group.MapGet("/{id:guid}/resnapshots", ResnapshotsAsync).Reads().WithSummary("Lists the pipeline's re-snapshot requests, oldest first, each with completed_at once its table was copied again.");
         group.MapGet("/{id:guid}/revisions", RevisionsAsync).Reads().WithSummary("Lists the pipeline's generations, newest first.");
         group.MapGet("/{id:guid}/revisions/{generation:long}", RevisionAsync).Reads().WithSummary("Reads the spec of one generation.");
         return group;
@@ -186,17 +188,11 @@ internal static class PipelinesApi
             var now = clock.GetUtcNow();
             // A rename or a new lag threshold does not change what workers do; anything else is a new generation.
             var runtimeChange = changes.Any(c => c is not ("name" or "lag_threshold_seconds"));
-            if (runtimeChange)
-            {
-                pipeline.Generation++;
-            }
-
             pipeline.UpdatedAt = now;
             pipeline.Version++;
-            var summary = $"Changed {string.Join(", ", changes)}.";
             if (runtimeChange)
             {
-                AddRevision(db, pipeline, tenant.Actor.Display, now, summary);
+                NewGeneration(db, pipeline, tenant.Actor.Display, now, $"Changed {string.Join(", ", changes)}.");
             }
 
             audit.Record("pipeline.updated", "pipeline", pipeline.Id, new JsonObject
@@ -261,7 +257,7 @@ internal static class PipelinesApi
     private static async Task<Results<Accepted<IReadOnlyList<SnapshotRequestResponse>>, ValidationProblem, ProblemHttpResult>> ResnapshotAsync(
         Guid id, ResnapshotRequest? request, ControlDbContext db, TenantContext tenant, AuditLog audit, TimeProvider clock, CancellationToken cancellationToken)
     {
-        var pipeline = await db.Pipelines.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id, cancellationToken);
+        var pipeline = await db.Pipelines.FirstOrDefaultAsync(p => p.Id == id, cancellationToken);
         if (pipeline is null)
         {
             return Problems.NotFound("Pipeline");
@@ -297,14 +293,43 @@ internal static class PipelinesApi
             RequestedBy = tenant.Actor.Display,
         }).ToList();
         db.SnapshotRequests.AddRange(requests);
+
+        // The requests travel in the spec: a new generation makes the worker that runs the pipeline restart it with them
+        // (same placement and epoch, from its checkpoint).
+        var names = string.Join(", ", tables!.Select(t => $"{t.Schema}.{t.Name}"));
+        pipeline.UpdatedAt = now;
+        pipeline.Version++;
+        NewGeneration(db, pipeline, tenant.Actor.Display, now, $"Re-snapshot requested: {names}.");
         audit.Record("pipeline.resnapshot_requested", "pipeline", pipeline.Id, new JsonObject
         {
             ["tables"] = new JsonArray(tables!.Select(t => (JsonNode)$"{t.Schema}.{t.Name}").ToArray()),
+            ["requests"] = new JsonArray(requests.Select(r => (JsonNode)r.Id.ToString()).ToArray()),
+            ["generation"] = pipeline.Generation,
         });
         await db.SaveChangesAsync(cancellationToken);
         return TypedResults.Accepted(
-            $"/v1/pipelines/{id}",
-            (IReadOnlyList<SnapshotRequestResponse>)requests.Select(r => new SnapshotRequestResponse(r.Id, r.SchemaName, r.TableName, r.RequestedAt, r.RequestedBy)).ToList());
+            $"/v1/pipelines/{id}/resnapshots",
+            (IReadOnlyList<SnapshotRequestResponse>)requests.Select(SnapshotRequestResponse.From).ToList());
+    }
+
+    private static async Task<Results<Ok<Page<SnapshotRequestResponse>>, ValidationProblem, ProblemHttpResult>> ResnapshotsAsync(
+        Guid id,
+        ControlDbContext db,
+        [FromQuery(Name = "page_size")] int? pageSize,
+        [FromQuery(Name = "page_token")] string? pageToken,
+        CancellationToken cancellationToken)
+    {
+        if (!IdPaging.TryCreate(pageSize, pageToken, out var page, out var problem))
+        {
+            return problem;
+        }
+
+        if (!await db.Pipelines.AnyAsync(p => p.Id == id, cancellationToken))
+        {
+            return Problems.NotFound("Pipeline");
+        }
+
+        return TypedResults.Ok(await page.ListAsync(db.SnapshotRequests.AsNoTracking().Where(r => r.PipelineId == id), r => r.Id, SnapshotRequestResponse.From, cancellationToken));
     }
 
     private static async Task<Results<Ok<Page<RevisionResponse>>, ValidationProblem, ProblemHttpResult>> RevisionsAsync(
@@ -354,6 +379,16 @@ internal static class PipelinesApi
 
     private static RevisionResponse ToResponse(PipelineRevision r, bool includeSpec) =>
         new(r.Generation, r.Change, r.CreatedBy, r.CreatedAt, includeSpec ? JsonNode.Parse(r.Spec) : null);
+
+    /// <summary>
+    /// Starts a new generation of the pipeline's spec: workers running an older one restart the pipeline with the new
+    /// spec. Every generation bump goes through here, with what changed.
+    /// </summary>
+    internal static void NewGeneration(ControlDbContext db, Pipeline pipeline, string createdBy, DateTimeOffset now, string change)
+    {
+        pipeline.Generation++;
+        AddRevision(db, pipeline, createdBy, now, change);
+    }
 
     /// <summary>Records the pipeline's current spec as the revision of its generation.</summary>
     internal static void AddRevision(ControlDbContext db, Pipeline pipeline, string createdBy, DateTimeOffset now, string change) =>

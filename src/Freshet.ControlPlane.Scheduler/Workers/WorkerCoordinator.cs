@@ -90,6 +90,7 @@ internal sealed class WorkerCoordinator(
             wasDraining = reader.GetBoolean(2);
         }
 
+        var placed = new HashSet<Guid>();
         if (heartbeat.Pipelines.Count > 0)
         {
             // Reports count only for the placement they were made under: a late report of an older epoch is ignored.
@@ -98,6 +99,7 @@ internal sealed class WorkerCoordinator(
                 UPDATE assignments a SET report = r.report, reported_at = now()
                 FROM unnest($2::uuid[], $3::bigint[], $4::jsonb[]) AS r(pipeline_id, epoch, report)
                 WHERE a.pipeline_id = r.pipeline_id AND a.epoch = r.epoch AND a.worker_id = $1
+                RETURNING a.pipeline_id
                 """,
                 connection,
                 transaction);
@@ -109,10 +111,26 @@ internal sealed class WorkerCoordinator(
                 Value = heartbeat.Pipelines.Select(p => p.Progress is null ? null : JsonSerializer.Serialize(p.Progress, ReportJson)).ToArray(),
                 NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Jsonb,
             });
-            await report.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            await using var placedReader = await report.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            while (await placedReader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                placed.Add(placedReader.GetGuid(0));
+            }
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+
+        // Re-snapshot requests a run reports handled are completed only for the placement it runs under (placed on this
+        // worker with this epoch, as the report just matched). After the commit: completing is idempotent, and a report
+        // lost here is repeated by the next heartbeat.
+        foreach (var pipeline in heartbeat.Pipelines)
+        {
+            if (pipeline.Progress?.HandledResnapshots is { Count: > 0 } handled && pipeline.Progress.Epoch == pipeline.Epoch && placed.Contains(pipeline.PipelineId))
+            {
+                await catalog.CompleteSnapshotRequestsAsync(pipeline.PipelineId, handled, cancellationToken).ConfigureAwait(false);
+            }
+        }
+
         if (heartbeat.Draining && !wasDraining)
         {
             signal.Request();

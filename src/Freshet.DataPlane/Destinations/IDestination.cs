@@ -44,6 +44,17 @@ public interface IDestination : IAsyncDisposable
     /// </summary>
     Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// <see cref="BeginSnapshotAsync(IReadOnlyList{TableSchema}, string, CancellationToken)"/> that also records
+    /// <paramref name="resnapshots"/> (re-snapshot request ids whose tables are among <paramref name="tables"/>) as
+    /// handled, in the same transaction: the emptied tables, the plan that copies them again and the record commit
+    /// together or not at all, so a request is carried out exactly once whatever crashes.
+    /// </summary>
+    Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, IReadOnlyCollection<Guid> resnapshots, CancellationToken cancellationToken);
+
+    /// <summary>The re-snapshot request ids this pipeline's destination has recorded as handled (<c>_freshet_resnapshots</c>).</summary>
+    Task<IReadOnlySet<Guid>> ReadHandledResnapshotsAsync(CancellationToken cancellationToken);
+
     /// <summary>Snapshot chunks already committed, as (source table, chunk number).</summary>
     Task<IReadOnlySet<(TableId Table, int Chunk)>> ReadCompletedChunksAsync(CancellationToken cancellationToken);
 
@@ -129,6 +140,9 @@ public static class MetadataColumns
 
     /// <summary>The state table holding one row per committed snapshot chunk.</summary>
     public const string SnapshotChunkTable = "_freshet_snapshot_chunks";
+
+    /// <summary>The state table holding one row per re-snapshot request a pipeline has carried out.</summary>
+    public const string ResnapshotTable = "_freshet_resnapshots";
 }
 
 /// <summary>A higher epoch owns the pipeline: this worker must stop it.</summary>

@@ -24,6 +24,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     private long _errors;
     private long _pendingIds;
     private Func<(long? Head, long? Retained)> _sourceStatus = () => (null, null);
+    private IReadOnlyList<Guid>? _handledResnapshots;
 
     public Guid PipelineId { get; } = pipelineId;
 
@@ -38,6 +39,15 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
             _state = state;
             _reason = reason;
             _nextAttemptAt = nextAttemptAt;
+        }
+    }
+
+    /// <summary>The spec's re-snapshot requests whose tables the destination now holds copied again.</summary>
+    internal void ResnapshotsHandled(IReadOnlyList<Guid> requests)
+    {
+        lock (_lock)
+        {
+            _handledResnapshots = requests.Count == 0 ? null : requests;
         }
     }
 
@@ -145,7 +155,8 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
                 Interlocked.Read(ref _retries),
                 Interlocked.Read(ref _errors),
                 _tables.ToDictionary(t => t.Key.ToString(), t => t.Value.Report()),
-                now);
+                now,
+                _handledResnapshots);
         }
     }
 

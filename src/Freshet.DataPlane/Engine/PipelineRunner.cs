@@ -78,20 +78,50 @@ internal sealed partial class PipelineRunner(
             }
         }
 
+        var requested = spec.Resnapshots ?? [];
+        var handled = requested.Count == 0 ? new HashSet<Guid>() : new HashSet<Guid>(await destination.ReadHandledResnapshotsAsync(cancellationToken).ConfigureAwait(false));
+
+        // A request for a table this run does not replicate (quarantined, refused, no longer selected) waits.
+        var resnapshots = requested
+            .Where(r => !handled.Contains(r.Id))
+            .Select(r => (r.Id, Table: schemas.Select(s => s.Schema).FirstOrDefault(s => s.Source == new TableId(r.Schema, r.Name))))
+            .Where(r => r.Table is not null)
+            .Select(r => (r.Id, Table: r.Table!))
+            .ToList();
+
         var resumePosition = checkpoint.Position;
         var applied = (checkpoint.AppliedPosition, checkpoint.AppliedSequence);
         if (resumePosition is null || checkpoint.Snapshot is not null)
         {
             progress.SetState(PipelineRunState.Snapshotting);
-            resumePosition = await SnapshotAsync(source, destination, [.. schemas.Where(s => s.Snapshot).Select(s => s.Schema)], checkpoint.Snapshot, null, cancellationToken).ConfigureAwait(false);
+            var initial = schemas.Where(s => s.Snapshot).Select(s => s.Schema).ToList();
+            var covered = resnapshots.Where(r => initial.Contains(r.Table)).ToList();
+            (resumePosition, var began) = await SnapshotAsync(source, destination, initial, checkpoint.Snapshot, null, [.. covered.Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
             applied = (0, 0);
-        }
-        else if (added.Count > 0)
-        {
-            progress.SetState(PipelineRunState.Snapshotting);
-            resumePosition = await SnapshotAsync(source, destination, added, null, resumePosition, cancellationToken).ConfigureAwait(false);
+            if (began)
+            {
+                // A snapshot from nothing emptied and copied those tables anyway; one that resumed copies only the
+                // chunks it still missed, so their requests are carried out below, from the position it ends at.
+                handled.UnionWith(covered.Select(r => r.Id));
+                resnapshots.RemoveAll(r => covered.Contains(r));
+            }
         }
 
+        // Tables to copy again while the others stream on: added ones, and those asked to be re-snapshotted (emptied,
+        // planned and recorded as handled in one destination transaction, so a crash neither loses nor repeats one).
+        var again = added.Concat(resnapshots.Select(r => r.Table)).DistinctBy(t => t.Source).ToList();
+        if (again.Count > 0)
+        {
+            progress.SetState(PipelineRunState.Snapshotting);
+            (resumePosition, _) = await SnapshotAsync(source, destination, again, null, resumePosition, [.. resnapshots.Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
+            handled.UnionWith(resnapshots.Select(r => r.Id));
+            if (resnapshots.Count > 0)
+            {
+                LogResnapshotted(_logger, spec.PipelineId, string.Join(", ", resnapshots.Select(r => r.Table.Source.ToString())));
+            }
+        }
+
+        progress.ResnapshotsHandled([.. requested.Select(r => r.Id).Where(handled.Contains)]);
         progress.SetState(PipelineRunState.Streaming);
         await StreamAsync(source, destination, resumePosition, applied, cancellationToken).ConfigureAwait(false);
     }
@@ -100,8 +130,10 @@ internal sealed partial class PipelineRunner(
     /// Copies <paramref name="tables"/>: from nothing (a new slot), resuming <paramref name="plan"/>, or — with
     /// <paramref name="streamPosition"/> — tables added to a pipeline that already streams from there.
     /// </summary>
-    private async Task<string> SnapshotAsync(
-        IChangeSource source, IDestination destination, IReadOnlyList<TableSchema> tables, string? plan, string? streamPosition, CancellationToken cancellationToken)
+    /// <returns>The position to stream from, and whether the snapshot began (rather than resumed), recording <paramref name="resnapshots"/>.</returns>
+    private async Task<(string ResumePosition, bool Began)> SnapshotAsync(
+        IChangeSource source, IDestination destination, IReadOnlyList<TableSchema> tables, string? plan, string? streamPosition, IReadOnlyCollection<Guid> resnapshots,
+        CancellationToken cancellationToken)
     {
         ISnapshotSession session;
         var fresh = plan is null;
@@ -122,7 +154,7 @@ internal sealed partial class PipelineRunner(
         {
             if (fresh)
             {
-                await destination.BeginSnapshotAsync(tables, session.Plan, cancellationToken).ConfigureAwait(false);
+                await destination.BeginSnapshotAsync(tables, session.Plan, resnapshots, cancellationToken).ConfigureAwait(false);
             }
 
             var done = fresh ? new HashSet<(TableId, int)>() : await destination.ReadCompletedChunksAsync(cancellationToken).ConfigureAwait(false);
@@ -145,7 +177,7 @@ internal sealed partial class PipelineRunner(
                 }).ConfigureAwait(false);
 
             await destination.FinishSnapshotAsync(session.ResumePosition, cancellationToken).ConfigureAwait(false);
-            return session.ResumePosition;
+            return (session.ResumePosition, fresh);
         }
     }
 
@@ -325,6 +357,9 @@ internal sealed partial class PipelineRunner(
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: snapshot of {Tables} tables, {Chunks} chunks to copy")]
     private static partial void LogSnapshot(ILogger logger, Guid pipelineId, int chunks, int tables);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: copied again on request: {Tables}")]
+    private static partial void LogResnapshotted(ILogger logger, Guid pipelineId, string tables);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: {Table} follows the source (added: {Added}; dropped: {Dropped}; retyped: {Retyped})")]
     private static partial void LogSchemaApplied(ILogger logger, Guid pipelineId, string table, string added, string dropped, string retyped);

@@ -53,6 +53,7 @@ public static class EndpointCatalog
         new("POST", "/v1/pipelines/{id}/pause", Needs.Editor),
         new("POST", "/v1/pipelines/{id}/resume", Needs.Editor),
         new("POST", "/v1/pipelines/{id}/resnapshot", Needs.Editor, "{}"),
+        new("GET", "/v1/pipelines/{id}/resnapshots", Needs.Viewer),
         new("GET", "/v1/pipelines/{id}/revisions", Needs.Viewer),
         new("GET", "/v1/pipelines/{id}/revisions/1", Needs.Viewer),
         new("GET", "/v1/audit-events", Needs.Admin),

@@ -27,6 +27,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 {
     private const string Checkpoints = "main." + MetadataColumns.CheckpointTable;
     private const string Chunks = "main." + MetadataColumns.SnapshotChunkTable;
+    private const string Resnapshots = "main." + MetadataColumns.ResnapshotTable;
 
     private static readonly string[] MetadataDefinitions =
     [
@@ -64,6 +65,14 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             CREATE TABLE IF NOT EXISTS {Chunks} (
                 pipeline_id VARCHAR NOT NULL, source_table VARCHAR NOT NULL, chunk INTEGER NOT NULL, row_count BIGINT NOT NULL,
                 done_at TIMESTAMP WITH TIME ZONE NOT NULL)
+            """,
+            cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"""
+            CREATE TABLE IF NOT EXISTS {Resnapshots} (
+                pipeline_id VARCHAR NOT NULL, request_id VARCHAR NOT NULL, handled_at TIMESTAMP WITH TIME ZONE NOT NULL,
+                PRIMARY KEY (pipeline_id, request_id))
             """,
             cancellationToken).ConfigureAwait(false);
 
@@ -260,7 +269,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken)
+    public Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken) =>
+        BeginSnapshotAsync(tables, plan, [], cancellationToken);
+
+    public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, IReadOnlyCollection<Guid> resnapshots, CancellationToken cancellationToken)
     {
         await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
@@ -285,7 +297,36 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             $"UPDATE {Checkpoints} SET snapshot = $1, updated_at = $2 WHERE pipeline_id = $3",
             [plan, context.TimeProvider.GetUtcNow(), _pipelineId],
             cancellationToken).ConfigureAwait(false);
+        foreach (var request in resnapshots)
+        {
+            await ExecuteAsync(
+                connection,
+                $"INSERT INTO {Resnapshots} (pipeline_id, request_id, handled_at) VALUES ($1, $2, $3) ON CONFLICT DO NOTHING",
+                [_pipelineId, request.ToString("D"), context.TimeProvider.GetUtcNow()],
+                cancellationToken).ConfigureAwait(false);
+        }
+
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+    }
+
+    public async Task<IReadOnlySet<Guid>> ReadHandledResnapshotsAsync(CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
+        return await ReadAsync(
+            lease.Connection,
+            $"SELECT request_id FROM {Resnapshots} WHERE pipeline_id = $1",
+            [_pipelineId],
+            reader =>
+            {
+                var handled = new HashSet<Guid>();
+                while (reader.Read())
+                {
+                    handled.Add(Guid.Parse(reader.GetString(0)));
+                }
+
+                return handled;
+            },
+            cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlySet<(TableId Table, int Chunk)>> ReadCompletedChunksAsync(CancellationToken cancellationToken)

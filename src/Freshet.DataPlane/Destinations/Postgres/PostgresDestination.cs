@@ -33,6 +33,8 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
 
     private string Chunks => $"{Sql.Quote(_schema)}.{Sql.Quote(MetadataColumns.SnapshotChunkTable)}";
 
+    private string Resnapshots => $"{Sql.Quote(_schema)}.{Sql.Quote(MetadataColumns.ResnapshotTable)}";
+
     public async Task<DestinationCheckpoint> ClaimAsync(CancellationToken cancellationToken)
     {
         for (var attempt = 1; ; attempt++)
@@ -171,7 +173,10 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
             (long)context.TimeProvider.GetElapsedTime(started).TotalMilliseconds);
     }
 
-    public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken)
+    public Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken) =>
+        BeginSnapshotAsync(tables, plan, [], cancellationToken);
+
+    public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, IReadOnlyCollection<Guid> resnapshots, CancellationToken cancellationToken)
     {
         await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -196,9 +201,29 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
 
         statements.Add(($"DELETE FROM {Chunks} WHERE pipeline_id = $1 AND source_table = ANY ($2)", [context.PipelineId, tables.Select(t => Sql.Name(t.Source)).ToArray()]));
         statements.Add(($"UPDATE {Checkpoints} SET snapshot = $2, updated_at = $3 WHERE pipeline_id = $1", [context.PipelineId, plan, Now()]));
+        if (resnapshots.Count > 0)
+        {
+            statements.Add(($"INSERT INTO {Resnapshots} (pipeline_id, request_id, handled_at) SELECT $1, unnest($2::uuid[]), $3 ON CONFLICT DO NOTHING",
+                [context.PipelineId, resnapshots.ToArray(), Now()]));
+        }
+
         await ExecuteAsync(connection, transaction, statements, cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
         LogSnapshotStarted(_logger, tables.Count);
+    }
+
+    public async Task<IReadOnlySet<Guid>> ReadHandledResnapshotsAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await _dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = Sql.Command($"SELECT request_id FROM {Resnapshots} WHERE pipeline_id = $1", connection, null, context.PipelineId);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        var handled = new HashSet<Guid>();
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            handled.Add(reader.GetGuid(0));
+        }
+
+        return handled;
     }
 
     public async Task<IReadOnlySet<(TableId Table, int Chunk)>> ReadCompletedChunksAsync(CancellationToken cancellationToken)
@@ -281,14 +306,14 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
             await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
-        bool schemaExists, checkpointsExist, chunksExist;
+        bool schemaExists, checkpointsExist, chunksExist, resnapshotsExist;
         await using (var command = Sql.Command(
-            "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1), to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL",
-            connection, transaction, _schema, Checkpoints, Chunks))
+            "SELECT EXISTS (SELECT FROM pg_namespace WHERE nspname = $1), to_regclass($2) IS NOT NULL, to_regclass($3) IS NOT NULL, to_regclass($4) IS NOT NULL",
+            connection, transaction, _schema, Checkpoints, Chunks, Resnapshots))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-            (schemaExists, checkpointsExist, chunksExist) = (reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2));
+            (schemaExists, checkpointsExist, chunksExist, resnapshotsExist) = (reader.GetBoolean(0), reader.GetBoolean(1), reader.GetBoolean(2), reader.GetBoolean(3));
         }
 
         // Checked first because CREATE … IF NOT EXISTS still needs the CREATE privilege, which a destination user may lack.
@@ -323,6 +348,17 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
                     row_count bigint,
                     done_at timestamptz,
                     PRIMARY KEY (pipeline_id, source_table, chunk))
+                """, []));
+        }
+
+        if (!resnapshotsExist)
+        {
+            statements.Add(($"""
+                CREATE TABLE {Resnapshots} (
+                    pipeline_id uuid,
+                    request_id uuid,
+                    handled_at timestamptz NOT NULL,
+                    PRIMARY KEY (pipeline_id, request_id))
                 """, []));
         }
 

@@ -49,6 +49,32 @@ public sealed class DuckDbDestinationFencingTests
     }
 
     [Fact]
+    public async Task BeginSnapshotAsync_WithResnapshots_EmptiesOnlyItsTablesAndRecordsEachRequestOnce_AndALowerEpochRecordsNothing()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        var others = People("others");
+        await using var zombie = await file.ReadyAsync(DeleteMode.Hard, people, others);
+        await zombie.ApplyAsync(Batch(Insert(people, 10, 0, 1, "ann", "a"), Insert(others, 10, 1, 2, "bob", "b")), CancellationToken.None);
+        var request = Guid.NewGuid();
+        Assert.Empty(await zombie.ReadHandledResnapshotsAsync(CancellationToken.None));
+
+        await zombie.BeginSnapshotAsync([people], "plan", [request], CancellationToken.None);
+        await zombie.BeginSnapshotAsync([people], "plan again", [request], CancellationToken.None);
+
+        Assert.Equal([request], await zombie.ReadHandledResnapshotsAsync(CancellationToken.None));
+        Assert.Equal([[0L, 1L, 1L]], await file.QueryAsync(
+            "SELECT (SELECT count(*) FROM people), (SELECT count(*) FROM others), (SELECT count(*) FROM _freshet_resnapshots)"));
+
+        await using var owner = file.Destination(epoch: 2);
+        await owner.ClaimAsync(CancellationToken.None);
+        await Assert.ThrowsAsync<PipelineFencedException>(() => zombie.BeginSnapshotAsync([others], "zombie plan", [Guid.NewGuid()], CancellationToken.None));
+
+        Assert.Equal([request], await owner.ReadHandledResnapshotsAsync(CancellationToken.None));
+        Assert.Equal([[1L]], await file.QueryAsync("SELECT count(*) FROM others"));
+    }
+
+    [Fact]
     public async Task LowerEpoch_AfterAHigherOneClaimed_CannotClaimOrWrite_AndTheDataStaysTheOwners()
     {
         using var file = new TempDuckDbFile();

@@ -84,6 +84,33 @@ public sealed class PostgresDestinationFencingTests(PostgresDestinationFixture f
     }
 
     [Fact]
+    public async Task BeginSnapshotAsync_WithResnapshots_EmptiesOnlyItsTablesAndRecordsEachRequestOnce_AndALowerEpochRecordsNothing()
+    {
+        var scope = fixture.NewScope();
+        var others = Table("others", Key("id"), Column("name", ValueKind.Text));
+        await using var zombie = await scope.ClaimedAsync(epoch: 1);
+        await zombie.EnsureTableAsync(Items, SchemaChangePolicy.Propagate, CancellationToken.None);
+        await zombie.EnsureTableAsync(others, SchemaChangePolicy.Propagate, CancellationToken.None);
+        await zombie.ApplyAsync(Batch(Insert(Items, 10, 0, 1, "ann"), Insert(others, 10, 1, 2, "bob")), CancellationToken.None);
+        var request = Guid.NewGuid();
+        Assert.Empty(await zombie.ReadHandledResnapshotsAsync(CancellationToken.None));
+
+        await zombie.BeginSnapshotAsync([Items], "plan", [request], CancellationToken.None);
+        await zombie.BeginSnapshotAsync([Items], "plan again", [request], CancellationToken.None);
+
+        Assert.Equal([request], await zombie.ReadHandledResnapshotsAsync(CancellationToken.None));
+        Assert.Equal(0L, await scope.ScalarAsync($"SELECT count(*) FROM {scope.Qualified("items")}"));
+        Assert.Equal(1L, await scope.ScalarAsync($"SELECT count(*) FROM {scope.Qualified("others")}"));
+        Assert.Equal(1L, await scope.ScalarAsync($"SELECT count(*) FROM {scope.Qualified(MetadataColumns.ResnapshotTable)}"));
+
+        await using var owner = await scope.ClaimedAsync(epoch: 2);
+        await Assert.ThrowsAsync<PipelineFencedException>(() => zombie.BeginSnapshotAsync([others], "zombie plan", [Guid.NewGuid()], CancellationToken.None));
+
+        Assert.Equal([request], await owner.ReadHandledResnapshotsAsync(CancellationToken.None));
+        Assert.Equal(1L, await scope.ScalarAsync($"SELECT count(*) FROM {scope.Qualified("others")}"));
+    }
+
+    [Fact]
     public async Task ApplyAsync_WaitingBehindAHigherEpochsClaim_IsFenced()
     {
         var scope = fixture.NewScope();
