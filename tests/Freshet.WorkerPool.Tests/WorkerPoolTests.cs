@@ -194,6 +194,54 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task Resnapshot_ThroughTheApi_CopiesTheTableAgainUnderTheSameEpoch_AndCompletesTheRequest()
+    {
+        await using var cluster = await PoolCluster.StartAsync(controlPlanes: 1, workers: 1);
+        await cluster.CreateSourceTableAsync("accounts");
+        var pipeline = await cluster.CreatePipelineAsync("accounts", postgresDestination: true);
+        await cluster.WaitForPlacementsAsync(p => p.TryGetValue(pipeline.Id, out var row) && row.State == "Streaming", Settle, "the pipeline streaming");
+        await using var load = SourceLoad.Start(cluster.SourceConnectionString, ["accounts"], TimeSpan.FromMilliseconds(100));
+        await Task.Delay(TimeSpan.FromSeconds(3));
+        var epoch = (await cluster.PlacementsAsync())[pipeline.Id].Epoch;
+
+        // Someone edits the destination by hand: the stream alone never puts these rows right.
+        await using (var destination = new NpgsqlConnection(cluster.DestinationConnectionString))
+        {
+            await destination.OpenAsync();
+            await using var tamper = new NpgsqlCommand("DELETE FROM freshet.accounts WHERE id % 2 = 0; UPDATE freshet.accounts SET v = 'tampered'", destination);
+            await tamper.ExecuteNonQueryAsync();
+        }
+
+        Assert.False((await SourceLoad.CompareWithPostgresAsync(cluster.SourceConnectionString, cluster.DestinationConnectionString, "accounts")).Equal);
+
+        var asked = DateTimeOffset.UtcNow;
+        var response = await cluster.Api.PostAsync(
+            $"/v1/pipelines/{pipeline.Id}/resnapshot", JsonContent.Create(new { tables = new[] { new { schema = "public", name = "accounts" } } }));
+        Assert.True(response.IsSuccessStatusCode, await response.Content.ReadAsStringAsync());
+        var request = JsonDocument.Parse(await response.Content.ReadAsStringAsync()).RootElement[0].GetProperty("id").GetGuid();
+        var deadline = DateTime.UtcNow + Settle;
+        while (true)
+        {
+            var listed = JsonDocument.Parse(await cluster.Api.GetStringAsync($"/v1/pipelines/{pipeline.Id}/resnapshots")).RootElement.GetProperty("items");
+            if (listed.EnumerateArray().Any(r => r.GetProperty("id").GetGuid() == request && r.GetProperty("completed_at").ValueKind != JsonValueKind.Null))
+            {
+                break;
+            }
+
+            Assert.True(DateTime.UtcNow < deadline, $"the re-snapshot request was not completed within {Settle}\n{cluster.Logs()}");
+            await Task.Delay(200);
+        }
+
+        output.WriteLine($"re-snapshot completed {(DateTimeOffset.UtcNow - asked).TotalSeconds:F2} s after the request");
+        await Task.Delay(TimeSpan.FromSeconds(2));
+        await load.StopAsync();
+        var comparison = await SourceLoad.WaitForEqualInPostgresAsync(cluster.SourceConnectionString, cluster.DestinationConnectionString, "accounts", Settle);
+        Assert.True(comparison.Equal, $"{comparison}\n{cluster.Logs()}");
+        Assert.Equal(epoch, (await cluster.PlacementsAsync())[pipeline.Id].Epoch);
+        Assert.Equal(2, JsonDocument.Parse(await cluster.Api.GetStringAsync($"/v1/pipelines/{pipeline.Id}")).RootElement.GetProperty("generation").GetInt64());
+    }
+
+    [Fact]
     public async Task DrainedWorker_HandsBackEachPipeline_WithNoDeliveryPauseOverTwoSeconds_AndExits()
     {
         await using var cluster = await PoolCluster.StartAsync(controlPlanes: 1, workers: 1);
