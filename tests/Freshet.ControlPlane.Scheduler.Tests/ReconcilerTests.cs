@@ -14,10 +14,19 @@ namespace Freshet.ControlPlane.Scheduler.Tests;
 /// </summary>
 public sealed class ReconcilerTests : IAsyncLifetime
 {
+    // Leases long enough that a loaded machine never lets one run out by accident; the failover test uses a short one.
     private static readonly LeaseOptions Options = new()
     {
-        HeartbeatInterval = TimeSpan.FromMilliseconds(200),
-        LeaseDuration = TimeSpan.FromSeconds(1),
+        HeartbeatInterval = TimeSpan.FromSeconds(5),
+        LeaseDuration = TimeSpan.FromSeconds(60),
+        WorkerSafetyMargin = TimeSpan.FromSeconds(1),
+        DrainTimeout = TimeSpan.FromSeconds(30),
+    };
+
+    private static readonly LeaseOptions ShortLeases = new()
+    {
+        HeartbeatInterval = TimeSpan.FromMilliseconds(300),
+        LeaseDuration = TimeSpan.FromSeconds(2),
         WorkerSafetyMargin = TimeSpan.FromMilliseconds(300),
         DrainTimeout = TimeSpan.FromSeconds(30),
     };
@@ -45,6 +54,8 @@ public sealed class ReconcilerTests : IAsyncLifetime
     [Fact]
     public async Task RunOnce_SpreadsPipelines_ThenMovesADeadWorkersPipelinesUnderHigherEpochs_AndTheDeadWorkerLosesItsLease()
     {
+        _coordinator = new WorkerCoordinator(_dataSource, _catalog, ShortLeases, new ReconcileSignal());
+        _reconciler = new Reconciler(_dataSource, _catalog, ShortLeases, NullLogger<Reconciler>.Instance);
         var tenant = Guid.NewGuid();
         var pipelines = Enumerable.Range(0, 4).Select(_ => _catalog.Add(tenant)).ToList();
         var a = await RegisterAsync("a");
@@ -62,11 +73,11 @@ public sealed class ReconcilerTests : IAsyncLifetime
         Assert.Null(await _coordinator.GetSpecAsync(b, onA.Pipelines[0].PipelineId, 1, CancellationToken.None));
 
         // b keeps heartbeating, a stops: once a's lease runs out, its two pipelines go to b under epoch 2.
-        var deadline = DateTime.UtcNow + Options.LeaseDuration + TimeSpan.FromMilliseconds(300);
+        var deadline = DateTime.UtcNow + ShortLeases.LeaseDuration + TimeSpan.FromMilliseconds(300);
         while (DateTime.UtcNow < deadline)
         {
             Assert.True((await _coordinator.HeartbeatAsync(new WorkerHeartbeat(b, false, []), CancellationToken.None)).Held);
-            await Task.Delay(Options.HeartbeatInterval);
+            await Task.Delay(ShortLeases.HeartbeatInterval);
         }
 
         var failover = await _reconciler.RunOnceAsync(_term, CancellationToken.None);

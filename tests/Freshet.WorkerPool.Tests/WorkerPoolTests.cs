@@ -178,7 +178,14 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
         }
 
         Assert.Equal(epoch, (await cluster.PlacementsAsync())[pipeline.Id].Epoch);
-        Assert.Equal("running", (await RuntimeAsync(cluster, pipeline.Id)).GetProperty("state").GetString());
+        // The state comes from the worker's heartbeat report, which trails the restart by up to a heartbeat.
+        var state = "";
+        for (var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(15); DateTime.UtcNow < deadline && state != "running"; await Task.Delay(200))
+        {
+            state = (await RuntimeAsync(cluster, pipeline.Id)).GetProperty("state").GetString();
+        }
+
+        Assert.Equal("running", state);
 
         // Delete: the worker stops the pipeline at once, then drops the slot (and the publication it created) once the
         // walsender has let go of it; the control plane then forgets the pipeline.
