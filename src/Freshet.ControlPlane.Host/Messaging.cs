@@ -1,3 +1,4 @@
+using Freshet.DataPlane;
 using MassTransit;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -13,15 +14,13 @@ namespace Freshet.ControlPlane.Host;
 /// </summary>
 internal static class Messaging
 {
-    public const string Section = "Freshet:Messaging";
-
     public static void Add(WebApplicationBuilder builder, Action<IBusRegistrationConfigurator>? consumers = null)
     {
-        var options = builder.Configuration.GetSection(Section).Get<MessagingOptions>() ?? new MessagingOptions();
+        var options = builder.Configuration.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions();
         var transport = string.IsNullOrWhiteSpace(options.Transport) ? "inmemory" : options.Transport.Trim().ToLowerInvariant();
         if (transport is not ("inmemory" or "rabbitmq"))
         {
-            throw new InvalidOperationException($"{Section}:Transport must be 'inmemory' or 'rabbitmq'; it is '{options.Transport}'.");
+            throw new InvalidOperationException($"{MessagingOptions.Section}:Transport must be 'inmemory' or 'rabbitmq'; it is '{options.Transport}'.");
         }
 
         builder.Services.AddMassTransit(bus =>
@@ -50,25 +49,5 @@ internal static class Messaging
                 bus.UsingInMemory((context, inMemory) => inMemory.ConfigureEndpoints(context));
             }
         });
-    }
-
-    private sealed class MessagingOptions
-    {
-        public string? Transport { get; set; }
-
-        public RabbitMqOptions RabbitMq { get; set; } = new();
-    }
-
-    private sealed class RabbitMqOptions
-    {
-        public string Host { get; set; } = "127.0.0.1";
-
-        public ushort Port { get; set; } = 5672;
-
-        public string Username { get; set; } = "guest";
-
-        public string Password { get; set; } = "guest";
-
-        public string VirtualHost { get; set; } = "/";
     }
 }

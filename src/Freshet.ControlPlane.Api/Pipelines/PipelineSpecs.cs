@@ -14,24 +14,6 @@ namespace Freshet.ControlPlane.Api.Pipelines;
 /// </summary>
 internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secrets, ConnectionEndpoints endpoints)
 {
-    public async Task<IReadOnlyList<(Freshet.Contracts.PipelineSpec Spec, DesiredState State)>> ReadAllAsync(long epoch, CancellationToken cancellationToken)
-    {
-        var pipelines = await db.Pipelines.AsNoTracking().ToListAsync(cancellationToken);
-        var connectionIds = pipelines.SelectMany(p => new[] { p.SourceConnectionId, p.DestinationConnectionId }).Distinct().ToList();
-        var connections = await db.Connections.AsNoTracking().Where(c => connectionIds.Contains(c.Id)).ToDictionaryAsync(c => c.Id, cancellationToken);
-        var requests = (await PendingRequests().ToListAsync(cancellationToken)).ToLookup(r => r.PipelineId);
-        var result = new List<(Freshet.Contracts.PipelineSpec, DesiredState)>();
-        foreach (var pipeline in pipelines)
-        {
-            if (connections.TryGetValue(pipeline.SourceConnectionId, out var source) && connections.TryGetValue(pipeline.DestinationConnectionId, out var destination))
-            {
-                result.Add((Build(pipeline, source, destination, epoch, [.. requests[pipeline.Id]]), pipeline.DesiredState));
-            }
-        }
-
-        return result;
-    }
-
     /// <summary>One pipeline's spec under <paramref name="epoch"/>; null when the pipeline or one of its connections is gone.</summary>
     public async Task<Freshet.Contracts.PipelineSpec?> ReadAsync(Guid pipelineId, long epoch, CancellationToken cancellationToken)
     {

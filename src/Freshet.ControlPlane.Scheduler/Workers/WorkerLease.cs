@@ -70,15 +70,3 @@ public sealed class LeaseOptions
         return MaxRebalanceMovesPerRound < 0 ? "MaxRebalanceMovesPerRound cannot be negative." : null;
     }
 }
-
-/// <summary>The scheduler's side of a lease: renewals extend it from the server's clock; expiry frees the pipelines.</summary>
-internal static class LeaseRules
-{
-    public static bool IsLive(Worker worker, DateTimeOffset now) => worker.LeaseExpiresAt > now;
-
-    public static void Renew(Worker worker, DateTimeOffset now, LeaseOptions options)
-    {
-        worker.LastHeartbeatAt = now;
-        worker.LeaseExpiresAt = now + options.LeaseDuration;
-    }
-}

@@ -1,3 +1,4 @@
+using Freshet.DataPlane;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -6,32 +7,9 @@ using Microsoft.Extensions.Hosting;
 namespace Freshet.DataPlane.Worker.Messaging;
 
 /// <summary>
-/// The message bus a control-plane worker listens on for assignment hints (section <c>Freshet:Messaging</c>). Without a
-/// transport configured there is no bus: the worker polls its assignments only.
+/// The bus a control-plane worker listens on for assignment hints (<see cref="MessagingOptions"/>). Without a transport
+/// there is no bus: the worker polls its assignments only.
 /// </summary>
-internal sealed class MessagingOptions
-{
-    public const string Section = "Freshet:Messaging";
-
-    /// <summary><c>rabbitmq</c>, or empty for none.</summary>
-    public string? Transport { get; set; }
-
-    public RabbitMqOptions RabbitMq { get; set; } = new();
-
-    internal sealed class RabbitMqOptions
-    {
-        public string Host { get; set; } = "127.0.0.1";
-
-        public ushort Port { get; set; } = 5672;
-
-        public string Username { get; set; } = "guest";
-
-        public string Password { get; set; } = "guest";
-
-        public string VirtualHost { get; set; } = "/";
-    }
-}
-
 internal static class WorkerMessaging
 {
     public static void Add(HostApplicationBuilder builder)
