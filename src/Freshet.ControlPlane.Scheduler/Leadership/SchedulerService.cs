@@ -27,9 +27,6 @@ internal sealed partial class SchedulerService(
     private LeadershipTerm? _term;
     private long _renewedAt;
 
-    /// <summary>The term this process leads in, or null.</summary>
-    public LeadershipTerm? Term => _term;
-
     protected override async Task ExecuteAsync(CancellationToken stoppingToken)
     {
         while (!stoppingToken.IsCancellationRequested)
