@@ -59,6 +59,15 @@ internal sealed class WorkerProcess : IAsyncDisposable
             start.Environment.Remove(variable);
         }
 
+        // For experiments: BENCH_WORKER_ENV_X=v sets X=v for the worker alone (e.g. a runtime knob), never the bench.
+        foreach (var (key, value) in start.Environment.ToList())
+        {
+            if (key.StartsWith("BENCH_WORKER_ENV_", StringComparison.Ordinal) && key.Length > "BENCH_WORKER_ENV_".Length)
+            {
+                start.Environment[key["BENCH_WORKER_ENV_".Length..]] = value;
+            }
+        }
+
         var log = new StreamWriter(logFile) { AutoFlush = true };
         var launchedAt = TimeProvider.System.GetUtcNow();
         var process = Process.Start(start) ?? throw new BenchException("could not start the worker");

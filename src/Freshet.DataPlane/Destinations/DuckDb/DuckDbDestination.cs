@@ -1,5 +1,7 @@
 using System.Collections.Concurrent;
 using System.Data.Common;
+using System.Diagnostics;
+using System.Globalization;
 using System.Text.Json;
 using DuckDB.NET.Data;
 using Freshet.Contracts;
@@ -118,7 +120,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             var definitions = table.Columns.Select(c => $"{Quote(c.Name)} {DuckDbTypes.TargetType(c.Type)}").Concat(MetadataDefinitions);
             await ExecuteAsync(connection, $"CREATE TABLE {qualified} ({string.Join(", ", definitions)})", cancellationToken).ConfigureAwait(false);
             await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-            Register(table, [.. table.Columns.Select(c => new TargetColumn(c.Name, DuckDbTypes.TargetType(c.Type)))]);
+            Register(table, [.. table.Columns.Select(c => new TargetColumn(c.Name, DuckDbTypes.TargetType(c.Type)))], [.. table.Columns.Select(c => c.Name), .. MetadataColumns.All]);
             LogTableCreated(_logger, table.DestinationName, table.Source);
             return new TableSetup(true, [.. table.Columns.Select(c => c.Name)], [], [], null, []);
         }
@@ -180,9 +182,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             }
         }
 
-        var final = (await ReadColumnsAsync(connection, table.DestinationName, cancellationToken).ConfigureAwait(false))
-            .Where(c => !IsMetadata(c.Name))
-            .ToList();
+        var physical = await ReadColumnsAsync(connection, table.DestinationName, cancellationToken).ConfigureAwait(false);
+        var final = physical.Where(c => !IsMetadata(c.Name)).ToList();
         var missingKeys = table.Columns.Where(c => c.IsKey && Find(final, c.Name) is null).Select(c => c.Name).ToList();
         if (missingKeys.Count > 0)
         {
@@ -190,7 +191,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        Register(table, final);
+        Register(table, final, [.. physical.Select(c => c.Name)]);
 
         var setup = new TableSetup(
             Created: false,
@@ -229,7 +230,9 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
     private async Task ApplyOnceAsync(ChangeBatch batch, CancellationToken cancellationToken)
     {
+        var started = Stopwatch.GetTimestamp();
         var tables = ChangeFolder.Fold(batch.Changes, TargetOf);
+        var folded = Stopwatch.GetTimestamp();
         var applies = tables.Select((t, i) => new TableApply(t, i, context.DeleteMode)).ToList();
 
         await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
@@ -240,6 +243,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         {
             await ForTableAsync(apply.Table.Source, () => apply.StageAsync(connection, cancellationToken), cancellationToken).ConfigureAwait(false);
         }
+
+        var staged = Stopwatch.GetTimestamp();
 
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
@@ -252,6 +257,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         }
 
         // Synced-at measures commit-to-destination latency, so it is taken after all the reading, just before the writes.
+        var prepared = Stopwatch.GetTimestamp();
         var syncedAt = context.TimeProvider.GetUtcNow();
         foreach (var apply in applies)
         {
@@ -266,7 +272,19 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             """,
             [batch.ResumePosition, batch.AppliedThrough.Position, batch.AppliedThrough.Sequence, syncedAt, _pipelineId],
             cancellationToken).ConfigureAwait(false);
+        var written = Stopwatch.GetTimestamp();
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            LogApplied(
+                _logger,
+                batch.Changes.Count,
+                Stopwatch.GetElapsedTime(started, folded).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(folded, staged).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(staged, prepared).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(prepared, written).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(written).TotalMilliseconds);
+        }
     }
 
     public Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken) =>
@@ -527,7 +545,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         return new TableSetup(false, [], [], [], reason, []);
     }
 
-    private void Register(TableSchema table, IReadOnlyList<TargetColumn> columns)
+    private void Register(TableSchema table, IReadOnlyList<TargetColumn> columns, IReadOnlyList<string> physicalColumns)
     {
         var written = new List<WrittenColumn>();
         foreach (var column in table.Columns)
@@ -538,7 +556,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             }
         }
 
-        _targets[table.Source] = new TargetTable(table.Source, table.DestinationName, columns, written);
+        _targets[table.Source] = new TargetTable(table.Source, table.DestinationName, columns, written, physicalColumns);
     }
 
     private TargetTable TargetOf(TableId table) =>
@@ -681,6 +699,9 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
 
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit {CommitMs:0.0} ms")]
+    private static partial void LogApplied(ILogger logger, int changes, double foldMs, double stageMs, double matchMs, double writeMs, double commitMs);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "Created DuckDB table {Table} for {Source}")]
     private static partial void LogTableCreated(ILogger logger, string table, TableId source);
 
@@ -699,6 +720,14 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         // 63 flags per BIGINT keeps every mask positive, so the SQL literals stay BIGINT.
         private const int FlagsPerMask = 63;
 
+        // What a target column receives on the direct path when it is not a written column.
+        private const int FromPosition = -1;
+        private const int FromSequence = -2;
+        private const int FromCommittedAt = -3;
+        private const int FromSyncedAt = -4;
+        private const int FromDeleted = -5;
+        private const int FromNothing = int.MinValue;
+
         private readonly FoldedTable _folded;
         private readonly bool _soft;
         private readonly string _stage;
@@ -707,6 +736,13 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         private readonly int _masks;
         private readonly bool _fills;
         private readonly bool _nullKeys;
+
+        /// <summary>The batch's range of the first key column, when the direct path may be tried (see <see cref="DirectRange"/>).</summary>
+        private readonly (long Low, long High)? _directRange;
+
+        /// <summary>Set in <see cref="PrepareAsync"/>: the rows are appended straight into the target, without staging.</summary>
+        private bool _direct;
+        private bool _staged;
 
         public TableApply(FoldedTable folded, int number, DeleteMode deleteMode)
         {
@@ -728,16 +764,23 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             _fills = folded.Rows.Any(r => r.FillFrom is not null);
             _nullKeys = folded.Rows.Any(r => folded.Target.KeyIndexes.Any(i => r.Values[i] is null)
                 || (r.FillFrom is { } old && old.Any(v => v is null)));
+            _directRange = DirectRange();
         }
 
         public TargetTable Table => _folded.Target;
 
-        public async Task StageAsync(DuckDBConnection connection, CancellationToken cancellationToken)
+        /// <summary>Stages the rows, unless they may take the direct path (decided inside the transaction).</summary>
+        public Task StageAsync(DuckDBConnection connection, CancellationToken cancellationToken) =>
+            _directRange is null ? StageCoreAsync(connection, cancellationToken) : Task.CompletedTask;
+
+        private async Task StageCoreAsync(DuckDBConnection connection, CancellationToken cancellationToken)
         {
-            if (_folded.Rows.Count == 0)
+            if (_folded.Rows.Count == 0 || _staged)
             {
                 return;
             }
+
+            _staged = true;
 
             var written = Table.Written;
             var columns = new List<string> { "_d BOOLEAN", "_p BIGINT", "_s BIGINT", "_c TIMESTAMP WITH TIME ZONE" };
@@ -810,6 +853,17 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 return;
             }
 
+            if (_directRange is var (low, high))
+            {
+                _direct = await NoTargetRowsInAsync(connection, low, high, cancellationToken).ConfigureAwait(false);
+                if (_direct)
+                {
+                    return;
+                }
+
+                await StageCoreAsync(connection, cancellationToken).ConfigureAwait(false);
+            }
+
             var written = Table.Written;
             var select = new List<string> { "t.rowid AS _rid", "s._d", "s._p", "s._s", "s._c" };
             for (var j = 0; j < Table.Columns.Count; j++)
@@ -857,6 +911,12 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 return;
             }
 
+            if (_direct)
+            {
+                AppendToTarget(connection, syncedAt);
+                return;
+            }
+
             await ExecuteAsync(
                 connection,
                 $"DELETE FROM {Table.QualifiedName} AS t USING temp.main.{_final} f WHERE t.rowid = f._rid",
@@ -878,6 +938,133 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
         private static string OlderThan(string alias, string position, string sequence) =>
             $"(coalesce({alias}{MetadataColumns.Position}, -1), coalesce({alias}{MetadataColumns.Sequence}, -1)) < ({position}, {sequence})";
+
+        /// <summary>
+        /// The direct path: when no target row has a key in the batch's range, every upsert of the batch is a new row and
+        /// every delete a no-op (soft deletes of absent rows included), so the rows can be appended to the target as they
+        /// are, skipping the staging table, the join and the delete. That is the common case of new rows with increasing
+        /// keys. It applies to batches whose first key column is an integer (its range is exact in C# and in DuckDB),
+        /// whose rows carry every value (no unchanged TOAST values, no key changes to fill from) and whose every written
+        /// column can be appended in its target type. Returns the range to check, or null.
+        /// </summary>
+        private (long Low, long High)? DirectRange()
+        {
+            var written = Table.Written;
+            if (_folded.Rows.Count == 0 || _masks > 0 || _fills || _nullKeys || Table.KeyIndexes.Count == 0)
+            {
+                return null;
+            }
+
+            var first = written[Table.KeyIndexes[0]];
+            if (first.SourceType is not { IsArray: false, Kind: ValueKind.Int16 or ValueKind.Int32 or ValueKind.Int64 }
+                || written.Any(c => c.WriteTarget is null))
+            {
+                return null;
+            }
+
+            var low = long.MaxValue;
+            var high = long.MinValue;
+            var keyIndex = Table.KeyIndexes[0];
+            foreach (var row in _folded.Rows)
+            {
+                if (!row.Delete && Array.Exists(row.Values, DuckDbTypes.IsInfinity))
+                {
+                    return null;
+                }
+
+                var key = Convert.ToInt64(row.Values[keyIndex], CultureInfo.InvariantCulture);
+                low = Math.Min(low, key);
+                high = Math.Max(high, key);
+            }
+
+            return (low, high);
+        }
+
+        /// <summary>
+        /// Whether the target holds no row keyed in [low, high], and still has the columns the direct path appends (a column
+        /// someone added by hand sends the batch down the staged path, which names its columns).
+        /// </summary>
+        private async Task<bool> NoTargetRowsInAsync(DuckDBConnection connection, long low, long high, CancellationToken cancellationToken)
+        {
+            var key = Quote(Table.Written[Table.KeyIndexes[0]].TargetName);
+            var (rows, columns) = await ReadAsync(
+                connection,
+                $"""
+                SELECT
+                    (SELECT count(*) FROM {Table.QualifiedName} WHERE {key} BETWEEN $1 AND $2),
+                    (SELECT string_agg(column_name, chr(31) ORDER BY column_index) FROM duckdb_columns()
+                     WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower($3))
+                """,
+                [low, high, Table.Name],
+                reader =>
+                {
+                    reader.Read();
+                    return (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1));
+                },
+                cancellationToken).ConfigureAwait(false);
+            return rows == 0 && string.Equals(columns, string.Join((char)31, Table.PhysicalColumns), StringComparison.Ordinal);
+        }
+
+        private void AppendToTarget(DuckDBConnection connection, DateTimeOffset syncedAt)
+        {
+            var written = Table.Written;
+            var physical = Table.PhysicalColumns;
+
+            // What each physical column receives: a written column (its index), a metadata value (negative), or null.
+            var source = new int[physical.Count];
+            for (var p = 0; p < physical.Count; p++)
+            {
+                var name = physical[p];
+                source[p] = Table.WrittenIndexOf(name) is var i and >= 0 ? i
+                    : SameName(name, MetadataColumns.Position) ? FromPosition
+                    : SameName(name, MetadataColumns.Sequence) ? FromSequence
+                    : SameName(name, MetadataColumns.CommittedAt) ? FromCommittedAt
+                    : SameName(name, MetadataColumns.SyncedAt) ? FromSyncedAt
+                    : SameName(name, MetadataColumns.Deleted) ? FromDeleted
+                    : FromNothing;
+            }
+
+            using var appender = connection.CreateAppender("main", Table.Name);
+            foreach (var folded in _folded.Rows)
+            {
+                if (folded.Delete)
+                {
+                    // The key is not in the target: deleting it changes nothing, in either delete mode.
+                    continue;
+                }
+
+                var row = appender.CreateRow();
+                foreach (var from in source)
+                {
+                    switch (from)
+                    {
+                        case >= 0 when folded.Values[from] is { } value:
+                            written[from].WriteTarget!(row, value);
+                            break;
+                        case FromPosition:
+                            row.AppendValue(folded.Position);
+                            break;
+                        case FromSequence:
+                            row.AppendValue(folded.Sequence);
+                            break;
+                        case FromCommittedAt:
+                            row.AppendValue(folded.CommittedAt);
+                            break;
+                        case FromSyncedAt:
+                            row.AppendValue(syncedAt);
+                            break;
+                        case FromDeleted:
+                            row.AppendValue(false);
+                            break;
+                        default:
+                            row.AppendNullValue();
+                            break;
+                    }
+                }
+
+                row.EndRow();
+            }
+        }
 
         private static void Append(IDuckDBAppenderRow row, WrittenColumn column, object? value)
         {

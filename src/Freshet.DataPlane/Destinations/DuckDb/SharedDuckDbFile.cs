@@ -290,8 +290,13 @@ internal sealed partial class SharedDuckDbFile
 
     /// <summary>Whether DuckDB refused an operation for lack of memory under its limit.</summary>
     public static bool IsOutOfMemory(Exception exception) =>
-        exception is DuckDBException { ErrorType: DuckDBErrorType.OutOfMemory }
-        || exception.InnerException is DuckDBException { ErrorType: DuckDBErrorType.OutOfMemory };
+        IsOutOfMemory(exception as DuckDBException) || IsOutOfMemory(exception.InnerException as DuckDBException);
+
+    // A commit that cannot pin the blocks it writes fails as a transaction error (and is rolled back), not as out-of-memory.
+    private static bool IsOutOfMemory(DuckDBException? exception) =>
+        exception is { ErrorType: DuckDBErrorType.OutOfMemory }
+        || (exception is { ErrorType: DuckDBErrorType.Transaction }
+            && exception.Message.Contains("failed to pin block", StringComparison.OrdinalIgnoreCase));
 
     private static async Task<bool> IsReadOnlyAsync(DuckDBConnection connection, CancellationToken cancellationToken)
     {

@@ -8,7 +8,9 @@ namespace Freshet.DataPlane.Destinations.DuckDb;
 /// <param name="Name">The target table in the <c>main</c> schema.</param>
 /// <param name="Columns">Every replicated (non-metadata) column of the target, in the target's order.</param>
 /// <param name="Written">The source columns written, each to the target column of the same name.</param>
-internal sealed record TargetTable(TableId Source, string Name, IReadOnlyList<TargetColumn> Columns, IReadOnlyList<WrittenColumn> Written)
+/// <param name="PhysicalColumns">Every column of the target, metadata included, in DuckDB's order (an appender's order).</param>
+internal sealed record TargetTable(
+    TableId Source, string Name, IReadOnlyList<TargetColumn> Columns, IReadOnlyList<WrittenColumn> Written, IReadOnlyList<string> PhysicalColumns)
 {
     public string QualifiedName { get; } = "main." + DuckDbSql.Quote(Name);
 
@@ -44,6 +46,14 @@ internal sealed record WrittenColumn(string SourceName, ColumnType SourceType, s
     public string StagingType { get; } = DuckDbTypes.StagingType(SourceType);
 
     public Action<IDuckDBAppenderRow, object> Write { get; } = DuckDbTypes.Writer(SourceType);
+
+    /// <summary>
+    /// Appends a value straight into the target column, or null when this column's values must go through staging (its
+    /// target type differs from the staged one, or needs SQL to convert). Timestamps are appended as they are; the
+    /// caller keeps the infinities (see <see cref="DuckDbTypes.IsInfinity"/>) on the staged path.
+    /// </summary>
+    public Action<IDuckDBAppenderRow, object>? WriteTarget { get; } =
+        DuckDbTypes.SameType(TargetType, DuckDbTypes.TargetType(SourceType)) ? DuckDbTypes.TargetWriter(SourceType) : null;
 
     /// <summary>SQL giving the target value from the staged value <paramref name="staged"/>.</summary>
     public string TargetValue(string staged)

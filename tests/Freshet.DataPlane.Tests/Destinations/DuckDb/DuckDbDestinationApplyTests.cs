@@ -59,6 +59,63 @@ public sealed class DuckDbDestinationApplyTests
     }
 
     [Fact]
+    public async Task ApplyAsync_NewKeys_AreAppendedWithTheirMetadata_AndBatchesTouchingTargetRowsOrAHandAddedColumnAreStaged()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Soft, people);
+
+        // Only new keys: upserts land as new rows; deletes of keys the target never had (one inserted and deleted in
+        // this batch) leave nothing behind, soft mode included.
+        await destination.ApplyAsync(
+            Batch(
+                Insert(people, 10, 0, 1, "ann", "a"),
+                Insert(people, 10, 1, 2, "bob", null),
+                Insert(people, 10, 2, 5, "gone", "g"),
+                Delete(people, 10, 3, 5),
+                Delete(people, 10, 4, 9),
+                Insert(people, 11, 0, 3, "cy", "c")),
+            CancellationToken.None);
+        Assert.Equal(
+            [
+                [1, "ann", "a", 10L, 0L, CommittedAt(10).UtcDateTime, file.Time.GetUtcNow().UtcDateTime, false, null],
+                [2, "bob", null, 10L, 1L, CommittedAt(10).UtcDateTime, file.Time.GetUtcNow().UtcDateTime, false, null],
+                [3, "cy", "c", 11L, 0L, CommittedAt(11).UtcDateTime, file.Time.GetUtcNow().UtcDateTime, false, null],
+            ],
+            await file.QueryAsync(
+                """
+                SELECT id, name, note, _freshet_position, _freshet_sequence, _freshet_committed_at, _freshet_synced_at,
+                    _freshet_deleted, _freshet_deleted_at
+                FROM people ORDER BY id
+                """));
+
+        // Someone adds a column while the pipeline runs: new keys still land, by name, the new column taking its default.
+        await using (var connection = new DuckDB.NET.Data.DuckDBConnection($"Data Source={file.Path}"))
+        {
+            await connection.OpenAsync();
+            await using var alter = connection.CreateCommand();
+            alter.CommandText = "ALTER TABLE people ADD COLUMN extra VARCHAR DEFAULT 'default'";
+            await alter.ExecuteNonQueryAsync();
+        }
+
+        await destination.ApplyAsync(Batch(Insert(people, 12, 0, 10, "dee", "d")), CancellationToken.None);
+
+        // A batch whose key range holds target rows: the newer change to key 2 replaces it, the stale one to key 3 does not.
+        await destination.ApplyAsync(
+            Batch(Insert(people, 9, 0, 3, "stale", "s"), Insert(people, 13, 0, 2, "bobby", "b2"), Insert(people, 13, 1, 4, "eve", "e")),
+            CancellationToken.None);
+        Assert.Equal(
+            [
+                [1, "ann", 10L, false, "default"],
+                [2, "bobby", 13L, false, "default"],
+                [3, "cy", 11L, false, "default"],
+                [4, "eve", 13L, false, "default"],
+                [10, "dee", 12L, false, "default"],
+            ],
+            await file.QueryAsync("SELECT id, name, _freshet_position, _freshet_deleted, extra FROM people ORDER BY id"));
+    }
+
+    [Fact]
     public async Task ApplyAsync_StaleOrRepeatedChanges_AreIgnored()
     {
         using var file = new TempDuckDbFile();
