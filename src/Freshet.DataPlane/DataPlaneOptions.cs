@@ -36,6 +36,15 @@ public sealed class DataPlaneOptions
     /// </summary>
     public int DuckDbThreads { get; set; } = 1;
 
+    /// <summary>
+    /// DuckDB's <c>checkpoint_threshold</c>, in MB: the write-ahead log grows to this size before DuckDB folds it into the
+    /// file. Each checkpoint compresses the table's last, partly filled row group again, so DuckDB's 16 MB default
+    /// spends about half of a streaming pipeline's commit time re-compressing the same rows (pg-stream: commits took
+    /// 6.8 s at 16 MB against 3.2 s at 128 MB for 1.3 M rows). A larger log costs disk and a longer replay when the file
+    /// is next opened, not memory: the buffer pool stays within <see cref="DuckDbMemoryLimitMb"/>.
+    /// </summary>
+    public int DuckDbCheckpointThresholdMb { get; set; } = 128;
+
     /// <summary>How often assignments are re-read (level-triggered reconciliation).</summary>
     public TimeSpan AssignmentPollInterval { get; set; } = TimeSpan.FromSeconds(2);
 
@@ -56,6 +65,11 @@ public sealed class DataPlaneOptions
         if (DuckDbThreads < 1)
         {
             errors.Add($"{Section}:DuckDbThreads must be at least 1; it is {DuckDbThreads}.");
+        }
+
+        if (DuckDbCheckpointThresholdMb < 1)
+        {
+            errors.Add($"{Section}:DuckDbCheckpointThresholdMb must be at least 1 (MB); it is {DuckDbCheckpointThresholdMb}.");
         }
 
         if (errors.Count > 0)

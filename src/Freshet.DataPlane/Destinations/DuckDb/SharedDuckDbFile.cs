@@ -252,7 +252,7 @@ internal sealed partial class SharedDuckDbFile
         // Instance-wide settings: they hold for every connection to this instance until it closes.
         command.CommandText = string.Create(
             CultureInfo.InvariantCulture,
-            $"SET memory_limit = '{Volatile.Read(ref _memoryLimitMb)}MB'; SET threads = {_resources.Threads}");
+            $"SET memory_limit = '{Volatile.Read(ref _memoryLimitMb)}MB'; SET threads = {_resources.Threads}; SET checkpoint_threshold = '{_resources.CheckpointThresholdMb}MB'");
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
@@ -371,10 +371,11 @@ internal sealed partial class SharedDuckDbFile
 /// <param name="MemoryLimitMb">DuckDB's <c>memory_limit</c> to start with.</param>
 /// <param name="MaxMemoryLimitMb">The most it grows to after writes that ran out of memory.</param>
 /// <param name="Threads">DuckDB's <c>threads</c>.</param>
-internal sealed record DuckDbResources(int MemoryLimitMb, int MaxMemoryLimitMb, int Threads)
+/// <param name="CheckpointThresholdMb">DuckDB's <c>checkpoint_threshold</c>.</param>
+internal sealed record DuckDbResources(int MemoryLimitMb, int MaxMemoryLimitMb, int Threads, int CheckpointThresholdMb = 128)
 {
     public static DuckDbResources Default { get; } = From(new DataPlaneOptions());
 
     public static DuckDbResources From(DataPlaneOptions options) =>
-        new(options.DuckDbMemoryLimitMb, options.DuckDbMaxMemoryLimitMb, options.DuckDbThreads);
+        new(options.DuckDbMemoryLimitMb, options.DuckDbMaxMemoryLimitMb, options.DuckDbThreads, options.DuckDbCheckpointThresholdMb);
 }
