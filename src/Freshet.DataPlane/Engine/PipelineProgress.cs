@@ -134,7 +134,13 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
         {
             Sample();
             var (rowsPerSecond, bytesPerSecond) = Rates();
-            var oldest = _pending.IsEmpty ? (DateTimeOffset?)null : _pending.Values.Min();
+            // Enumerated once: the writer removes tickets concurrently, so checking for emptiness first could race.
+            DateTimeOffset? oldest = null;
+            foreach (var (_, pendingSince) in _pending)
+            {
+                oldest = oldest is { } earliest && earliest <= pendingSince ? earliest : pendingSince;
+            }
+
             return new PipelineProgressReport(
                 PipelineId,
                 Epoch,

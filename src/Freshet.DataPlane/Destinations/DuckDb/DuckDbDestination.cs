@@ -234,8 +234,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var tables = ChangeFolder.Fold(batch.Changes, TargetOf);
         var folded = Stopwatch.GetTimestamp();
         var applies = tables.Select((t, i) => new TableApply(t, i, context.DeleteMode)).ToList();
+        var planned = Stopwatch.GetTimestamp();
 
         await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
+        var leased = Stopwatch.GetTimestamp();
         var connection = lease.Connection;
 
         // Staging tables are private to the connection, so they are filled before the transaction to keep it short.
@@ -274,13 +276,23 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             cancellationToken).ConfigureAwait(false);
         var written = Stopwatch.GetTimestamp();
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+
+        // The connection serves the next batch when this one leaves nothing behind on it.
+        foreach (var apply in applies)
+        {
+            await apply.DropStagingAsync(connection, cancellationToken).ConfigureAwait(false);
+        }
+
+        lease.KeepConnection();
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             LogApplied(
                 _logger,
                 batch.Changes.Count,
                 Stopwatch.GetElapsedTime(started, folded).TotalMilliseconds,
-                Stopwatch.GetElapsedTime(folded, staged).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(folded, planned).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(planned, leased).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(leased, staged).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(staged, prepared).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(prepared, written).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(written).TotalMilliseconds);
@@ -699,8 +711,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit {CommitMs:0.0} ms")]
-    private static partial void LogApplied(ILogger logger, int changes, double foldMs, double stageMs, double matchMs, double writeMs, double commitMs);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, plan {PlanMs:0.0} ms, connect {ConnectMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit {CommitMs:0.0} ms")]
+    private static partial void LogApplied(ILogger logger, int changes, double foldMs, double planMs, double connectMs, double stageMs, double matchMs, double writeMs, double commitMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created DuckDB table {Table} for {Source}")]
     private static partial void LogTableCreated(ILogger logger, string table, TableId source);
@@ -751,23 +763,63 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             _stage = $"_freshet_stage_{number}";
             _final = $"_freshet_final_{number}";
 
-            // Only columns that some row leaves unchanged get a flag (and a CASE reading the target row).
+            // One pass over the rows (it runs for every batch): which columns some row leaves as the target has them,
+            // whether any row fills from an old key, and whether a key is NULL.
             var written = folded.Target.Written;
+            var keys = folded.Target.KeyIndexes;
+            var keeps = new bool[written.Count];
+            var softDeletes = false;
+            foreach (var row in folded.Rows)
+            {
+                if (row.Delete)
+                {
+                    softDeletes |= _soft;
+                }
+                else
+                {
+                    for (var i = 0; i < keeps.Length; i++)
+                    {
+                        keeps[i] |= ReferenceEquals(row.Values[i], UnchangedValue.Instance);
+                    }
+                }
+
+                _fills |= row.FillFrom is not null;
+                foreach (var k in keys)
+                {
+                    _nullKeys |= row.Values[k] is null;
+                }
+
+                if (row.FillFrom is { } old)
+                {
+                    _nullKeys |= Array.IndexOf(old, null) >= 0;
+                }
+            }
+
+            // Only columns that some row leaves unchanged get a flag (and a CASE reading the target row).
             _flagOf = new int[written.Count];
             var flags = 0;
             for (var i = 0; i < written.Count; i++)
             {
-                _flagOf[i] = !written[i].IsKey && folded.Rows.Any(r => KeepsTarget(r, i)) ? flags++ : -1;
+                _flagOf[i] = !written[i].IsKey && (keeps[i] || softDeletes) ? flags++ : -1;
             }
 
             _masks = (flags + FlagsPerMask - 1) / FlagsPerMask;
-            _fills = folded.Rows.Any(r => r.FillFrom is not null);
-            _nullKeys = folded.Rows.Any(r => folded.Target.KeyIndexes.Any(i => r.Values[i] is null)
-                || (r.FillFrom is { } old && old.Any(v => v is null)));
             _directRange = DirectRange();
         }
 
         public TargetTable Table => _folded.Target;
+
+        /// <summary>Drops this apply's temporary tables (they would otherwise live as long as the connection).</summary>
+        public async Task DropStagingAsync(DuckDBConnection connection, CancellationToken cancellationToken)
+        {
+            if (_staged)
+            {
+                await ExecuteAsync(
+                    connection,
+                    $"DROP TABLE IF EXISTS temp.main.{_stage}; DROP TABLE IF EXISTS temp.main.{_final}",
+                    cancellationToken).ConfigureAwait(false);
+            }
+        }
 
         /// <summary>Stages the rows, unless they may take the direct path (decided inside the transaction).</summary>
         public Task StageAsync(DuckDBConnection connection, CancellationToken cancellationToken) =>
@@ -962,17 +1014,31 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 return null;
             }
 
+            var timestamps = written
+                .Select((c, i) => (c, i))
+                .Where(x => x.c.SourceType.Kind is ValueKind.Timestamp or ValueKind.TimestampTz)
+                .Select(x => x.i)
+                .ToArray();
             var low = long.MaxValue;
             var high = long.MinValue;
             var keyIndex = Table.KeyIndexes[0];
             foreach (var row in _folded.Rows)
             {
-                if (!row.Delete && Array.Exists(row.Values, DuckDbTypes.IsInfinity))
+                foreach (var t in timestamps)
                 {
-                    return null;
+                    if (!row.Delete && DuckDbTypes.IsInfinity(row.Values[t]))
+                    {
+                        return null;
+                    }
                 }
 
-                var key = Convert.ToInt64(row.Values[keyIndex], CultureInfo.InvariantCulture);
+                var key = row.Values[keyIndex] switch
+                {
+                    long value => value,
+                    int value => value,
+                    short value => value,
+                    var other => Convert.ToInt64(other, CultureInfo.InvariantCulture),
+                };
                 low = Math.Min(low, key);
                 high = Math.Max(high, key);
             }

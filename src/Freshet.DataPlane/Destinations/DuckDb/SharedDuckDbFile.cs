@@ -48,6 +48,12 @@ internal sealed partial class SharedDuckDbFile
     private int _memoryLimitMb;
     private long _holdOffStarted;
     private DuckDBConnection? _instance;
+
+    /// <summary>
+    /// A connection to the instance that a finished write handed back clean (see <see cref="Lease.KeepConnection"/>), for
+    /// the next write: opening one costs milliseconds per batch. Under <c>_openClose</c>; closed with the instance.
+    /// </summary>
+    private DuckDBConnection? _spare;
     private int _users;
 
     private SharedDuckDbFile(string fullPath, DuckDbResources resources)
@@ -100,6 +106,11 @@ internal sealed partial class SharedDuckDbFile
                 }
 
                 _users++;
+                if (_spare is { } spare)
+                {
+                    _spare = null;
+                    return new Lease(this, spare, writer);
+                }
             }
             finally
             {
@@ -151,6 +162,12 @@ internal sealed partial class SharedDuckDbFile
     // Under _openClose, with no users.
     private async Task CloseInstanceAsync()
     {
+        if (_spare is { } spare)
+        {
+            _spare = null;
+            await spare.DisposeAsync().ConfigureAwait(false);
+        }
+
         if (_instance is { } instance)
         {
             _instance = null;
@@ -306,11 +323,23 @@ internal sealed partial class SharedDuckDbFile
         return string.Equals(mode as string, "read_only", StringComparison.OrdinalIgnoreCase);
     }
 
-    private async Task ReleaseUserAsync()
+    private async Task ReleaseUserAsync(DuckDBConnection? spare = null)
     {
         await _openClose.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
+            if (spare is not null)
+            {
+                if (_instance is not null && _spare is null)
+                {
+                    _spare = spare;
+                }
+                else
+                {
+                    await spare.DisposeAsync().ConfigureAwait(false);
+                }
+            }
+
             _users--;
             if (_users == 0 && _instance is not null)
             {
@@ -344,8 +373,15 @@ internal sealed partial class SharedDuckDbFile
     internal sealed class Lease(SharedDuckDbFile file, DuckDBConnection connection, IDisposable writer) : IAsyncDisposable
     {
         private int _disposed;
+        private bool _keep;
 
         public DuckDBConnection Connection { get; } = connection;
+
+        /// <summary>
+        /// Says the connection is as a fresh one would be (no open transaction, no temp tables), so the next write may
+        /// use it instead of opening another. A lease that ends without it (a failed write) closes its connection.
+        /// </summary>
+        public void KeepConnection() => _keep = true;
 
         public async ValueTask DisposeAsync()
         {
@@ -356,8 +392,12 @@ internal sealed partial class SharedDuckDbFile
 
             try
             {
-                await Connection.DisposeAsync().ConfigureAwait(false);
-                await file.ReleaseUserAsync().ConfigureAwait(false);
+                if (!_keep)
+                {
+                    await Connection.DisposeAsync().ConfigureAwait(false);
+                }
+
+                await file.ReleaseUserAsync(_keep ? Connection : null).ConfigureAwait(false);
             }
             finally
             {
