@@ -413,23 +413,79 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await using var source = rows.GetAsyncEnumerator(cancellationToken);
         var more = await source.MoveNextAsync().ConfigureAwait(false);
 
-        // Shared: chunks append in parallel, each on its own connection to the one instance.
+        if (target.Written.All(c => c.WriteTarget is not null))
+        {
+            return await CopySnapshotChunkDirectAsync(table, chunk, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
+        }
+
+        // Shared: chunks append in parallel, each on its own connection to the one instance. The rows are staged before
+        // the transaction begins, to keep it short.
         await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
-        var columns = target.Written.Select((c, i) => $"c{i} {c.StagingType}");
-        await ForTableAsync(
-            table.Source,
-            () => ExecuteAsync(connection, $"CREATE TEMP TABLE _freshet_chunk ({string.Join(", ", columns)})", cancellationToken),
+        var count = await StageChunkAsync(table.Source, connection, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        var syncedAt = context.TimeProvider.GetUtcNow();
+        await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
+            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
             cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return count;
+    }
+
+    /// <summary>
+    /// A chunk's rows are all new (a chunk commits with its done record, so a retried chunk starts from nothing), so
+    /// when every written column can be appended in its target type they go straight into the target, inside the
+    /// chunk's transaction: one copy instead of a staging table and an INSERT … SELECT. A timestamp infinity (which only
+    /// the staged form can express) sends the rest of the chunk through staging, in the same transaction.
+    /// </summary>
+    private async Task<long> CopySnapshotChunkDirectAsync(
+        TableSchema table,
+        SnapshotChunk chunk,
+        TargetTable target,
+        int[] sourceIndexes,
+        IAsyncEnumerator<object?[]> source,
+        bool more,
+        CancellationToken cancellationToken)
+    {
+        await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        var syncedAt = context.TimeProvider.GetUtcNow();
+        var timestamps = target.Written
+            .Select((c, i) => (c, i))
+            .Where(x => x.c.SourceType is { IsArray: false, Kind: ValueKind.Timestamp or ValueKind.TimestampTz } && sourceIndexes[x.i] >= 0)
+            .Select(x => sourceIndexes[x.i])
+            .ToArray();
+        var physical = PhysicalSources(target);
+        var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
+
         long count = 0;
-        var appender = ForTable(table.Source, () => connection.CreateAppender("temp", "main", "_freshet_chunk"), cancellationToken);
+        var appender = ForTable(table.Source, () => connection.CreateAppender("main", target.Name), cancellationToken);
         try
         {
-            // Only appending is wrapped: a failure of the rows' source is not this table's fault.
             while (more)
             {
                 var values = source.Current;
-                ForTable(table.Source, () => AppendRow(appender.CreateRow(), target.Written, sourceIndexes, values), cancellationToken);
+                if (HasInfinity(values, timestamps))
+                {
+                    break;
+                }
+
+                try
+                {
+                    AppendDirect(appender.CreateRow(), target.Written, physical, sourceIndexes, values, metadata);
+                }
+                catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
+                {
+                    LogTableFailed(_logger, table.Source, exception.GetType().Name, (exception as DuckDBException)?.ErrorType.ToString());
+                    throw new TableApplyException(table.Source, exception);
+                }
+
                 count++;
                 more = await source.MoveNextAsync().ConfigureAwait(false);
             }
@@ -441,13 +497,150 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             appender.Dispose();
         }
 
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
-        var syncedAt = context.TimeProvider.GetUtcNow();
+        if (more)
+        {
+            count += await StageChunkAsync(table.Source, connection, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
+            await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(
+            connection,
+            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
+            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
+            cancellationToken).ConfigureAwait(false);
+        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        return count;
+    }
+
+    private static bool HasInfinity(object?[] values, int[] timestamps)
+    {
+        foreach (var i in timestamps)
+        {
+            if (DuckDbTypes.IsInfinity(values[i]))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    /// <summary>The metadata a directly appended row carries.</summary>
+    private readonly record struct DirectMetadata(long Position, long Sequence, DateTimeOffset CommittedAt, DateTimeOffset SyncedAt);
+
+    // What a target column receives on the direct path when it is not a written column.
+    private const int FromPosition = -1;
+    private const int FromSequence = -2;
+    private const int FromCommittedAt = -3;
+    private const int FromSyncedAt = -4;
+    private const int FromDeleted = -5;
+    private const int FromNothing = int.MinValue;
+
+    /// <summary>For each column of the target in DuckDB's order: the written column it receives (its index), a metadata value (negative), or nothing.</summary>
+    private static int[] PhysicalSources(TargetTable target)
+    {
+        var sources = new int[target.PhysicalColumns.Count];
+        for (var p = 0; p < sources.Length; p++)
+        {
+            var name = target.PhysicalColumns[p];
+            sources[p] = target.WrittenIndexOf(name) is var i and >= 0 ? i
+                : SameName(name, MetadataColumns.Position) ? FromPosition
+                : SameName(name, MetadataColumns.Sequence) ? FromSequence
+                : SameName(name, MetadataColumns.CommittedAt) ? FromCommittedAt
+                : SameName(name, MetadataColumns.SyncedAt) ? FromSyncedAt
+                : SameName(name, MetadataColumns.Deleted) ? FromDeleted
+                : FromNothing;
+        }
+
+        return sources;
+    }
+
+    /// <summary>
+    /// Appends one new row to a target in DuckDB's column order. <paramref name="valueIndexes"/> maps a written column to
+    /// its place in <paramref name="values"/> (-1: not there).
+    /// </summary>
+    private static void AppendDirect(
+        IDuckDBAppenderRow row, IReadOnlyList<WrittenColumn> written, int[] physical, int[] valueIndexes, object?[] values, DirectMetadata metadata)
+    {
+        foreach (var from in physical)
+        {
+            switch (from)
+            {
+                case >= 0 when valueIndexes[from] >= 0 && values[valueIndexes[from]] is { } value:
+                    written[from].WriteTarget!(row, value);
+                    break;
+                case FromPosition:
+                    row.AppendValue(metadata.Position);
+                    break;
+                case FromSequence:
+                    row.AppendValue(metadata.Sequence);
+                    break;
+                case FromCommittedAt:
+                    row.AppendValue(metadata.CommittedAt);
+                    break;
+                case FromSyncedAt:
+                    row.AppendValue(metadata.SyncedAt);
+                    break;
+                case FromDeleted:
+                    row.AppendValue(false);
+                    break;
+                default:
+                    row.AppendNullValue();
+                    break;
+            }
+        }
+
+        row.EndRow();
+    }
+
+    /// <summary>Appends the rest of a chunk's rows to a new staging table on <paramref name="connection"/>.</summary>
+    private async Task<long> StageChunkAsync(
+        TableId table, DuckDBConnection connection, TargetTable target, int[] sourceIndexes, IAsyncEnumerator<object?[]> source, bool more, CancellationToken cancellationToken)
+    {
+        var columns = target.Written.Select((c, i) => $"c{i} {c.StagingType}");
+        await ForTableAsync(
+            table,
+            () => ExecuteAsync(connection, $"CREATE TEMP TABLE _freshet_chunk ({string.Join(", ", columns)})", cancellationToken),
+            cancellationToken).ConfigureAwait(false);
+        long count = 0;
+        var appender = ForTable(table, () => connection.CreateAppender("temp", "main", "_freshet_chunk"), cancellationToken);
+        try
+        {
+            while (more)
+            {
+                var values = source.Current;
+                try
+                {
+                    AppendRow(appender.CreateRow(), target.Written, sourceIndexes, values);
+                }
+                catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
+                {
+                    // Only appending is the table's fault, not a failure of the rows' source.
+                    LogTableFailed(_logger, table, exception.GetType().Name, (exception as DuckDBException)?.ErrorType.ToString());
+                    throw new TableApplyException(table, exception);
+                }
+
+                count++;
+                more = await source.MoveNextAsync().ConfigureAwait(false);
+            }
+
+            ForTable(table, appender.Close, cancellationToken);
+        }
+        finally
+        {
+            appender.Dispose();
+        }
+
+        return count;
+    }
+
+    private Task InsertStagedChunkAsync(
+        TableId table, DuckDBConnection connection, TargetTable target, SnapshotChunk chunk, DateTimeOffset syncedAt, CancellationToken cancellationToken)
+    {
         var names = target.Written.Select(c => Quote(c.TargetName));
         var staged = target.Written.Select((c, i) => c.TargetValue($"c{i}"));
-        await ForTableAsync(
-            table.Source,
+        return ForTableAsync(
+            table,
             () => ExecuteAsync(
                 connection,
                 $"""
@@ -456,14 +649,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 """,
                 [chunk.Position, chunk.TakenAt, syncedAt],
                 cancellationToken),
-            cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync(
-            connection,
-            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
-            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
-            cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-        return count;
+            cancellationToken);
     }
 
     public Task FinishSnapshotAsync(string resumePosition, CancellationToken cancellationToken) =>
@@ -731,14 +917,6 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     {
         // 63 flags per BIGINT keeps every mask positive, so the SQL literals stay BIGINT.
         private const int FlagsPerMask = 63;
-
-        // What a target column receives on the direct path when it is not a written column.
-        private const int FromPosition = -1;
-        private const int FromSequence = -2;
-        private const int FromCommittedAt = -3;
-        private const int FromSyncedAt = -4;
-        private const int FromDeleted = -5;
-        private const int FromNothing = int.MinValue;
 
         private readonly FoldedTable _folded;
         private readonly bool _soft;
@@ -1073,62 +1251,18 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
         private void AppendToTarget(DuckDBConnection connection, DateTimeOffset syncedAt)
         {
-            var written = Table.Written;
-            var physical = Table.PhysicalColumns;
-
-            // What each physical column receives: a written column (its index), a metadata value (negative), or null.
-            var source = new int[physical.Count];
-            for (var p = 0; p < physical.Count; p++)
-            {
-                var name = physical[p];
-                source[p] = Table.WrittenIndexOf(name) is var i and >= 0 ? i
-                    : SameName(name, MetadataColumns.Position) ? FromPosition
-                    : SameName(name, MetadataColumns.Sequence) ? FromSequence
-                    : SameName(name, MetadataColumns.CommittedAt) ? FromCommittedAt
-                    : SameName(name, MetadataColumns.SyncedAt) ? FromSyncedAt
-                    : SameName(name, MetadataColumns.Deleted) ? FromDeleted
-                    : FromNothing;
-            }
-
+            var physical = PhysicalSources(Table);
+            var identity = Enumerable.Range(0, Table.Written.Count).ToArray();
             using var appender = connection.CreateAppender("main", Table.Name);
             foreach (var folded in _folded.Rows)
             {
-                if (folded.Delete)
+                // A delete of a key the target does not hold changes nothing, in either delete mode.
+                if (!folded.Delete)
                 {
-                    // The key is not in the target: deleting it changes nothing, in either delete mode.
-                    continue;
+                    AppendDirect(
+                        appender.CreateRow(), Table.Written, physical, identity, folded.Values,
+                        new DirectMetadata(folded.Position, folded.Sequence, folded.CommittedAt, syncedAt));
                 }
-
-                var row = appender.CreateRow();
-                foreach (var from in source)
-                {
-                    switch (from)
-                    {
-                        case >= 0 when folded.Values[from] is { } value:
-                            written[from].WriteTarget!(row, value);
-                            break;
-                        case FromPosition:
-                            row.AppendValue(folded.Position);
-                            break;
-                        case FromSequence:
-                            row.AppendValue(folded.Sequence);
-                            break;
-                        case FromCommittedAt:
-                            row.AppendValue(folded.CommittedAt);
-                            break;
-                        case FromSyncedAt:
-                            row.AppendValue(syncedAt);
-                            break;
-                        case FromDeleted:
-                            row.AppendValue(false);
-                            break;
-                        default:
-                            row.AppendNullValue();
-                            break;
-                    }
-                }
-
-                row.EndRow();
             }
         }
 
