@@ -43,6 +43,7 @@ CONF
     # libpq tools (psql, pgbench, pg_recvlogical) and the bench itself read the cluster from these.
     export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGPASSWORD="$password"
     export BENCH_PG_BIN="$bin"
+    # BENCH_WORKER_DLL_OVERRIDE runs another build of the worker (e.g. a ReadyToRun publish) for comparison.
     export BENCH_WORKER_DLL="${BENCH_WORKER_DLL_OVERRIDE:-$repo_root/src/Freshet.DataPlane.Worker/bin/Release/net10.0/Freshet.DataPlane.Worker.dll}"
     export BENCH_WORK_DIR="$BENCH_WORK/run"
     mkdir -p "$BENCH_WORK_DIR"
