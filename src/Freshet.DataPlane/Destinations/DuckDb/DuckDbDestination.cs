@@ -465,7 +465,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
 
         long count = 0;
-        var appender = ForTable(table.Source, () => connection.CreateAppender("main", target.Name), cancellationToken);
+        using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name), cancellationToken);
+        var appender = chunks is null ? ForTable(table.Source, () => connection.CreateAppender("main", target.Name), cancellationToken) : null;
         try
         {
             while (more)
@@ -478,7 +479,14 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
                 try
                 {
-                    AppendDirect(appender.CreateRow(), target.Written, physical, sourceIndexes, values, metadata);
+                    if (chunks is not null)
+                    {
+                        AppendDirect(chunks, target.Written, physical, sourceIndexes, values, metadata);
+                    }
+                    else
+                    {
+                        AppendDirect(appender!.CreateRow(), target.Written, physical, sourceIndexes, values, metadata);
+                    }
                 }
                 catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
                 {
@@ -490,11 +498,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 more = await source.MoveNextAsync().ConfigureAwait(false);
             }
 
-            ForTable(table.Source, appender.Close, cancellationToken);
+            ForTable(table.Source, () => { chunks?.Close(); appender?.Close(); }, cancellationToken);
         }
         finally
         {
-            appender.Dispose();
+            appender?.Dispose();
         }
 
         if (more)
@@ -591,6 +599,39 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         }
 
         row.EndRow();
+    }
+
+    /// <summary>As <see cref="AppendDirect(IDuckDBAppenderRow, IReadOnlyList{WrittenColumn}, int[], int[], object?[], DirectMetadata)"/>, into a chunk appender.</summary>
+    private static void AppendDirect(
+        ChunkAppender chunks, IReadOnlyList<WrittenColumn> written, int[] physical, int[] valueIndexes, object?[] values, DirectMetadata metadata)
+    {
+        foreach (var from in physical)
+        {
+            switch (from)
+            {
+                case >= 0:
+                    chunks.Append(valueIndexes[from] >= 0 ? values[valueIndexes[from]] : null);
+                    break;
+                case FromPosition:
+                    chunks.AppendInt64(metadata.Position);
+                    break;
+                case FromSequence:
+                    chunks.AppendInt64(metadata.Sequence);
+                    break;
+                case FromCommittedAt:
+                    chunks.AppendTimestamp(metadata.CommittedAt);
+                    break;
+                case FromSyncedAt:
+                    chunks.AppendTimestamp(metadata.SyncedAt);
+                    break;
+                case FromDeleted:
+                    chunks.Append(false);
+                    break;
+                default:
+                    chunks.Append(null);
+                    break;
+            }
+        }
     }
 
     /// <summary>Appends the rest of a chunk's rows to a new staging table on <paramref name="connection"/>.</summary>
@@ -890,7 +931,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     // What a table's values or types cause: a failed cast or constraint in DuckDB, a value of the wrong type for its kind.
     // Running out of memory is the worker's problem, not the table's: it must never quarantine a table.
     private static bool IsDataError(Exception exception) =>
-        exception is DuckDBException or InvalidCastException or OverflowException or FormatException or InvalidOperationException
+        exception is DuckDBException or DuckDbAppendException or InvalidCastException or OverflowException or FormatException or InvalidOperationException
             && exception is not ObjectDisposedException
             && !SharedDuckDbFile.IsOutOfMemory(exception);
 
@@ -1253,17 +1294,26 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         {
             var physical = PhysicalSources(Table);
             var identity = Enumerable.Range(0, Table.Written.Count).ToArray();
-            using var appender = connection.CreateAppender("main", Table.Name);
+            using var chunks = ChunkAppender.TryOpen(connection, Table.Name);
+            using var appender = chunks is null ? connection.CreateAppender("main", Table.Name) : null;
             foreach (var folded in _folded.Rows)
             {
                 // A delete of a key the target does not hold changes nothing, in either delete mode.
                 if (!folded.Delete)
                 {
-                    AppendDirect(
-                        appender.CreateRow(), Table.Written, physical, identity, folded.Values,
-                        new DirectMetadata(folded.Position, folded.Sequence, folded.CommittedAt, syncedAt));
+                    var metadata = new DirectMetadata(folded.Position, folded.Sequence, folded.CommittedAt, syncedAt);
+                    if (chunks is not null)
+                    {
+                        AppendDirect(chunks, Table.Written, physical, identity, folded.Values, metadata);
+                    }
+                    else
+                    {
+                        AppendDirect(appender!.CreateRow(), Table.Written, physical, identity, folded.Values, metadata);
+                    }
                 }
             }
+
+            chunks?.Close();
         }
 
         private static void Append(IDuckDBAppenderRow row, WrittenColumn column, object? value)

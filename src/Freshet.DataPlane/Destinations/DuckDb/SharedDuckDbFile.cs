@@ -307,7 +307,9 @@ internal sealed partial class SharedDuckDbFile
 
     /// <summary>Whether DuckDB refused an operation for lack of memory under its limit.</summary>
     public static bool IsOutOfMemory(Exception exception) =>
-        IsOutOfMemory(exception as DuckDBException) || IsOutOfMemory(exception.InnerException as DuckDBException);
+        IsOutOfMemory(exception as DuckDBException) || IsOutOfMemory(exception.InnerException as DuckDBException)
+        || exception is DuckDbAppendException { ErrorType: DuckDBErrorType.OutOfMemory }
+        || exception.InnerException is DuckDbAppendException { ErrorType: DuckDBErrorType.OutOfMemory };
 
     // A commit that cannot pin the blocks it writes fails as a transaction error (and is rolled back), not as out-of-memory.
     private static bool IsOutOfMemory(DuckDBException? exception) =>

@@ -1,0 +1,391 @@
+using System.Buffers.Binary;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text;
+using DuckDB.NET.Data;
+using DuckDB.NET.Native;
+using NativeAppender = DuckDB.NET.Native.DuckDBAppender;
+
+namespace Freshet.DataPlane.Destinations.DuckDb;
+
+/// <summary>
+/// Appends rows to a table by filling DuckDB data chunks in place and handing each full chunk to DuckDB's appender.
+/// DuckDB.NET's row appender costs about 0.3 µs per value (a streamed 11-value row: 3.2 µs, which on 2 cores was a
+/// third of the writer's time and most of a snapshot's); writing the vectors directly costs a few nanoseconds for
+/// fixed-width values. Only scalar column types are handled (see <see cref="Supports"/>); a table with any other
+/// column uses DuckDB.NET's appender.
+/// </summary>
+internal sealed unsafe class ChunkAppender : IDisposable
+{
+    private static readonly ulong VectorSize = NativeMethods.Helpers.DuckDBVectorSize();
+
+    private readonly NativeAppender _appender;
+    private readonly DuckDBLogicalType[] _types;
+    private readonly Column[] _columns;
+    private readonly DuckDBDataChunk _chunk;
+    private readonly void*[] _data;
+    private readonly IntPtr[] _vectors;
+    private ulong _rows;
+    private int _column;
+    private bool _closed;
+    private byte[] _utf8 = new byte[256];
+
+    private ChunkAppender(NativeAppender appender, DuckDBLogicalType[] types, Column[] columns)
+    {
+        _appender = appender;
+        _types = types;
+        _columns = columns;
+        _chunk = NativeMethods.DataChunks.DuckDBCreateDataChunk([.. types.Select(t => t.DangerousGetHandle())], (ulong)types.Length);
+        _data = new void*[columns.Length];
+        _vectors = new IntPtr[columns.Length];
+        BindVectors();
+    }
+
+    /// <summary>The column types this appender writes (DuckDB's type ids).</summary>
+    public static bool Supports(string duckDbType) => duckDbType.ToUpperInvariant() switch
+    {
+        "BOOLEAN" or "SMALLINT" or "INTEGER" or "BIGINT" or "FLOAT" or "DOUBLE" or "VARCHAR" or "JSON" or "BLOB" or "DATE"
+            or "TIME" or "TIMESTAMP" or "TIMESTAMP WITH TIME ZONE" or "UUID" => true,
+        var other => other.StartsWith("DECIMAL(", StringComparison.Ordinal),
+    };
+
+    /// <summary>Opens an appender on <c>main.<paramref name="table"/></c>, or returns null when a column's type is not one it writes.</summary>
+    public static ChunkAppender? TryOpen(DuckDBConnection connection, string table)
+    {
+        if (NativeMethods.Appender.DuckDBAppenderCreate(connection.NativeConnection, "main", table, out var appender) != DuckDBState.Success)
+        {
+            var message = NativeMethods.ErrorData.DuckDBErrorDataMessage(NativeMethods.Appender.DuckDBAppenderErrorData(appender));
+            appender.Dispose();
+            throw new DuckDbAppendException(message, DuckDBErrorType.Invalid);
+        }
+
+        var count = (int)NativeMethods.Appender.DuckDBAppenderColumnCount(appender);
+        var types = new DuckDBLogicalType[count];
+        var columns = new Column[count];
+        for (var i = 0; i < count; i++)
+        {
+            types[i] = NativeMethods.Appender.DuckDBAppenderColumnType(appender, (ulong)i);
+            columns[i] = Describe(types[i]);
+            if (columns[i].Kind == Kind.Unsupported)
+            {
+                foreach (var type in types.Take(i + 1))
+                {
+                    type.Dispose();
+                }
+
+                appender.Dispose();
+                return null;
+            }
+        }
+
+        return new ChunkAppender(appender, types, columns);
+    }
+
+    public int ColumnCount => _columns.Length;
+
+    /// <summary>Appends the next value of the current row; a row is complete after <see cref="ColumnCount"/> values.</summary>
+    public void Append(object? value)
+    {
+        var column = _columns[_column];
+        var row = _rows;
+        if (value is null)
+        {
+            NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[_column]);
+            var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[_column]);
+            validity[row / 64] &= ~(1UL << (int)(row % 64));
+        }
+        else
+        {
+            var data = _data[_column];
+            switch (column.Kind)
+            {
+                case Kind.Boolean:
+                    ((byte*)data)[row] = (bool)value ? (byte)1 : (byte)0;
+                    break;
+                case Kind.Int16:
+                    ((short*)data)[row] = (short)value;
+                    break;
+                case Kind.Int32:
+                    ((int*)data)[row] = (int)value;
+                    break;
+                case Kind.Int64:
+                    ((long*)data)[row] = (long)value;
+                    break;
+                case Kind.Float:
+                    ((float*)data)[row] = (float)value;
+                    break;
+                case Kind.Double:
+                    ((double*)data)[row] = (double)value;
+                    break;
+                case Kind.Date:
+                    ((int*)data)[row] = ((DateOnly)value).DayNumber - UnixEpochDay;
+                    break;
+                case Kind.Time:
+                    ((long*)data)[row] = ((TimeOnly)value).Ticks / TimeSpan.TicksPerMicrosecond;
+                    break;
+                case Kind.Timestamp:
+                    ((long*)data)[row] = value switch
+                    {
+                        DateTimeOffset offset => (offset.UtcTicks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond,
+                        _ => DuckDbTypes.Microseconds((DateTime)value),
+                    };
+                    break;
+                case Kind.Uuid:
+                    WriteUuid((Guid)value, (ulong*)data + (row * 2));
+                    break;
+                case Kind.Decimal16 or Kind.Decimal32 or Kind.Decimal64 or Kind.Decimal128:
+                    WriteDecimal(column, (decimal)value, data, row);
+                    break;
+                case Kind.Varchar:
+                    // Values are cast as strictly as DuckDB.NET's appender would: a value of the wrong kind fails its table.
+                    WriteText(value is decimal number ? number.ToString(CultureInfo.InvariantCulture) : (string)value, row);
+                    break;
+                case Kind.Blob:
+                    var bytes = (byte[])value;
+                    fixed (byte* pointer = bytes)
+                    {
+                        NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[_column], row, pointer, bytes.Length);
+                    }
+
+                    break;
+                default:
+                    throw new InvalidOperationException($"Column {_column} has a type the chunk appender does not write.");
+            }
+        }
+
+        Next();
+    }
+
+    private void Next()
+    {
+        _column++;
+        if (_column == _columns.Length)
+        {
+            _column = 0;
+            _rows++;
+            if (_rows == VectorSize)
+            {
+                Flush();
+            }
+        }
+    }
+
+    /// <summary>Appends a BIGINT value without boxing it (falls back to <see cref="Append"/> for another column type).</summary>
+    public void AppendInt64(long value)
+    {
+        if (_columns[_column].Kind != Kind.Int64)
+        {
+            Append(value);
+            return;
+        }
+
+        ((long*)_data[_column])[_rows] = value;
+        Next();
+    }
+
+    /// <summary>Appends a timestamp without boxing it (falls back to <see cref="Append"/> for another column type).</summary>
+    public void AppendTimestamp(DateTimeOffset value)
+    {
+        if (_columns[_column].Kind != Kind.Timestamp)
+        {
+            Append(value);
+            return;
+        }
+
+        ((long*)_data[_column])[_rows] = (value.UtcTicks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+        Next();
+    }
+
+    /// <summary>Hands the rows appended so far to DuckDB (in the connection's transaction, if one is open).</summary>
+    public void Close()
+    {
+        if (_closed)
+        {
+            return;
+        }
+
+        if (_column != 0)
+        {
+            throw new InvalidOperationException("The last row is incomplete.");
+        }
+
+        Flush();
+        Check(NativeMethods.Appender.DuckDBAppenderClose(_appender));
+        _closed = true;
+    }
+
+    public void Dispose()
+    {
+        _chunk.Dispose();
+        _appender.Dispose();
+        foreach (var type in _types)
+        {
+            type.Dispose();
+        }
+    }
+
+    private const int UnixEpochDay = 719162; // DateOnly(1970, 1, 1).DayNumber
+
+    private static readonly decimal[] PowersOfTen = TenToThe(28);
+
+    private static decimal[] TenToThe(int most)
+    {
+        var powers = new decimal[most + 1];
+        powers[0] = 1m;
+        for (var i = 1; i < powers.Length; i++)
+        {
+            powers[i] = powers[i - 1] * 10m;
+        }
+
+        return powers;
+    }
+
+    private static Column Describe(DuckDBLogicalType type)
+    {
+        switch (NativeMethods.LogicalType.DuckDBGetTypeId(type))
+        {
+            case DuckDBType.Boolean: return new Column(Kind.Boolean, 0);
+            case DuckDBType.SmallInt: return new Column(Kind.Int16, 0);
+            case DuckDBType.Integer: return new Column(Kind.Int32, 0);
+            case DuckDBType.BigInt: return new Column(Kind.Int64, 0);
+            case DuckDBType.Float: return new Column(Kind.Float, 0);
+            case DuckDBType.Double: return new Column(Kind.Double, 0);
+            case DuckDBType.Date: return new Column(Kind.Date, 0);
+            case DuckDBType.Time: return new Column(Kind.Time, 0);
+            case DuckDBType.Timestamp or DuckDBType.TimestampTz: return new Column(Kind.Timestamp, 0);
+            case DuckDBType.Uuid: return new Column(Kind.Uuid, 0);
+            case DuckDBType.Varchar: return new Column(Kind.Varchar, 0);
+            case DuckDBType.Blob: return new Column(Kind.Blob, 0);
+            case DuckDBType.Decimal:
+                var scale = NativeMethods.LogicalType.DuckDBDecimalScale(type);
+                return NativeMethods.LogicalType.DuckDBDecimalInternalType(type) switch
+                {
+                    DuckDBType.SmallInt => new Column(Kind.Decimal16, scale),
+                    DuckDBType.Integer => new Column(Kind.Decimal32, scale),
+                    DuckDBType.BigInt => new Column(Kind.Decimal64, scale),
+                    DuckDBType.HugeInt => new Column(Kind.Decimal128, scale),
+                    _ => new Column(Kind.Unsupported, 0),
+                };
+            default:
+                return new Column(Kind.Unsupported, 0);
+        }
+    }
+
+    /// <summary>DuckDB keeps a UUID as a 128-bit integer of its big-endian bytes, the top bit flipped so that order is preserved.</summary>
+    private static void WriteUuid(Guid value, ulong* target)
+    {
+        Span<byte> bytes = stackalloc byte[16];
+        value.TryWriteBytes(bytes, bigEndian: true, out _);
+        target[0] = BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]);
+        target[1] = BinaryPrimitives.ReadUInt64BigEndian(bytes[..8]) ^ (1UL << 63);
+    }
+
+    private static void WriteDecimal(Column column, decimal value, void* data, ulong row)
+    {
+        // The source's scale never exceeds the column's (both come from the same numeric(p, s)); a value that would need
+        // rounding is refused rather than changed.
+        var scaled = value * PowersOfTen[column.Scale];
+        if (scaled != decimal.Truncate(scaled))
+        {
+            throw new InvalidCastException($"{value.ToString(CultureInfo.InvariantCulture)} has more than {column.Scale} decimal places.");
+        }
+
+        switch (column.Kind)
+        {
+            case Kind.Decimal16:
+                ((short*)data)[row] = decimal.ToInt16(scaled);
+                break;
+            case Kind.Decimal32:
+                ((int*)data)[row] = decimal.ToInt32(scaled);
+                break;
+            case Kind.Decimal64:
+                ((long*)data)[row] = decimal.ToInt64(scaled);
+                break;
+            default:
+                var wide = (Int128)scaled;
+                ((ulong*)data)[row * 2] = (ulong)wide;
+                ((long*)data)[(row * 2) + 1] = (long)(wide >> 64);
+                break;
+        }
+    }
+
+    private void WriteText(string value, ulong row)
+    {
+        var length = Encoding.UTF8.GetMaxByteCount(value.Length);
+        if (length > _utf8.Length)
+        {
+            _utf8 = new byte[Math.Max(length, _utf8.Length * 2)];
+        }
+
+        var written = Encoding.UTF8.GetBytes(value, _utf8);
+        fixed (byte* pointer = _utf8)
+        {
+            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[_column], row, pointer, written);
+        }
+    }
+
+    private void Flush()
+    {
+        if (_rows == 0)
+        {
+            return;
+        }
+
+        NativeMethods.DataChunks.DuckDBDataChunkSetSize(_chunk, _rows);
+        var state = NativeMethods.Appender.DuckDBAppendDataChunk(_appender, _chunk);
+        NativeMethods.DataChunks.DuckDBDataChunkReset(_chunk);
+        _rows = 0;
+        BindVectors();
+        Check(state);
+    }
+
+    private void BindVectors()
+    {
+        for (var i = 0; i < _columns.Length; i++)
+        {
+            _vectors[i] = NativeMethods.DataChunks.DuckDBDataChunkGetVector(_chunk, i);
+            _data[i] = NativeMethods.Vectors.DuckDBVectorGetData(_vectors[i]);
+        }
+    }
+
+    private void Check(DuckDBState state)
+    {
+        if (state != DuckDBState.Success)
+        {
+            var error = NativeMethods.Appender.DuckDBAppenderErrorData(_appender);
+            throw new DuckDbAppendException(
+                NativeMethods.ErrorData.DuckDBErrorDataMessage(error),
+                NativeMethods.ErrorData.DuckDBErrorDataErrorType(error));
+        }
+    }
+
+    private enum Kind
+    {
+        Unsupported,
+        Boolean,
+        Int16,
+        Int32,
+        Int64,
+        Float,
+        Double,
+        Date,
+        Time,
+        Timestamp,
+        Uuid,
+        Varchar,
+        Blob,
+        Decimal16,
+        Decimal32,
+        Decimal64,
+        Decimal128,
+    }
+
+    [StructLayout(LayoutKind.Auto)]
+    private readonly record struct Column(Kind Kind, byte Scale);
+}
+
+/// <summary>DuckDB refused rows given to an appender (DuckDB.NET's own exception cannot be created outside it).</summary>
+internal sealed class DuckDbAppendException(string message, DuckDBErrorType errorType) : Exception(message)
+{
+    public DuckDBErrorType ErrorType { get; } = errorType;
+}
