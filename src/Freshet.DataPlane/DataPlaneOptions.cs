@@ -23,9 +23,10 @@ public sealed class DataPlaneOptions
     /// DuckDB's <c>memory_limit</c>, in MB, for each destination file this worker writes (its buffer pool; large
     /// intermediates spill to <c>&lt;file&gt;.tmp</c>). DuckDB's own default is 80 % of the machine's memory, far more than
     /// a worker running beside others should take. A write that still runs out doubles the limit, up to
-    /// <see cref="DuckDbMaxMemoryLimitMb"/>, and is tried again.
+    /// <see cref="DuckDbMaxMemoryLimitMb"/>, and is tried again. 32 MB keeps a worker snapshotting two chunks at once
+    /// under 300 MB (64 MB: 308–339 MB, at the same speed).
     /// </summary>
-    public int DuckDbMemoryLimitMb { get; set; } = 64;
+    public int DuckDbMemoryLimitMb { get; set; } = 32;
 
     /// <summary>The most <see cref="DuckDbMemoryLimitMb"/> grows to when writes run out of memory.</summary>
     public int DuckDbMaxMemoryLimitMb { get; set; } = 1024;
