@@ -12,8 +12,8 @@ namespace Freshet.DataPlane.Destinations.DuckDb;
 /// Appends rows to a table by filling DuckDB data chunks in place and handing each full chunk to DuckDB's appender.
 /// DuckDB.NET's row appender costs about 0.3 µs per value (a streamed 11-value row: 3.2 µs, which on 2 cores was a
 /// third of the writer's time and most of a snapshot's); writing the vectors directly costs a few nanoseconds for
-/// fixed-width values. Only scalar column types are handled (see <see cref="Supports"/>); a table with any other
-/// column uses DuckDB.NET's appender.
+/// fixed-width values. Only scalar column types are handled (<see cref="TryOpen"/> says no to a table with any
+/// other column, which then uses DuckDB.NET's appender).
 /// </summary>
 internal sealed unsafe class ChunkAppender : IDisposable
 {
@@ -40,14 +40,6 @@ internal sealed unsafe class ChunkAppender : IDisposable
         _vectors = new IntPtr[columns.Length];
         BindVectors();
     }
-
-    /// <summary>The column types this appender writes (DuckDB's type ids).</summary>
-    public static bool Supports(string duckDbType) => duckDbType.ToUpperInvariant() switch
-    {
-        "BOOLEAN" or "SMALLINT" or "INTEGER" or "BIGINT" or "FLOAT" or "DOUBLE" or "VARCHAR" or "JSON" or "BLOB" or "DATE"
-            or "TIME" or "TIMESTAMP" or "TIMESTAMP WITH TIME ZONE" or "UUID" => true,
-        var other => other.StartsWith("DECIMAL(", StringComparison.Ordinal),
-    };
 
     /// <summary>Opens an appender on <c>main.<paramref name="table"/></c>, or returns null when a column's type is not one it writes.</summary>
     public static ChunkAppender? TryOpen(DuckDBConnection connection, string table)
