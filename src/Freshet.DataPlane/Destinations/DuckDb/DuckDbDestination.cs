@@ -217,7 +217,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 await ApplyOnceAsync(batch, cancellationToken).ConfigureAwait(false);
                 return;
             }
-            catch (DuckDBException exception) when (SharedDuckDbFile.IsOutOfMemory(exception))
+            catch (Exception exception) when (exception is DuckDBException or DuckDbAppendException && SharedDuckDbFile.IsOutOfMemory(exception))
             {
                 // The transaction rolled back; the batch is tried again under a larger limit, if there is one.
                 if (!await _file.RaiseMemoryLimitAsync(_logger, cancellationToken).ConfigureAwait(false))
@@ -389,7 +389,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         {
             return await CopySnapshotChunkOnceAsync(table, chunk, rows, cancellationToken).ConfigureAwait(false);
         }
-        catch (DuckDBException exception) when (SharedDuckDbFile.IsOutOfMemory(exception))
+        catch (Exception exception) when (exception is DuckDBException or DuckDbAppendException && SharedDuckDbFile.IsOutOfMemory(exception))
         {
             // The rows cannot be read again here; the engine retries the chunk, under the larger limit when it could grow.
             await _file.RaiseMemoryLimitAsync(_logger, cancellationToken).ConfigureAwait(false);
