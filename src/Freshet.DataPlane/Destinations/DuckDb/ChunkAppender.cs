@@ -41,8 +41,20 @@ internal sealed unsafe class ChunkAppender : IDisposable
         BindVectors();
     }
 
-    /// <summary>Opens an appender on <c>main.<paramref name="table"/></c>, or returns null when a column's type is not one it writes.</summary>
-    public static ChunkAppender? TryOpen(DuckDBConnection connection, string table)
+    /// <summary>Whether this appender writes a column of a DuckDB type (spelled as <c>duckdb_columns()</c> spells it).</summary>
+    public static bool Supports(string duckDbType) => duckDbType.ToUpperInvariant() switch
+    {
+        "BOOLEAN" or "SMALLINT" or "INTEGER" or "BIGINT" or "FLOAT" or "DOUBLE" or "VARCHAR" or "JSON" or "BLOB" or "DATE"
+            or "TIME" or "TIMESTAMP" or "TIMESTAMP WITH TIME ZONE" or "UUID" => true,
+        var other => other.StartsWith("DECIMAL(", StringComparison.Ordinal),
+    };
+
+    /// <summary>
+    /// Opens an appender on <c>main.<paramref name="table"/></c>, or returns null when the table does not have
+    /// <paramref name="expectedColumns"/> columns (someone changed it; values would land in the wrong columns) or has a
+    /// column whose type this appender does not write.
+    /// </summary>
+    public static ChunkAppender? TryOpen(DuckDBConnection connection, string table, int expectedColumns)
     {
         if (NativeMethods.Appender.DuckDBAppenderCreate(connection.NativeConnection, "main", table, out var appender) != DuckDBState.Success)
         {
@@ -52,6 +64,12 @@ internal sealed unsafe class ChunkAppender : IDisposable
         }
 
         var count = (int)NativeMethods.Appender.DuckDBAppenderColumnCount(appender);
+        if (count != expectedColumns)
+        {
+            appender.Dispose();
+            return null;
+        }
+
         var types = new DuckDBLogicalType[count];
         var columns = new Column[count];
         for (var i = 0; i < count; i++)

@@ -413,7 +413,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await using var source = rows.GetAsyncEnumerator(cancellationToken);
         var more = await source.MoveNextAsync().ConfigureAwait(false);
 
-        if (target.Written.All(c => c.WriteTarget is not null))
+        if (target.AppendsDirectly)
         {
             return await CopySnapshotChunkDirectAsync(table, chunk, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
         }
@@ -465,9 +465,9 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
 
         long count = 0;
-        using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name), cancellationToken);
-        var appender = chunks is null ? ForTable(table.Source, () => connection.CreateAppender("main", target.Name), cancellationToken) : null;
-        try
+        // A table changed by hand since it was registered stages every row (staging names its columns).
+        using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name, target.PhysicalColumns.Count), cancellationToken);
+        if (chunks is not null)
         {
             while (more)
             {
@@ -479,14 +479,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
                 try
                 {
-                    if (chunks is not null)
-                    {
-                        AppendDirect(chunks, target.Written, physical, sourceIndexes, values, metadata);
-                    }
-                    else
-                    {
-                        AppendDirect(appender!.CreateRow(), target.Written, physical, sourceIndexes, values, metadata);
-                    }
+                    AppendDirect(chunks, physical, sourceIndexes, values, metadata);
                 }
                 catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
                 {
@@ -498,11 +491,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 more = await source.MoveNextAsync().ConfigureAwait(false);
             }
 
-            ForTable(table.Source, () => { chunks?.Close(); appender?.Close(); }, cancellationToken);
-        }
-        finally
-        {
-            appender?.Dispose();
+            ForTable(table.Source, chunks.Close, cancellationToken);
         }
 
         if (more)
@@ -567,43 +556,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     /// Appends one new row to a target in DuckDB's column order. <paramref name="valueIndexes"/> maps a written column to
     /// its place in <paramref name="values"/> (-1: not there).
     /// </summary>
-    private static void AppendDirect(
-        IDuckDBAppenderRow row, IReadOnlyList<WrittenColumn> written, int[] physical, int[] valueIndexes, object?[] values, DirectMetadata metadata)
-    {
-        foreach (var from in physical)
-        {
-            switch (from)
-            {
-                case >= 0 when valueIndexes[from] >= 0 && values[valueIndexes[from]] is { } value:
-                    written[from].WriteTarget!(row, value);
-                    break;
-                case FromPosition:
-                    row.AppendValue(metadata.Position);
-                    break;
-                case FromSequence:
-                    row.AppendValue(metadata.Sequence);
-                    break;
-                case FromCommittedAt:
-                    row.AppendValue(metadata.CommittedAt);
-                    break;
-                case FromSyncedAt:
-                    row.AppendValue(metadata.SyncedAt);
-                    break;
-                case FromDeleted:
-                    row.AppendValue(false);
-                    break;
-                default:
-                    row.AppendNullValue();
-                    break;
-            }
-        }
-
-        row.EndRow();
-    }
-
-    /// <summary>As <see cref="AppendDirect(IDuckDBAppenderRow, IReadOnlyList{WrittenColumn}, int[], int[], object?[], DirectMetadata)"/>, into a chunk appender.</summary>
-    private static void AppendDirect(
-        ChunkAppender chunks, IReadOnlyList<WrittenColumn> written, int[] physical, int[] valueIndexes, object?[] values, DirectMetadata metadata)
+    private static void AppendDirect(ChunkAppender chunks, int[] physical, int[] valueIndexes, object?[] values, DirectMetadata metadata)
     {
         foreach (var from in physical)
         {
@@ -1228,7 +1181,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
             var first = written[Table.KeyIndexes[0]];
             if (first.SourceType is not { IsArray: false, Kind: ValueKind.Int16 or ValueKind.Int32 or ValueKind.Int64 }
-                || written.Any(c => c.WriteTarget is null))
+                || !Table.AppendsDirectly)
             {
                 return null;
             }
@@ -1294,26 +1247,19 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         {
             var physical = PhysicalSources(Table);
             var identity = Enumerable.Range(0, Table.Written.Count).ToArray();
-            using var chunks = ChunkAppender.TryOpen(connection, Table.Name);
-            using var appender = chunks is null ? connection.CreateAppender("main", Table.Name) : null;
+            // NoTargetRowsInAsync saw the registered columns, whose types AppendsDirectly checked.
+            using var chunks = ChunkAppender.TryOpen(connection, Table.Name, physical.Length)
+                ?? throw new InvalidOperationException($"The DuckDB table {Table.Name} changed while a batch was written to it.");
             foreach (var folded in _folded.Rows)
             {
                 // A delete of a key the target does not hold changes nothing, in either delete mode.
                 if (!folded.Delete)
                 {
-                    var metadata = new DirectMetadata(folded.Position, folded.Sequence, folded.CommittedAt, syncedAt);
-                    if (chunks is not null)
-                    {
-                        AppendDirect(chunks, Table.Written, physical, identity, folded.Values, metadata);
-                    }
-                    else
-                    {
-                        AppendDirect(appender!.CreateRow(), Table.Written, physical, identity, folded.Values, metadata);
-                    }
+                    AppendDirect(chunks, physical, identity, folded.Values, new DirectMetadata(folded.Position, folded.Sequence, folded.CommittedAt, syncedAt));
                 }
             }
 
-            chunks?.Close();
+            chunks.Close();
         }
 
         private static void Append(IDuckDBAppenderRow row, WrittenColumn column, object? value)

@@ -157,27 +157,6 @@ internal static class DuckDbTypes
         _ => throw new ArgumentOutOfRangeException(nameof(type), type.Kind, "Unknown value kind."),
     };
 
-    /// <summary>
-    /// Appends a value (never null, never unchanged) in the target type itself, for the direct path of an apply; null for
-    /// the kinds whose staged form needs SQL to become the target's (intervals, arrays of timestamps or bytes).
-    /// </summary>
-    public static Action<IDuckDBAppenderRow, object>? TargetWriter(ColumnType type)
-    {
-        if (type.IsArray)
-        {
-            return StagingType(type) == TargetType(type) ? ArrayWriter(type) : null;
-        }
-
-        return type.Kind switch
-        {
-            ValueKind.Interval => null,
-            // Npgsql reads timestamptz as UTC; DuckDB keeps TIMESTAMP WITH TIME ZONE as UTC microseconds.
-            ValueKind.TimestampTz => static (row, value) => row.AppendValue(new DateTimeOffset(DateTime.SpecifyKind((DateTime)value, DateTimeKind.Utc))),
-            ValueKind.Timestamp => static (row, value) => row.AppendValue(DateTime.SpecifyKind((DateTime)value, DateTimeKind.Unspecified)),
-            _ => ScalarWriter(type),
-        };
-    }
-
     /// <summary>Whether a value is one of the timestamp infinities, which only the staged path writes.</summary>
     public static bool IsInfinity(object? value) => value is DateTime time && (time == DateTime.MaxValue || time == DateTime.MinValue);
 

@@ -14,6 +14,9 @@ internal sealed record TargetTable(
 {
     public string QualifiedName { get; } = "main." + DuckDbSql.Quote(Name);
 
+    /// <summary>Whether new rows can be appended straight in: every written column can, and so can every other column (as NULL).</summary>
+    public bool AppendsDirectly { get; } = Written.All(c => c.AppendsDirectly) && Columns.All(c => ChunkAppender.Supports(c.Type));
+
     /// <summary>Positions in <see cref="Written"/> of the key columns.</summary>
     public IReadOnlyList<int> KeyIndexes { get; } = [.. Written.Select((c, i) => (c, i)).Where(x => x.c.IsKey).Select(x => x.i)];
 
@@ -48,12 +51,12 @@ internal sealed record WrittenColumn(string SourceName, ColumnType SourceType, s
     public Action<IDuckDBAppenderRow, object> Write { get; } = DuckDbTypes.Writer(SourceType);
 
     /// <summary>
-    /// Appends a value straight into the target column, or null when this column's values must go through staging (its
-    /// target type differs from the staged one, or needs SQL to convert). Timestamps are appended as they are; the
-    /// caller keeps the infinities (see <see cref="DuckDbTypes.IsInfinity"/>) on the staged path.
+    /// Whether values go straight into the target column (<see cref="ChunkAppender"/>): the target has the type the
+    /// source maps to, and it is one the appender writes. Otherwise they need staging and SQL to convert.
     /// </summary>
-    public Action<IDuckDBAppenderRow, object>? WriteTarget { get; } =
-        DuckDbTypes.SameType(TargetType, DuckDbTypes.TargetType(SourceType)) ? DuckDbTypes.TargetWriter(SourceType) : null;
+    public bool AppendsDirectly { get; } =
+        !SourceType.IsArray && SourceType.Kind != ValueKind.Interval
+        && DuckDbTypes.SameType(TargetType, DuckDbTypes.TargetType(SourceType)) && ChunkAppender.Supports(TargetType);
 
     /// <summary>SQL giving the target value from the staged value <paramref name="staged"/>.</summary>
     public string TargetValue(string staged)
