@@ -94,7 +94,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             """,
             [_pipelineId, context.Epoch, now, "{}"],
             cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
 
         var empty = new Dictionary<TableId, string>();
         return (stored ?? new DestinationCheckpoint(context.Epoch, null, 0, 0, null, empty, now)) with { Epoch = context.Epoch, UpdatedAt = now };
@@ -119,7 +119,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         {
             var definitions = table.Columns.Select(c => $"{Quote(c.Name)} {DuckDbTypes.TargetType(c.Type)}").Concat(MetadataDefinitions);
             await ExecuteAsync(connection, $"CREATE TABLE {qualified} ({string.Join(", ", definitions)})", cancellationToken).ConfigureAwait(false);
-            await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
             Register(table, [.. table.Columns.Select(c => new TargetColumn(c.Name, DuckDbTypes.TargetType(c.Type)))], [.. table.Columns.Select(c => c.Name), .. MetadataColumns.All]);
             LogTableCreated(_logger, table.DestinationName, table.Source);
             return new TableSetup(true, [.. table.Columns.Select(c => c.Name)], [], [], null, []);
@@ -190,7 +190,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             return Quarantined(table, $"key column(s) {string.Join(", ", missingKeys)} are not in the target table {table.DestinationName}");
         }
 
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         Register(table, final, [.. physical.Select(c => c.Name)]);
 
         var setup = new TableSetup(
@@ -275,7 +275,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             [batch.ResumePosition, batch.AppliedThrough.Position, batch.AppliedThrough.Sequence, syncedAt, _pipelineId],
             cancellationToken).ConfigureAwait(false);
         var written = Stopwatch.GetTimestamp();
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
 
         // The connection serves the next batch when this one leaves nothing behind on it.
         foreach (var apply in applies)
@@ -336,7 +336,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 cancellationToken).ConfigureAwait(false);
         }
 
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
     }
 
     public async Task<IReadOnlySet<Guid>> ReadHandledResnapshotsAsync(CancellationToken cancellationToken)
@@ -432,7 +432,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
             [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
             cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         return count;
     }
 
@@ -505,7 +505,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
             [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
             cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         return count;
     }
 
@@ -822,7 +822,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             $"UPDATE {Checkpoints} SET {assignments}, updated_at = $2 WHERE pipeline_id = $3",
             [value, context.TimeProvider.GetUtcNow(), _pipelineId],
             cancellationToken).ConfigureAwait(false);
-        await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Runs one table's part of a write; a failure caused by its rows becomes a <see cref="TableApplyException"/>.</summary>
@@ -1012,6 +1012,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             columns.AddRange(written.Select((c, i) => $"c{i} {c.StagingType}"));
             if (_fills)
             {
+                columns.Add("_o BOOLEAN");
                 columns.AddRange(Table.KeyIndexes.Select((i, k) => $"o{k} {written[i].StagingType}"));
             }
 
@@ -1046,6 +1047,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
                 if (_fills)
                 {
+                    row.AppendValue(folded.FillFrom is not null);
                     for (var k = 0; k < Table.KeyIndexes.Count; k++)
                     {
                         Append(row, written[Table.KeyIndexes[k]], folded.FillFrom?[k]);
@@ -1093,7 +1095,9 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             for (var j = 0; j < Table.Columns.Count; j++)
             {
                 var name = Quote(Table.Columns[j].Name);
-                var keep = _fills ? $"CASE WHEN t.rowid IS NOT NULL THEN t.{name} ELSE o.{name} END" : $"t.{name}";
+                // A row reached by a key change keeps the values of its old key's target row; when the target lacks
+                // that row, those of its own (a resumed snapshot can have copied the row under its new key already).
+                var keep = _fills ? $"CASE WHEN o.rowid IS NOT NULL THEN o.{name} ELSE t.{name} END" : $"t.{name}";
                 var i = Table.WrittenIndexOf(Table.Columns[j].Name);
                 var value = i < 0
                     ? keep
@@ -1111,7 +1115,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 " AND ",
                 Table.KeyIndexes.Select(i => $"t.{Quote(written[i].TargetName)} {equals} {written[i].TargetValue($"s.c{i}")}"));
             var fill = _fills
-                ? "LEFT JOIN " + Table.QualifiedName + " o ON " + string.Join(
+                ? "LEFT JOIN " + Table.QualifiedName + " o ON s._o AND " + string.Join(
                     " AND ",
                     Table.KeyIndexes.Select((i, k) => $"o.{Quote(written[i].TargetName)} {equals} {written[i].TargetValue($"s.o{k}")}"))
                 : string.Empty;

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Data.Common;
 using System.Globalization;
 using DuckDB.NET.Data;
 using DuckDB.NET.Native;
@@ -56,6 +57,12 @@ internal sealed partial class SharedDuckDbFile
     private DuckDBConnection? _spare;
     private int _users;
 
+    /// <summary>
+    /// Set when a commit failed (see <see cref="DiscardAsync"/>): the instance closes without a checkpoint once its last
+    /// user is gone, and no write may start on it meanwhile. Completed when it has closed. Under <c>_openClose</c>.
+    /// </summary>
+    private TaskCompletionSource? _discarded;
+
     private SharedDuckDbFile(string fullPath, DuckDbResources resources)
     {
         FullPath = fullPath;
@@ -100,6 +107,21 @@ internal sealed partial class SharedDuckDbFile
             await _openClose.WaitAsync(cancellationToken).ConfigureAwait(false);
             try
             {
+                // A discarded instance must be gone before the file opens again: DuckDB.NET would hand out a connection
+                // to it rather than a fresh instance that replays the WAL.
+                while (_discarded is { } discarded)
+                {
+                    _openClose.Release();
+                    try
+                    {
+                        await discarded.Task.WaitAsync(cancellationToken).ConfigureAwait(false);
+                    }
+                    finally
+                    {
+                        await _openClose.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+                    }
+                }
+
                 if (_instance is null)
                 {
                     _instance = await OpenInstanceAsync(logger, cancellationToken).ConfigureAwait(false);
@@ -109,7 +131,7 @@ internal sealed partial class SharedDuckDbFile
                 if (_spare is { } spare)
                 {
                     _spare = null;
-                    return new Lease(this, spare, writer);
+                    return new Lease(this, spare, writer, logger);
                 }
             }
             finally
@@ -130,12 +152,58 @@ internal sealed partial class SharedDuckDbFile
                 throw;
             }
 
-            return new Lease(this, connection, writer);
+            return new Lease(this, connection, writer, logger);
         }
         catch
         {
             writer.Dispose();
             throw;
+        }
+    }
+
+    /// <summary>
+    /// After a commit failed: DuckDB may have merged part of the transaction's rows into its in-memory tables before the
+    /// failure and not taken them out again (seen after a commit ran out of memory: the rows stayed invisible in this
+    /// instance, and the checkpoint that closing the instance runs wrote them into the file, so the batch retried after
+    /// it landed twice). Nothing in memory can be trusted then; what was committed is in the file and its WAL. So the
+    /// instance is closed without a checkpoint as soon as its users are done (writes already under way still commit to
+    /// the WAL), and the next write opens the file afresh, which replays the WAL. A commit that ran out of memory
+    /// also raises the limit the next instance starts with.
+    /// </summary>
+    public async Task DiscardAsync(Exception cause, ILogger logger)
+    {
+        await _openClose.WaitAsync(CancellationToken.None).ConfigureAwait(false);
+        try
+        {
+            if (_discarded is not null || _instance is not { } instance)
+            {
+                return;
+            }
+
+            // A constraint error quotes row values; the others say what went wrong with the storage.
+            var duck = cause as DuckDBException;
+            LogDiscarding(logger, FullPath, cause.GetType().Name, duck?.ErrorType.ToString(), duck is { ErrorType: DuckDBErrorType.Constraint } ? "" : cause.Message);
+            if (IsOutOfMemory(cause) && _memoryLimitMb < _resources.MaxMemoryLimitMb)
+            {
+                var current = _memoryLimitMb;
+                _memoryLimitMb = Math.Min(current * 2, _resources.MaxMemoryLimitMb);
+                LogMemoryLimitRaised(logger, FullPath, current, _memoryLimitMb);
+            }
+
+            // Instance-wide: no checkpoint when the last connection closes, nor when a commit still under way fills the WAL.
+            // (On the instance's own idle connection: the failed one may still count its transaction as open.)
+            await using (var command = instance.CreateCommand())
+            {
+                command.CommandText = "PRAGMA disable_checkpoint_on_shutdown; SET checkpoint_threshold = '1000000GB'";
+                await command.ExecuteNonQueryAsync(CancellationToken.None).ConfigureAwait(false);
+            }
+
+            _discarded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            _idleClose.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+        }
+        finally
+        {
+            _openClose.Release();
         }
     }
 
@@ -172,8 +240,15 @@ internal sealed partial class SharedDuckDbFile
         {
             _instance = null;
 
-            // Closing the last connection closes the instance: DuckDB checkpoints the WAL into the file and drops its lock.
+            // Closing the last connection closes the instance: DuckDB checkpoints the WAL into the file (unless the
+            // instance was discarded) and drops its lock.
             await instance.DisposeAsync().ConfigureAwait(false);
+        }
+
+        if (_discarded is { } discarded)
+        {
+            _discarded = null;
+            discarded.TrySetResult();
         }
     }
 
@@ -311,11 +386,13 @@ internal sealed partial class SharedDuckDbFile
         || exception is DuckDbAppendException { ErrorType: DuckDBErrorType.OutOfMemory }
         || exception.InnerException is DuckDbAppendException { ErrorType: DuckDBErrorType.OutOfMemory };
 
-    // A commit that cannot pin the blocks it writes fails as a transaction error (and is rolled back), not as out-of-memory.
+    // A commit that cannot pin or allocate the blocks it writes fails as a transaction error ("Failed to commit: could
+    // not allocate block of size 256.0 KiB"), not as out-of-memory (and leaves the instance in doubt, see DiscardAsync).
     private static bool IsOutOfMemory(DuckDBException? exception) =>
         exception is { ErrorType: DuckDBErrorType.OutOfMemory }
         || (exception is { ErrorType: DuckDBErrorType.Transaction }
-            && exception.Message.Contains("failed to pin block", StringComparison.OrdinalIgnoreCase));
+            && (exception.Message.Contains("failed to pin block", StringComparison.OrdinalIgnoreCase)
+                || exception.Message.Contains("could not allocate block", StringComparison.OrdinalIgnoreCase)));
 
     private static async Task<bool> IsReadOnlyAsync(DuckDBConnection connection, CancellationToken cancellationToken)
     {
@@ -332,7 +409,7 @@ internal sealed partial class SharedDuckDbFile
         {
             if (spare is not null)
             {
-                if (_instance is not null && _spare is null)
+                if (_instance is not null && _spare is null && _discarded is null)
                 {
                     _spare = spare;
                 }
@@ -345,7 +422,7 @@ internal sealed partial class SharedDuckDbFile
             _users--;
             if (_users == 0 && _instance is not null)
             {
-                if (DuckDbFile.HasFreshReadRequest(FullPath))
+                if (_discarded is not null || DuckDbFile.HasFreshReadRequest(FullPath))
                 {
                     await CloseInstanceAsync().ConfigureAwait(false);
                 }
@@ -368,16 +445,37 @@ internal sealed partial class SharedDuckDbFile
     [LoggerMessage(Level = LogLevel.Warning, Message = "A write to the DuckDB file {Path} ran out of memory; its memory limit grows from {FromMb} MB to {ToMb} MB")]
     private static partial void LogMemoryLimitRaised(ILogger logger, string path, int fromMb, int toMb);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "A commit to the DuckDB file {Path} failed ({Exception}, DuckDB error type {ErrorType}: {Message}); the instance is closed without a checkpoint and the file opened again from its WAL")]
+    private static partial void LogDiscarding(ILogger logger, string path, string exception, string? errorType, string message);
+
     [LoggerMessage(Level = LogLevel.Information, Message = "The DuckDB file {Path} is held by another process; retrying")]
     private static partial void LogFileBusy(ILogger logger, string path);
 
     /// <summary>One writer's use of the file.</summary>
-    internal sealed class Lease(SharedDuckDbFile file, DuckDBConnection connection, IDisposable writer) : IAsyncDisposable
+    internal sealed class Lease(SharedDuckDbFile file, DuckDBConnection connection, IDisposable writer, ILogger logger) : IAsyncDisposable
     {
         private int _disposed;
         private bool _keep;
 
         public DuckDBConnection Connection { get; } = connection;
+
+        /// <summary>
+        /// Commits <paramref name="transaction"/>. When the commit fails the instance is discarded (see
+        /// <see cref="DiscardAsync"/>) and <see cref="DuckDbCommitFailedException"/> thrown: the write must not be retried
+        /// on this instance, only after the file was opened again.
+        /// </summary>
+        public async Task CommitAsync(DbTransaction transaction, CancellationToken cancellationToken)
+        {
+            try
+            {
+                await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception)
+            {
+                await file.DiscardAsync(exception, logger).ConfigureAwait(false);
+                throw new DuckDbCommitFailedException(file.FullPath, exception);
+            }
+        }
 
         /// <summary>
         /// Says the connection is as a fresh one would be (no open transaction, no temp tables), so the next write may
@@ -421,3 +519,11 @@ internal sealed record DuckDbResources(int MemoryLimitMb, int MaxMemoryLimitMb, 
     public static DuckDbResources From(DataPlaneOptions options) =>
         new(options.DuckDbMemoryLimitMb, options.DuckDbMaxMemoryLimitMb, options.DuckDbThreads, options.DuckDbCheckpointThresholdMb);
 }
+
+/// <summary>
+/// A commit to a DuckDB file failed; the instance was discarded, so what the transaction wrote is either all in the file
+/// or not at all, and the run that wrote it starts again from the destination's checkpoint.
+/// </summary>
+/// (The message leaves the cause's text out: a constraint error quotes row values.)
+internal sealed class DuckDbCommitFailedException(string path, Exception inner)
+    : Exception($"A commit to the DuckDB file {path} failed ({(inner as DuckDBException)?.ErrorType.ToString() ?? inner.GetType().Name})", inner);

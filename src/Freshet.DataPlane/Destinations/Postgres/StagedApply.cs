@@ -156,7 +156,7 @@ internal sealed class StagedApply(FoldedTable folded, string stageName, DeleteMo
         var targetColumns = string.Join(", ", columns.Select(c => Sql.Quote(c.Name)).Concat([Position, Sequence, CommittedAt, SyncedAt, Deleted, DeletedAt]));
         var values = columns.Select((c, i) => !_hasUnchanged || c.IsKey
                 ? Sql.Value($"s.c{i}", c)
-                : $"CASE WHEN s._u[{i + 1}] THEN o.{Sql.Quote(c.Name)} ELSE {Sql.Value($"s.c{i}", c)} END")
+                : $"CASE WHEN s._u[{i + 1}] THEN (CASE WHEN o.ctid IS NOT NULL THEN o.{Sql.Quote(c.Name)} ELSE cur.{Sql.Quote(c.Name)} END) ELSE {Sql.Value($"s.c{i}", c)} END")
             .Concat(["s._p", "s._s", "s._c", "$1", "s._d", "CASE WHEN s._d THEN s._c END"]);
         var updates = columns.Where(c => !c.IsKey).Select(c => Sql.Quote(c.Name))
             .Concat([Position, Sequence, CommittedAt, SyncedAt, Deleted, DeletedAt])
@@ -167,8 +167,13 @@ internal sealed class StagedApply(FoldedTable folded, string stageName, DeleteMo
         {
             // Unchanged values come from the row's target state before this statement: its own key, or the key it had
             // before the batch changed it (a statement never sees its own writes, so the order of rows does not matter).
+            // When the target lacks that old key, they come from the row's own key if the target has it: a resumed
+            // snapshot copies a row's chunk later than the snapshot it resumes, so it can hold the row under its new key
+            // already and not under its old one (the source fills such changes while it can, see PgOutputDecoder.FillAsync).
             sql.Append($" LEFT JOIN {_table.QualifiedName} o ON ")
-                .Append(string.Join(" AND ", _table.KeyIndexes.Select((k, i) => $"o.{Sql.Quote(columns[k].Name)} = {Sql.Value($"s.o{i}", columns[k])}")));
+                .Append(string.Join(" AND ", _table.KeyIndexes.Select((k, i) => $"o.{Sql.Quote(columns[k].Name)} = {Sql.Value($"s.o{i}", columns[k])}")))
+                .Append($" LEFT JOIN {_table.QualifiedName} cur ON ")
+                .Append(string.Join(" AND ", _table.KeyIndexes.Select(k => $"cur.{Sql.Quote(columns[k].Name)} = {Sql.Value($"s.c{k}", columns[k])}")));
         }
 
         return sql

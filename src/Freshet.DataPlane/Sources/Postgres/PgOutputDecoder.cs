@@ -30,10 +30,15 @@ internal sealed partial class PgOutputDecoder(
     private long _sequence;
     private uint? _streamXid;
 
-    /// <summary>Changes committed at or before this position fill unchanged values from the source's current row (see PgSnapshotSession.ResumeAsync).</summary>
-    public NpgsqlTypes.NpgsqlLogSequenceNumber? FillUntil { get; init; }
+    /// <summary>
+    /// Changes committed at or before this position fill unchanged values from the source's current row (see
+    /// PgSnapshotSession.ResumeAsync). It moves on when a row to fill from is gone (see <see cref="FillAsync"/>); the
+    /// resume position carries it, so a restart fills the same changes.
+    /// </summary>
+    public NpgsqlTypes.NpgsqlLogSequenceNumber? FillUntil { get; set; }
 
-    public Func<TableSchema, object?[], CancellationToken, ValueTask<object?[]?>>? ReadCurrentRow { get; init; }
+    /// <summary>The row with the change's key as the source holds it now, or null and the source's WAL position when it is gone.</summary>
+    public Func<TableSchema, object?[], CancellationToken, ValueTask<CurrentRow>>? ReadCurrentRow { get; init; }
 
     public async ValueTask HandleAsync(PgOutputReplicationMessage message, CancellationToken cancellationToken)
     {
@@ -293,8 +298,18 @@ internal sealed partial class PgOutputDecoder(
 
         // The current row: any later change to these columns is replayed after this one, so the end state is exact.
         var current = await ReadCurrentRow(change.Table, change.Values, cancellationToken).ConfigureAwait(false);
-        if (current is null)
+        if (current.Values is null)
         {
+            // The row is gone: a later change deleted it or changed its key, and that change is in the log before the
+            // position read with it. The row stays unfilled, so the destination may lack its unchanged values (its
+            // target row can be missing: copied by a resumed snapshot after the row had left that chunk's range). Should
+            // the later change be a key change, its own unchanged values would come from this row there; extending the
+            // window to that position makes the source fill it instead, and so on down the chain of key changes.
+            if (current.GoneBefore > until)
+            {
+                FillUntil = current.GoneBefore;
+            }
+
             return change;
         }
 
@@ -303,7 +318,7 @@ internal sealed partial class PgOutputDecoder(
         {
             if (ReferenceEquals(values[i], UnchangedValue.Instance))
             {
-                values[i] = current[i];
+                values[i] = current.Values[i];
             }
         }
 
@@ -386,3 +401,8 @@ internal sealed partial class PgOutputDecoder(
 
 /// <summary>A change whose commit position is not known yet (or an event to release in order with them).</summary>
 internal sealed record PendingChange(TableSchema Table, ChangeKind Kind, object?[] Values, object?[]? OldKey, int Size, SourceEvent? Event = null);
+
+/// <summary>A row read from the source for the values a change left out.</summary>
+/// <param name="Values">The row now, in the table's column order; null when no row has the key.</param>
+/// <param name="GoneBefore">When the row is gone: the source's WAL position read after, past the change that removed it.</param>
+internal readonly record struct CurrentRow(object?[]? Values, NpgsqlTypes.NpgsqlLogSequenceNumber GoneBefore);

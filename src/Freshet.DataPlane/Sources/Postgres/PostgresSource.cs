@@ -200,8 +200,8 @@ internal sealed partial class PostgresSource : IChangeSource
         await _dataSource.DisposeAsync().ConfigureAwait(false);
     }
 
-    /// <summary>The row as the source holds it now, for values a change left out; null when the row is gone.</summary>
-    private async ValueTask<object?[]?> ReadCurrentRowAsync(TableSchema table, object?[] values, CancellationToken cancellationToken)
+    /// <summary>The row as the source holds it now, for values a change left out (see <see cref="CurrentRow"/>).</summary>
+    private async ValueTask<CurrentRow> ReadCurrentRowAsync(TableSchema table, object?[] values, CancellationToken cancellationToken)
     {
         var keys = table.KeyIndexes;
         var where = string.Join(" AND ", keys.Select((k, n) => $"{Identifier(table.Columns[k].Name)} = ${n + 1}::{table.Columns[k].Type.SourceTypeName}"));
@@ -211,19 +211,24 @@ internal sealed partial class PostgresSource : IChangeSource
             command.Parameters.Add(new NpgsqlParameter { Value = values[k] ?? DBNull.Value });
         }
 
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            return null;
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                var row = new object?[table.Columns.Count];
+                for (var i = 0; i < row.Length; i++)
+                {
+                    row[i] = PgValueReader.Read(reader, i, table.Columns[i].Type);
+                }
+
+                return new CurrentRow(row, default);
+            }
         }
 
-        var row = new object?[table.Columns.Count];
-        for (var i = 0; i < row.Length; i++)
-        {
-            row[i] = PgValueReader.Read(reader, i, table.Columns[i].Type);
-        }
-
-        return row;
+        // Read after the row was found gone, so past the commit of the change that removed it.
+        await using var position = _dataSource.CreateCommand("SELECT pg_current_wal_lsn()");
+        var lsn = (NpgsqlLogSequenceNumber)(await position.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false))!;
+        return new CurrentRow(null, lsn);
     }
 
     internal static string Identifier(string name) => "\"" + name.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"";
