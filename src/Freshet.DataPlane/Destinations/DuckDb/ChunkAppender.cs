@@ -206,6 +206,178 @@ internal sealed unsafe class ChunkAppender : IDisposable
         Next();
     }
 
+    /// <summary>The DuckDB type of the current column, as the typed appends below need it.</summary>
+    public AppendKind CurrentKind => _columns[_column].Kind switch
+    {
+        Kind.Boolean => AppendKind.Boolean,
+        Kind.Int16 or Kind.Int32 or Kind.Int64 => AppendKind.Integer,
+        Kind.Float or Kind.Double => AppendKind.Float,
+        Kind.Date => AppendKind.Date,
+        Kind.Time => AppendKind.Time,
+        Kind.Timestamp => AppendKind.Timestamp,
+        Kind.Uuid => AppendKind.Uuid,
+        Kind.Varchar => AppendKind.Text,
+        Kind.Blob => AppendKind.Blob,
+        _ => AppendKind.Decimal,
+    };
+
+    /// <summary>The scale of the current column, a DECIMAL.</summary>
+    public int CurrentScale => _columns[_column].Scale;
+
+    public void AppendNull() => Append(null);
+
+    /// <summary>Appends to a SMALLINT, INTEGER or BIGINT column (a value out of its range fails like a cast).</summary>
+    public void AppendInteger(long value)
+    {
+        var data = _data[_column];
+        switch (_columns[_column].Kind)
+        {
+            case Kind.Int16:
+                ((short*)data)[_rows] = checked((short)value);
+                break;
+            case Kind.Int32:
+                ((int*)data)[_rows] = checked((int)value);
+                break;
+            default:
+                Expect(Kind.Int64);
+                ((long*)data)[_rows] = value;
+                break;
+        }
+
+        Next();
+    }
+
+    public void AppendFloat(double value)
+    {
+        if (_columns[_column].Kind == Kind.Float)
+        {
+            ((float*)_data[_column])[_rows] = (float)value;
+        }
+        else
+        {
+            Expect(Kind.Double);
+            ((double*)_data[_column])[_rows] = value;
+        }
+
+        Next();
+    }
+
+    public void AppendBoolean(bool value)
+    {
+        Expect(Kind.Boolean);
+        ((byte*)_data[_column])[_rows] = value ? (byte)1 : (byte)0;
+        Next();
+    }
+
+    /// <summary>Appends days since 1970-01-01 to a DATE column.</summary>
+    public void AppendDate(int days)
+    {
+        Expect(Kind.Date);
+        ((int*)_data[_column])[_rows] = days;
+        Next();
+    }
+
+    /// <summary>Appends microseconds since midnight to a TIME column.</summary>
+    public void AppendTime(long microseconds)
+    {
+        Expect(Kind.Time);
+        ((long*)_data[_column])[_rows] = microseconds;
+        Next();
+    }
+
+    /// <summary>Appends microseconds since 1970-01-01 to a TIMESTAMP or TIMESTAMP WITH TIME ZONE column.</summary>
+    public void AppendTimestampMicroseconds(long microseconds)
+    {
+        Expect(Kind.Timestamp);
+        ((long*)_data[_column])[_rows] = microseconds;
+        Next();
+    }
+
+    /// <summary>Appends a UUID given as its 16 bytes in RFC 4122 (big-endian) order.</summary>
+    public void AppendUuid(ReadOnlySpan<byte> bytes)
+    {
+        Expect(Kind.Uuid);
+        var target = (ulong*)_data[_column] + (_rows * 2);
+        target[0] = BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]);
+        target[1] = BinaryPrimitives.ReadUInt64BigEndian(bytes[..8]) ^ (1UL << 63);
+        Next();
+    }
+
+    /// <summary>Appends UTF-8 text to a VARCHAR (or JSON) column.</summary>
+    public void AppendUtf8(ReadOnlySpan<byte> text)
+    {
+        Expect(Kind.Varchar);
+        AssignString(text);
+        Next();
+    }
+
+    public void AppendBlob(ReadOnlySpan<byte> bytes)
+    {
+        Expect(Kind.Blob);
+        AssignString(bytes);
+        Next();
+    }
+
+    /// <summary>Appends a decimal given as its value times 10^scale of the column (a value out of the column's storage fails like a cast).</summary>
+    public void AppendScaledDecimal(Int128 scaled)
+    {
+        var data = _data[_column];
+        switch (_columns[_column].Kind)
+        {
+            case Kind.Decimal16:
+                ((short*)data)[_rows] = checked((short)scaled);
+                break;
+            case Kind.Decimal32:
+                ((int*)data)[_rows] = checked((int)scaled);
+                break;
+            case Kind.Decimal64:
+                ((long*)data)[_rows] = checked((long)scaled);
+                break;
+            default:
+                Expect(Kind.Decimal128);
+                ((ulong*)data)[_rows * 2] = (ulong)scaled;
+                ((long*)data)[(_rows * 2) + 1] = (long)(scaled >> 64);
+                break;
+        }
+
+        Next();
+    }
+
+    /// <summary>
+    /// Drops the values appended so far for the current row (a value further along could not be appended this way);
+    /// the row's slot is filled again by the next row.
+    /// </summary>
+    public void AbandonRow()
+    {
+        // A NULL written to the slot cleared its validity bit, which the next row's values do not set again.
+        for (var i = 0; i < _column; i++)
+        {
+            var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[i]);
+            if (validity != null)
+            {
+                validity[_rows / 64] |= 1UL << (int)(_rows % 64);
+            }
+        }
+
+        _column = 0;
+    }
+
+    private void AssignString(ReadOnlySpan<byte> bytes)
+    {
+        fixed (byte* pointer = bytes)
+        {
+            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[_column], _rows, pointer, bytes.Length);
+        }
+    }
+
+    private void Expect(Kind kind)
+    {
+        if (_columns[_column].Kind != kind)
+        {
+            throw new InvalidCastException($"Column {_column} of the target is {_columns[_column].Kind}, not {kind}.");
+        }
+    }
+
     /// <summary>Hands the rows appended so far to DuckDB (in the connection's transaction, if one is open).</summary>
     public void Close()
     {
@@ -392,6 +564,21 @@ internal sealed unsafe class ChunkAppender : IDisposable
 
     [StructLayout(LayoutKind.Auto)]
     private readonly record struct Column(Kind Kind, byte Scale);
+}
+
+/// <summary>What a <see cref="ChunkAppender"/> column takes, for choosing a typed append.</summary>
+internal enum AppendKind
+{
+    Boolean,
+    Integer,
+    Float,
+    Date,
+    Time,
+    Timestamp,
+    Uuid,
+    Text,
+    Blob,
+    Decimal,
 }
 
 /// <summary>DuckDB refused rows given to an appender (DuckDB.NET's own exception cannot be created outside it).</summary>

@@ -7,6 +7,7 @@ using DuckDB.NET.Data;
 using Freshet.Contracts;
 using Freshet.DataPlane.Changes;
 using Freshet.DataPlane.Schema;
+using Freshet.DataPlane.Sources;
 using Microsoft.Extensions.Logging;
 using static Freshet.DataPlane.Destinations.DuckDb.DuckDbSql;
 
@@ -225,6 +226,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                     throw;
                 }
             }
+            catch (DuckDbCommitFailedException exception) when (exception.MemoryLimitRaised)
+            {
+                // The commit ran out of memory: the instance was discarded, so the batch is tried again on the file as it
+                // was committed, reopened under the larger limit (a batch is derived from the destination's state alone).
+            }
         }
     }
 
@@ -406,6 +412,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var target = TargetOf(table.Source);
         var sourceIndexes = target.Written.Select(c => table.IndexOf(c.SourceName)).ToArray();
 
+        if (target.AppendsDirectly && rows is ITypedRowSource { CanReadTyped: true } typed)
+        {
+            return await CopySnapshotChunkTypedAsync(table, chunk, target, sourceIndexes, typed, cancellationToken).ConfigureAwait(false);
+        }
+
         // The file is taken only once the source has its first row (or has none): until then the source may wait for
         // long (a COPY queued for its table's lock behind a TRUNCATE, a loaded server), and a lease held meanwhile keeps
         // the instance open, locking every other process's reader out for as long (the hold-off for readers only
@@ -507,6 +518,179 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             cancellationToken).ConfigureAwait(false);
         await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         return count;
+    }
+
+    /// <summary>
+    /// <see cref="CopySnapshotChunkDirectAsync"/> for a source that hands values over typed: each goes from the source's
+    /// bytes into DuckDB's vectors without an object or a .NET string on the way. A value this cannot append as it is (an
+    /// infinity, a decimal with more places than its column) sends the rest of the chunk through staging, as objects.
+    /// </summary>
+    private async Task<long> CopySnapshotChunkTypedAsync(
+        TableSchema table,
+        SnapshotChunk chunk,
+        TargetTable target,
+        int[] sourceIndexes,
+        ITypedRowSource typed,
+        CancellationToken cancellationToken)
+    {
+        // As for rows read as objects, the file is taken only once the source has its first row (or has none).
+        await using var reader = await typed.OpenTypedAsync(cancellationToken).ConfigureAwait(false);
+        var more = await reader.MoveNextAsync().ConfigureAwait(false);
+
+        await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        var syncedAt = context.TimeProvider.GetUtcNow();
+        var physical = PhysicalSources(target);
+        var kinds = target.Written.Select(c => c.SourceType.Kind).ToArray();
+        var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
+
+        long count = 0;
+        using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name, target.PhysicalColumns.Count), cancellationToken);
+        if (chunks is not null)
+        {
+            while (more)
+            {
+                bool appended;
+                try
+                {
+                    appended = AppendTyped(chunks, physical, sourceIndexes, kinds, reader, metadata);
+                }
+                catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
+                {
+                    LogTableFailed(_logger, table.Source, exception.GetType().Name, (exception as DuckDBException)?.ErrorType.ToString());
+                    throw new TableApplyException(table.Source, exception);
+                }
+
+                if (!appended)
+                {
+                    break;
+                }
+
+                count++;
+                more = await reader.MoveNextAsync().ConfigureAwait(false);
+            }
+
+            ForTable(table.Source, chunks.Close, cancellationToken);
+        }
+
+        if (more)
+        {
+            var rest = new TypedRowsAsObjects(reader, table.Columns.Count);
+            count += await StageChunkAsync(table.Source, connection, target, sourceIndexes, rest, more, cancellationToken).ConfigureAwait(false);
+            await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
+        }
+
+        await ExecuteAsync(
+            connection,
+            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
+            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
+            cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        return count;
+    }
+
+    /// <summary>
+    /// Appends the reader's current row in DuckDB's column order (as <see cref="AppendDirect"/> does for objects); false,
+    /// with nothing of the row appended, when a value cannot go in this way.
+    /// </summary>
+    private static bool AppendTyped(ChunkAppender chunks, int[] physical, int[] sourceIndexes, ValueKind[] kinds, ITypedRows reader, DirectMetadata metadata)
+    {
+        foreach (var from in physical)
+        {
+            switch (from)
+            {
+                case >= 0:
+                    var column = sourceIndexes[from];
+                    if (column < 0 || reader.IsNull(column))
+                    {
+                        chunks.AppendNull();
+                    }
+                    else if (!AppendTypedValue(chunks, kinds[from], reader, column))
+                    {
+                        chunks.AbandonRow();
+                        return false;
+                    }
+
+                    break;
+                case FromPosition:
+                    chunks.AppendInt64(metadata.Position);
+                    break;
+                case FromSequence:
+                    chunks.AppendInt64(metadata.Sequence);
+                    break;
+                case FromCommittedAt:
+                    chunks.AppendTimestamp(metadata.CommittedAt);
+                    break;
+                case FromSyncedAt:
+                    chunks.AppendTimestamp(metadata.SyncedAt);
+                    break;
+                case FromDeleted:
+                    chunks.Append(false);
+                    break;
+                default:
+                    chunks.AppendNull();
+                    break;
+            }
+        }
+
+        return true;
+    }
+
+    private static bool AppendTypedValue(ChunkAppender chunks, ValueKind kind, ITypedRows reader, int column)
+    {
+        switch (kind)
+        {
+            case ValueKind.Int16 or ValueKind.Int32 or ValueKind.Int64:
+                chunks.AppendInteger(reader.GetInteger(column));
+                return true;
+            case ValueKind.Float32 or ValueKind.Float64:
+                chunks.AppendFloat(reader.GetFloat(column));
+                return true;
+            case ValueKind.Boolean:
+                chunks.AppendBoolean(reader.GetBoolean(column));
+                return true;
+            case ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText:
+                chunks.AppendUtf8(reader.GetUtf8(column));
+                return true;
+            case ValueKind.Bytes:
+                chunks.AppendBlob(reader.GetBytes(column));
+                return true;
+            case ValueKind.Uuid:
+                chunks.AppendUuid(reader.GetUuid(column));
+                return true;
+            case ValueKind.Time:
+                chunks.AppendTime(reader.GetTime(column));
+                return true;
+            case ValueKind.Date when reader.TryGetDate(column, out var days):
+                chunks.AppendDate(days);
+                return true;
+            case ValueKind.Timestamp or ValueKind.TimestampTz when reader.TryGetTimestamp(column, out var microseconds):
+                chunks.AppendTimestampMicroseconds(microseconds);
+                return true;
+            case ValueKind.Decimal when reader.TryGetScaledDecimal(column, chunks.CurrentScale, out var scaled):
+                chunks.AppendScaledDecimal(scaled);
+                return true;
+            default:
+                return false;
+        }
+    }
+
+    /// <summary>The rest of a typed chunk as objects, for staging (the reader stays the caller's to dispose).</summary>
+    private sealed class TypedRowsAsObjects(ITypedRows reader, int columns) : IAsyncEnumerator<object?[]>
+    {
+        private object?[]? _current;
+
+        public object?[] Current => _current ??= [.. Enumerable.Range(0, columns).Select(reader.GetValue)];
+
+        public async ValueTask<bool> MoveNextAsync()
+        {
+            _current = null;
+            return await reader.MoveNextAsync().ConfigureAwait(false);
+        }
+
+        public ValueTask DisposeAsync() => ValueTask.CompletedTask;
     }
 
     private static bool HasInfinity(object?[] values, int[] timestamps)

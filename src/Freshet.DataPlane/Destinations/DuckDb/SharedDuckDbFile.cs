@@ -170,24 +170,27 @@ internal sealed partial class SharedDuckDbFile
     /// the WAL), and the next write opens the file afresh, which replays the WAL. A commit that ran out of memory
     /// also raises the limit the next instance starts with.
     /// </summary>
-    public async Task DiscardAsync(Exception cause, ILogger logger)
+    /// <returns>Whether the memory limit grew (so the write is worth trying again on the reopened file).</returns>
+    public async Task<bool> DiscardAsync(Exception cause, ILogger logger)
     {
         await _openClose.WaitAsync(CancellationToken.None).ConfigureAwait(false);
         try
         {
             if (_discarded is not null || _instance is not { } instance)
             {
-                return;
+                return false;
             }
 
             // A constraint error quotes row values; the others say what went wrong with the storage.
             var duck = cause as DuckDBException;
             LogDiscarding(logger, FullPath, cause.GetType().Name, duck?.ErrorType.ToString(), duck is { ErrorType: DuckDBErrorType.Constraint } ? "" : cause.Message);
+            var raised = false;
             if (IsOutOfMemory(cause) && _memoryLimitMb < _resources.MaxMemoryLimitMb)
             {
                 var current = _memoryLimitMb;
                 _memoryLimitMb = Math.Min(current * 2, _resources.MaxMemoryLimitMb);
                 LogMemoryLimitRaised(logger, FullPath, current, _memoryLimitMb);
+                raised = true;
             }
 
             // Instance-wide: no checkpoint when the last connection closes, nor when a commit still under way fills the WAL.
@@ -200,6 +203,7 @@ internal sealed partial class SharedDuckDbFile
 
             _discarded = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
             _idleClose.Change(Timeout.InfiniteTimeSpan, Timeout.InfiniteTimeSpan);
+            return raised;
         }
         finally
         {
@@ -472,8 +476,8 @@ internal sealed partial class SharedDuckDbFile
             }
             catch (Exception exception)
             {
-                await file.DiscardAsync(exception, logger).ConfigureAwait(false);
-                throw new DuckDbCommitFailedException(file.FullPath, exception);
+                var raised = await file.DiscardAsync(exception, logger).ConfigureAwait(false);
+                throw new DuckDbCommitFailedException(file.FullPath, exception) { MemoryLimitRaised = raised };
             }
         }
 
@@ -526,4 +530,8 @@ internal sealed record DuckDbResources(int MemoryLimitMb, int MaxMemoryLimitMb, 
 /// </summary>
 /// (The message leaves the cause's text out: a constraint error quotes row values.)
 internal sealed class DuckDbCommitFailedException(string path, Exception inner)
-    : Exception($"A commit to the DuckDB file {path} failed ({(inner as DuckDBException)?.ErrorType.ToString() ?? inner.GetType().Name})", inner);
+    : Exception($"A commit to the DuckDB file {path} failed ({(inner as DuckDBException)?.ErrorType.ToString() ?? inner.GetType().Name})", inner)
+{
+    /// <summary>The commit ran out of memory and the reopened file will have a larger limit.</summary>
+    public bool MemoryLimitRaised { get; init; }
+}

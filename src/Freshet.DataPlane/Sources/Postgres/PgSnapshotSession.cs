@@ -178,11 +178,51 @@ internal sealed partial class PgSnapshotSession : ISnapshotSession
         return (connections, fillUntil);
     }
 
-    public async IAsyncEnumerable<object?[]> ReadChunkAsync(TableSchema table, int chunk, [EnumeratorCancellation] CancellationToken cancellationToken)
+    public IAsyncEnumerable<object?[]> ReadChunkAsync(TableSchema table, int chunk, CancellationToken cancellationToken) =>
+        new ChunkRows(this, table, chunk, cancellationToken);
+
+    /// <summary>A chunk's rows, as objects or (see <see cref="ITypedRowSource"/>) typed straight from the COPY's bytes.</summary>
+    private sealed class ChunkRows(PgSnapshotSession session, TableSchema table, int chunk, CancellationToken cancellationToken)
+        : IAsyncEnumerable<object?[]>, ITypedRowSource
+    {
+        public bool CanReadTyped { get; } = PgCopyRows.Reads(table);
+
+        public IAsyncEnumerator<object?[]> GetAsyncEnumerator(CancellationToken token = default) =>
+            session.ReadObjectsAsync(table, chunk, cancellationToken).GetAsyncEnumerator(token);
+
+        public async ValueTask<ITypedRows> OpenTypedAsync(CancellationToken token)
+        {
+            var sql = session.CopySqlOf(table, chunk);
+            await session._available.WaitAsync(token).ConfigureAwait(false);
+            session._idle.TryTake(out var connection);
+            void Release()
+            {
+                session._idle.Add(connection!);
+                session._available.Release();
+            }
+
+            try
+            {
+                var stream = await connection!.BeginRawBinaryCopyAsync(sql, token).ConfigureAwait(false);
+                return new PgCopyRows(stream, table, Release, token);
+            }
+            catch
+            {
+                Release();
+                throw;
+            }
+        }
+    }
+
+    private string CopySqlOf(TableSchema table, int chunk)
     {
         var tablePlan = _plan.Tables.Single(t => t.Schema == table.Source.Schema && t.Name == table.Source.Name);
-        var bounds = tablePlan.Chunks[chunk];
-        var sql = CopySql(table, bounds);
+        return CopySql(table, tablePlan.Chunks[chunk]);
+    }
+
+    private async IAsyncEnumerable<object?[]> ReadObjectsAsync(TableSchema table, int chunk, [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var sql = CopySqlOf(table, chunk);
         await _available.WaitAsync(cancellationToken).ConfigureAwait(false);
         _idle.TryTake(out var connection);
         try
