@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text;
 using DuckDB.NET.Data;
 using Freshet.DataPlane.Destinations.DuckDb;
@@ -44,6 +45,15 @@ internal sealed class TableContents(string name, IReadOnlyList<string> columns, 
         command.CommandText = $"SELECT {string.Join(", ", columns.Select(c => $"\"{c}\""))} FROM \"{table}\"{(where is null ? "" : " WHERE " + where)}";
         await using var reader = await command.ExecuteReaderAsync();
         return await ReadAsync(table, columns, keys, json, async () => await reader.ReadAsync(), i => reader.IsDBNull(i) ? null : DuckDbValue(reader, i));
+    }
+
+    /// <summary>One value of a query on a DuckDB file, as text (read the way another process would).</summary>
+    public static async Task<string?> ScalarFromDuckDbAsync(string path, string sql)
+    {
+        await using var connection = await DuckDbFile.OpenReadOnlyAsync(path, TimeSpan.FromSeconds(30), CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = sql;
+        return Convert.ToString(await command.ExecuteScalarAsync(), CultureInfo.InvariantCulture);
     }
 
     /// <summary>Describes every difference (missing, unexpected and differing rows); empty when equal.</summary>
