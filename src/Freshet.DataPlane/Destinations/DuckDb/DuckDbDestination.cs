@@ -534,8 +534,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         CancellationToken cancellationToken)
     {
         // As for rows read as objects, the file is taken only once the source has its first row (or has none).
+        var started = Stopwatch.GetTimestamp();
         await using var reader = await typed.OpenTypedAsync(cancellationToken).ConfigureAwait(false);
         var more = await reader.MoveNextAsync().ConfigureAwait(false);
+        var firstRow = Stopwatch.GetTimestamp();
 
         await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
@@ -547,15 +549,17 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
 
         long count = 0;
+        var leased = Stopwatch.GetTimestamp();
+        var appended = leased;
         using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name, target.PhysicalColumns.Count), cancellationToken);
         if (chunks is not null)
         {
             while (more)
             {
-                bool appended;
+                bool taken;
                 try
                 {
-                    appended = AppendTyped(chunks, physical, sourceIndexes, kinds, reader, metadata);
+                    taken = AppendTyped(chunks, physical, sourceIndexes, kinds, reader, metadata);
                 }
                 catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
                 {
@@ -563,7 +567,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                     throw new TableApplyException(table.Source, exception);
                 }
 
-                if (!appended)
+                if (!taken)
                 {
                     break;
                 }
@@ -572,9 +576,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 more = await reader.MoveNextAsync().ConfigureAwait(false);
             }
 
+            appended = Stopwatch.GetTimestamp();
             ForTable(table.Source, chunks.Close, cancellationToken);
         }
 
+        var closed = Stopwatch.GetTimestamp();
         if (more)
         {
             var rest = new TypedRowsAsObjects(reader, table.Columns.Count);
@@ -587,7 +593,23 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
             [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
             cancellationToken).ConfigureAwait(false);
+        var written = Stopwatch.GetTimestamp();
         await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        if (_logger.IsEnabled(LogLevel.Debug))
+        {
+            LogChunkCopied(
+                _logger,
+                table.Source,
+                chunk.Number,
+                count,
+                Stopwatch.GetElapsedTime(started, firstRow).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(firstRow, leased).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(leased, appended).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(appended, closed).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(closed, written).TotalMilliseconds,
+                Stopwatch.GetElapsedTime(written).TotalMilliseconds);
+        }
+
         return count;
     }
 
@@ -1074,6 +1096,9 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
+
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Copied chunk {Chunk} of {Table} ({Rows} rows, typed): first row {FirstRowMs:0.0} ms, lease {LeaseMs:0.0} ms, append {AppendMs:0.0} ms, close {CloseMs:0.0} ms, rest {RestMs:0.0} ms, commit {CommitMs:0.0} ms")]
+    private static partial void LogChunkCopied(ILogger logger, TableId table, int chunk, long rows, double firstRowMs, double leaseMs, double appendMs, double closeMs, double restMs, double commitMs);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, plan {PlanMs:0.0} ms, connect {ConnectMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit {CommitMs:0.0} ms")]
     private static partial void LogApplied(ILogger logger, int changes, double foldMs, double planMs, double connectMs, double stageMs, double matchMs, double writeMs, double commitMs);
