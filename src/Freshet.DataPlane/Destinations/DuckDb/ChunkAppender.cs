@@ -148,15 +148,10 @@ internal sealed unsafe class ChunkAppender : IDisposable
                     break;
                 case Kind.Varchar:
                     // Values are cast as strictly as DuckDB.NET's appender would: a value of the wrong kind fails its table.
-                    WriteText(value is decimal number ? number.ToString(CultureInfo.InvariantCulture) : (string)value, row);
+                    WriteText(value is decimal number ? number.ToString(CultureInfo.InvariantCulture) : (string)value);
                     break;
                 case Kind.Blob:
-                    var bytes = (byte[])value;
-                    fixed (byte* pointer = bytes)
-                    {
-                        NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[_column], row, pointer, bytes.Length);
-                    }
-
+                    AssignString((byte[])value);
                     break;
                 default:
                     throw new InvalidOperationException($"Column {_column} has a type the chunk appender does not write.");
@@ -205,21 +200,6 @@ internal sealed unsafe class ChunkAppender : IDisposable
         ((long*)_data[_column])[_rows] = (value.UtcTicks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
         Next();
     }
-
-    /// <summary>The DuckDB type of the current column, as the typed appends below need it.</summary>
-    public AppendKind CurrentKind => _columns[_column].Kind switch
-    {
-        Kind.Boolean => AppendKind.Boolean,
-        Kind.Int16 or Kind.Int32 or Kind.Int64 => AppendKind.Integer,
-        Kind.Float or Kind.Double => AppendKind.Float,
-        Kind.Date => AppendKind.Date,
-        Kind.Time => AppendKind.Time,
-        Kind.Timestamp => AppendKind.Timestamp,
-        Kind.Uuid => AppendKind.Uuid,
-        Kind.Varchar => AppendKind.Text,
-        Kind.Blob => AppendKind.Blob,
-        _ => AppendKind.Decimal,
-    };
 
     /// <summary>The scale of the current column, a DECIMAL.</summary>
     public int CurrentScale => _columns[_column].Scale;
@@ -297,9 +277,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
     public void AppendUuid(ReadOnlySpan<byte> bytes)
     {
         Expect(Kind.Uuid);
-        var target = (ulong*)_data[_column] + (_rows * 2);
-        target[0] = BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]);
-        target[1] = BinaryPrimitives.ReadUInt64BigEndian(bytes[..8]) ^ (1UL << 63);
+        WriteUuid(bytes, (ulong*)_data[_column] + (_rows * 2));
         Next();
     }
 
@@ -321,25 +299,12 @@ internal sealed unsafe class ChunkAppender : IDisposable
     /// <summary>Appends a decimal given as its value times 10^scale of the column (a value out of the column's storage fails like a cast).</summary>
     public void AppendScaledDecimal(Int128 scaled)
     {
-        var data = _data[_column];
-        switch (_columns[_column].Kind)
+        if (_columns[_column].Kind is not (Kind.Decimal16 or Kind.Decimal32 or Kind.Decimal64))
         {
-            case Kind.Decimal16:
-                ((short*)data)[_rows] = checked((short)scaled);
-                break;
-            case Kind.Decimal32:
-                ((int*)data)[_rows] = checked((int)scaled);
-                break;
-            case Kind.Decimal64:
-                ((long*)data)[_rows] = checked((long)scaled);
-                break;
-            default:
-                Expect(Kind.Decimal128);
-                ((ulong*)data)[_rows * 2] = (ulong)scaled;
-                ((long*)data)[(_rows * 2) + 1] = (long)(scaled >> 64);
-                break;
+            Expect(Kind.Decimal128);
         }
 
+        WriteScaled(_columns[_column], scaled, _data[_column], _rows);
         Next();
     }
 
@@ -458,8 +423,13 @@ internal sealed unsafe class ChunkAppender : IDisposable
     {
         Span<byte> bytes = stackalloc byte[16];
         value.TryWriteBytes(bytes, bigEndian: true, out _);
-        target[0] = BinaryPrimitives.ReadUInt64BigEndian(bytes[8..]);
-        target[1] = BinaryPrimitives.ReadUInt64BigEndian(bytes[..8]) ^ (1UL << 63);
+        WriteUuid(bytes, target);
+    }
+
+    private static void WriteUuid(ReadOnlySpan<byte> bigEndian, ulong* target)
+    {
+        target[0] = BinaryPrimitives.ReadUInt64BigEndian(bigEndian[8..]);
+        target[1] = BinaryPrimitives.ReadUInt64BigEndian(bigEndian[..8]) ^ (1UL << 63);
     }
 
     private static void WriteDecimal(Column column, decimal value, void* data, ulong row)
@@ -472,26 +442,31 @@ internal sealed unsafe class ChunkAppender : IDisposable
             throw new InvalidCastException($"{value.ToString(CultureInfo.InvariantCulture)} has more than {column.Scale} decimal places.");
         }
 
+        WriteScaled(column, (Int128)scaled, data, row);
+    }
+
+    /// <summary>Stores a decimal given times 10^scale in the column's storage width (a value too wide for it fails like a cast).</summary>
+    private static void WriteScaled(Column column, Int128 scaled, void* data, ulong row)
+    {
         switch (column.Kind)
         {
             case Kind.Decimal16:
-                ((short*)data)[row] = decimal.ToInt16(scaled);
+                ((short*)data)[row] = checked((short)scaled);
                 break;
             case Kind.Decimal32:
-                ((int*)data)[row] = decimal.ToInt32(scaled);
+                ((int*)data)[row] = checked((int)scaled);
                 break;
             case Kind.Decimal64:
-                ((long*)data)[row] = decimal.ToInt64(scaled);
+                ((long*)data)[row] = checked((long)scaled);
                 break;
             default:
-                var wide = (Int128)scaled;
-                ((ulong*)data)[row * 2] = (ulong)wide;
-                ((long*)data)[(row * 2) + 1] = (long)(wide >> 64);
+                ((ulong*)data)[row * 2] = (ulong)scaled;
+                ((long*)data)[(row * 2) + 1] = (long)(scaled >> 64);
                 break;
         }
     }
 
-    private void WriteText(string value, ulong row)
+    private void WriteText(string value)
     {
         var length = Encoding.UTF8.GetMaxByteCount(value.Length);
         if (length > _utf8.Length)
@@ -500,10 +475,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
         }
 
         var written = Encoding.UTF8.GetBytes(value, _utf8);
-        fixed (byte* pointer = _utf8)
-        {
-            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[_column], row, pointer, written);
-        }
+        AssignString(_utf8.AsSpan(0, written));
     }
 
     private void Flush()
@@ -564,21 +536,6 @@ internal sealed unsafe class ChunkAppender : IDisposable
 
     [StructLayout(LayoutKind.Auto)]
     private readonly record struct Column(Kind Kind, byte Scale);
-}
-
-/// <summary>What a <see cref="ChunkAppender"/> column takes, for choosing a typed append.</summary>
-internal enum AppendKind
-{
-    Boolean,
-    Integer,
-    Float,
-    Date,
-    Time,
-    Timestamp,
-    Uuid,
-    Text,
-    Blob,
-    Decimal,
 }
 
 /// <summary>DuckDB refused rows given to an appender (DuckDB.NET's own exception cannot be created outside it).</summary>

@@ -411,22 +411,27 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     {
         var target = TargetOf(table.Source);
         var sourceIndexes = target.Written.Select(c => table.IndexOf(c.SourceName)).ToArray();
-
-        if (target.AppendsDirectly && rows is ITypedRowSource { CanReadTyped: true } typed)
-        {
-            return await CopySnapshotChunkTypedAsync(table, chunk, target, sourceIndexes, typed, cancellationToken).ConfigureAwait(false);
-        }
+        var started = Stopwatch.GetTimestamp();
 
         // The file is taken only once the source has its first row (or has none): until then the source may wait for
         // long (a COPY queued for its table's lock behind a TRUNCATE, a loaded server), and a lease held meanwhile keeps
         // the instance open, locking every other process's reader out for as long (the hold-off for readers only
         // stops writes that have not started).
+        if (target.AppendsDirectly && rows is ITypedRowSource { CanReadTyped: true } typed)
+        {
+            await using var reader = await typed.OpenTypedAsync(cancellationToken).ConfigureAwait(false);
+            var first = await reader.MoveNextAsync().ConfigureAwait(false);
+            var typedRows = new TypedDirectRows(reader, sourceIndexes, [.. target.Written.Select(c => c.SourceType.Kind)], table.Columns.Count);
+            return await CopySnapshotChunkDirectAsync(table, chunk, target, sourceIndexes, typedRows, first, started, cancellationToken).ConfigureAwait(false);
+        }
+
         await using var source = rows.GetAsyncEnumerator(cancellationToken);
         var more = await source.MoveNextAsync().ConfigureAwait(false);
 
         if (target.AppendsDirectly)
         {
-            return await CopySnapshotChunkDirectAsync(table, chunk, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
+            var objectRows = new ObjectDirectRows(source, sourceIndexes, target);
+            return await CopySnapshotChunkDirectAsync(table, chunk, target, sourceIndexes, objectRows, more, started, cancellationToken).ConfigureAwait(false);
         }
 
         // Shared: chunks append in parallel, each on its own connection to the one instance. The rows are staged before
@@ -438,119 +443,49 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
         var syncedAt = context.TimeProvider.GetUtcNow();
         await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
-        await ExecuteAsync(
-            connection,
-            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
-            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
-            cancellationToken).ConfigureAwait(false);
+        await RecordChunkDoneAsync(connection, table.Source, chunk, count, syncedAt, cancellationToken).ConfigureAwait(false);
         await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         return count;
     }
 
+    /// <summary>A chunk's done record, written in the chunk's transaction.</summary>
+    private Task RecordChunkDoneAsync(DuckDBConnection connection, TableId table, SnapshotChunk chunk, long rows, DateTimeOffset syncedAt, CancellationToken cancellationToken) =>
+        ExecuteAsync(
+            connection,
+            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
+            [_pipelineId, table.ToString(), chunk.Number, rows, syncedAt],
+            cancellationToken);
+
     /// <summary>
     /// A chunk's rows are all new (a chunk commits with its done record, so a retried chunk starts from nothing), so
     /// when every written column can be appended in its target type they go straight into the target, inside the
-    /// chunk's transaction: one copy instead of a staging table and an INSERT … SELECT. A timestamp infinity (which only
-    /// the staged form can express) sends the rest of the chunk through staging, in the same transaction.
+    /// chunk's transaction: one copy instead of a staging table and an INSERT … SELECT. A row the rows cannot append
+    /// as they are (a timestamp infinity, which only the staged form can express; a decimal with more places than its
+    /// column) sends the rest of the chunk through staging, in the same transaction.
     /// </summary>
     private async Task<long> CopySnapshotChunkDirectAsync(
         TableSchema table,
         SnapshotChunk chunk,
         TargetTable target,
         int[] sourceIndexes,
-        IAsyncEnumerator<object?[]> source,
+        IDirectRows rows,
         bool more,
+        long started,
         CancellationToken cancellationToken)
     {
-        await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
-        var connection = lease.Connection;
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
-        var syncedAt = context.TimeProvider.GetUtcNow();
-        var timestamps = target.Written
-            .Select((c, i) => (c, i))
-            .Where(x => x.c.SourceType is { IsArray: false, Kind: ValueKind.Timestamp or ValueKind.TimestampTz } && sourceIndexes[x.i] >= 0)
-            .Select(x => sourceIndexes[x.i])
-            .ToArray();
-        var physical = PhysicalSources(target);
-        var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
-
-        long count = 0;
-        // A table changed by hand since it was registered stages every row (staging names its columns).
-        using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name, target.PhysicalColumns.Count), cancellationToken);
-        if (chunks is not null)
-        {
-            while (more)
-            {
-                var values = source.Current;
-                if (HasInfinity(values, timestamps))
-                {
-                    break;
-                }
-
-                try
-                {
-                    AppendDirect(chunks, physical, sourceIndexes, values, metadata);
-                }
-                catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
-                {
-                    LogTableFailed(_logger, table.Source, exception.GetType().Name, (exception as DuckDBException)?.ErrorType.ToString());
-                    throw new TableApplyException(table.Source, exception);
-                }
-
-                count++;
-                more = await source.MoveNextAsync().ConfigureAwait(false);
-            }
-
-            ForTable(table.Source, chunks.Close, cancellationToken);
-        }
-
-        if (more)
-        {
-            count += await StageChunkAsync(table.Source, connection, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
-            await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
-        }
-
-        await ExecuteAsync(
-            connection,
-            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
-            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
-            cancellationToken).ConfigureAwait(false);
-        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
-        return count;
-    }
-
-    /// <summary>
-    /// <see cref="CopySnapshotChunkDirectAsync"/> for a source that hands values over typed: each goes from the source's
-    /// bytes into DuckDB's vectors without an object or a .NET string on the way. A value this cannot append as it is (an
-    /// infinity, a decimal with more places than its column) sends the rest of the chunk through staging, as objects.
-    /// </summary>
-    private async Task<long> CopySnapshotChunkTypedAsync(
-        TableSchema table,
-        SnapshotChunk chunk,
-        TargetTable target,
-        int[] sourceIndexes,
-        ITypedRowSource typed,
-        CancellationToken cancellationToken)
-    {
-        // As for rows read as objects, the file is taken only once the source has its first row (or has none).
-        var started = Stopwatch.GetTimestamp();
-        await using var reader = await typed.OpenTypedAsync(cancellationToken).ConfigureAwait(false);
-        var more = await reader.MoveNextAsync().ConfigureAwait(false);
         var firstRow = Stopwatch.GetTimestamp();
-
         await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
         await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
         var syncedAt = context.TimeProvider.GetUtcNow();
         var physical = PhysicalSources(target);
-        var kinds = target.Written.Select(c => c.SourceType.Kind).ToArray();
         var metadata = new DirectMetadata(chunk.Position, 0, chunk.TakenAt, syncedAt);
 
         long count = 0;
         var leased = Stopwatch.GetTimestamp();
         var appended = leased;
+        // A table changed by hand since it was registered stages every row (staging names its columns).
         using var chunks = ForTable(table.Source, () => ChunkAppender.TryOpen(connection, target.Name, target.PhysicalColumns.Count), cancellationToken);
         if (chunks is not null)
         {
@@ -559,7 +494,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 bool taken;
                 try
                 {
-                    taken = AppendTyped(chunks, physical, sourceIndexes, kinds, reader, metadata);
+                    taken = rows.AppendCurrent(chunks, physical, metadata);
                 }
                 catch (Exception exception) when (!cancellationToken.IsCancellationRequested && IsDataError(exception))
                 {
@@ -573,7 +508,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 }
 
                 count++;
-                more = await reader.MoveNextAsync().ConfigureAwait(false);
+                more = await rows.MoveNextAsync().ConfigureAwait(false);
             }
 
             appended = Stopwatch.GetTimestamp();
@@ -583,16 +518,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var closed = Stopwatch.GetTimestamp();
         if (more)
         {
-            var rest = new TypedRowsAsObjects(reader, table.Columns.Count);
-            count += await StageChunkAsync(table.Source, connection, target, sourceIndexes, rest, more, cancellationToken).ConfigureAwait(false);
+            count += await StageChunkAsync(table.Source, connection, target, sourceIndexes, rows.Rest, more, cancellationToken).ConfigureAwait(false);
             await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
         }
 
-        await ExecuteAsync(
-            connection,
-            $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
-            [_pipelineId, table.Source.ToString(), chunk.Number, count, syncedAt],
-            cancellationToken).ConfigureAwait(false);
+        await RecordChunkDoneAsync(connection, table.Source, chunk, count, syncedAt, cancellationToken).ConfigureAwait(false);
         var written = Stopwatch.GetTimestamp();
         await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         if (_logger.IsEnabled(LogLevel.Debug))
@@ -602,6 +532,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 table.Source,
                 chunk.Number,
                 count,
+                rows.Kind,
                 Stopwatch.GetElapsedTime(started, firstRow).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(firstRow, leased).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(leased, appended).TotalMilliseconds,
@@ -611,6 +542,62 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         }
 
         return count;
+    }
+
+    /// <summary>A chunk's rows as <see cref="CopySnapshotChunkDirectAsync"/> takes them.</summary>
+    private interface IDirectRows
+    {
+        /// <summary>How the rows are read, for the log.</summary>
+        string Kind { get; }
+
+        /// <summary>The rest of the rows as objects, positioned on the current one (for staging).</summary>
+        IAsyncEnumerator<object?[]> Rest { get; }
+
+        /// <summary>Appends the current row in DuckDB's column order; false, with nothing of it appended, when it must be staged.</summary>
+        bool AppendCurrent(ChunkAppender chunks, int[] physical, DirectMetadata metadata);
+
+        ValueTask<bool> MoveNextAsync();
+    }
+
+    /// <summary>Rows read as objects.</summary>
+    private sealed class ObjectDirectRows(IAsyncEnumerator<object?[]> source, int[] sourceIndexes, TargetTable target) : IDirectRows
+    {
+        // Where in a row the timestamps are (an infinity stages the rest).
+        private readonly int[] _timestamps = [.. target.Written
+            .Select((c, i) => (c, i))
+            .Where(x => x.c.SourceType is { IsArray: false, Kind: ValueKind.Timestamp or ValueKind.TimestampTz } && sourceIndexes[x.i] >= 0)
+            .Select(x => sourceIndexes[x.i])];
+
+        public string Kind => "objects";
+
+        public IAsyncEnumerator<object?[]> Rest => source;
+
+        public bool AppendCurrent(ChunkAppender chunks, int[] physical, DirectMetadata metadata)
+        {
+            var values = source.Current;
+            if (HasInfinity(values, _timestamps))
+            {
+                return false;
+            }
+
+            AppendDirect(chunks, physical, sourceIndexes, values, metadata);
+            return true;
+        }
+
+        public ValueTask<bool> MoveNextAsync() => source.MoveNextAsync();
+    }
+
+    /// <summary>Rows read typed: each value goes from the source's bytes into DuckDB's vectors, no object or .NET string on the way.</summary>
+    private sealed class TypedDirectRows(ITypedRows reader, int[] sourceIndexes, ValueKind[] kinds, int columns) : IDirectRows
+    {
+        public string Kind => "typed";
+
+        public IAsyncEnumerator<object?[]> Rest { get; } = new TypedRowsAsObjects(reader, columns);
+
+        public bool AppendCurrent(ChunkAppender chunks, int[] physical, DirectMetadata metadata) =>
+            AppendTyped(chunks, physical, sourceIndexes, kinds, reader, metadata);
+
+        public ValueTask<bool> MoveNextAsync() => reader.MoveNextAsync();
     }
 
     /// <summary>
@@ -636,23 +623,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                     }
 
                     break;
-                case FromPosition:
-                    chunks.AppendInt64(metadata.Position);
-                    break;
-                case FromSequence:
-                    chunks.AppendInt64(metadata.Sequence);
-                    break;
-                case FromCommittedAt:
-                    chunks.AppendTimestamp(metadata.CommittedAt);
-                    break;
-                case FromSyncedAt:
-                    chunks.AppendTimestamp(metadata.SyncedAt);
-                    break;
-                case FromDeleted:
-                    chunks.Append(false);
-                    break;
                 default:
-                    chunks.AppendNull();
+                    AppendMetadata(chunks, from, metadata);
                     break;
             }
         }
@@ -771,25 +743,36 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 case >= 0:
                     chunks.Append(valueIndexes[from] >= 0 ? values[valueIndexes[from]] : null);
                     break;
-                case FromPosition:
-                    chunks.AppendInt64(metadata.Position);
-                    break;
-                case FromSequence:
-                    chunks.AppendInt64(metadata.Sequence);
-                    break;
-                case FromCommittedAt:
-                    chunks.AppendTimestamp(metadata.CommittedAt);
-                    break;
-                case FromSyncedAt:
-                    chunks.AppendTimestamp(metadata.SyncedAt);
-                    break;
-                case FromDeleted:
-                    chunks.Append(false);
-                    break;
                 default:
-                    chunks.Append(null);
+                    AppendMetadata(chunks, from, metadata);
                     break;
             }
+        }
+    }
+
+    /// <summary>Appends what a target column that is not a written one receives (see <see cref="PhysicalSources"/>).</summary>
+    private static void AppendMetadata(ChunkAppender chunks, int from, DirectMetadata metadata)
+    {
+        switch (from)
+        {
+            case FromPosition:
+                chunks.AppendInt64(metadata.Position);
+                break;
+            case FromSequence:
+                chunks.AppendInt64(metadata.Sequence);
+                break;
+            case FromCommittedAt:
+                chunks.AppendTimestamp(metadata.CommittedAt);
+                break;
+            case FromSyncedAt:
+                chunks.AppendTimestamp(metadata.SyncedAt);
+                break;
+            case FromDeleted:
+                chunks.AppendBoolean(false);
+                break;
+            default:
+                chunks.AppendNull();
+                break;
         }
     }
 
@@ -1097,8 +1080,8 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Copied chunk {Chunk} of {Table} ({Rows} rows, typed): first row {FirstRowMs:0.0} ms, lease {LeaseMs:0.0} ms, append {AppendMs:0.0} ms, close {CloseMs:0.0} ms, rest {RestMs:0.0} ms, commit {CommitMs:0.0} ms")]
-    private static partial void LogChunkCopied(ILogger logger, TableId table, int chunk, long rows, double firstRowMs, double leaseMs, double appendMs, double closeMs, double restMs, double commitMs);
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Copied chunk {Chunk} of {Table} ({Rows} rows, read as {Reading}): first row {FirstRowMs:0.0} ms, lease {LeaseMs:0.0} ms, append {AppendMs:0.0} ms, close {CloseMs:0.0} ms, rest {RestMs:0.0} ms, commit {CommitMs:0.0} ms")]
+    private static partial void LogChunkCopied(ILogger logger, TableId table, int chunk, long rows, string reading, double firstRowMs, double leaseMs, double appendMs, double closeMs, double restMs, double commitMs);
 
     [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, plan {PlanMs:0.0} ms, connect {ConnectMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit {CommitMs:0.0} ms")]
     private static partial void LogApplied(ILogger logger, int changes, double foldMs, double planMs, double connectMs, double stageMs, double matchMs, double writeMs, double commitMs);

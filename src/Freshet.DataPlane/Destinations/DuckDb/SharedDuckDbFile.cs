@@ -184,14 +184,8 @@ internal sealed partial class SharedDuckDbFile
             // A constraint error quotes row values; the others say what went wrong with the storage.
             var duck = cause as DuckDBException;
             LogDiscarding(logger, FullPath, cause.GetType().Name, duck?.ErrorType.ToString(), duck is { ErrorType: DuckDBErrorType.Constraint } ? "" : cause.Message);
-            var raised = false;
-            if (IsOutOfMemory(cause) && _memoryLimitMb < _resources.MaxMemoryLimitMb)
-            {
-                var current = _memoryLimitMb;
-                _memoryLimitMb = Math.Min(current * 2, _resources.MaxMemoryLimitMb);
-                LogMemoryLimitRaised(logger, FullPath, current, _memoryLimitMb);
-                raised = true;
-            }
+            // The next instance starts under the new limit (LimitAsync); this one is about to close.
+            var raised = IsOutOfMemory(cause) && GrowMemoryLimit(logger);
 
             // Instance-wide: no checkpoint when the last connection closes, nor when a commit still under way fills the WAL.
             // (On the instance's own idle connection: the failed one may still count its transaction as open.)
@@ -363,14 +357,11 @@ internal sealed partial class SharedDuckDbFile
         await _openClose.WaitAsync(cancellationToken).ConfigureAwait(false);
         try
         {
-            var current = _memoryLimitMb;
-            if (current >= _resources.MaxMemoryLimitMb)
+            if (!GrowMemoryLimit(logger))
             {
                 return false;
             }
 
-            _memoryLimitMb = Math.Min(current * 2, _resources.MaxMemoryLimitMb);
-            LogMemoryLimitRaised(logger, FullPath, current, _memoryLimitMb);
             if (_instance is { } instance)
             {
                 await LimitAsync(instance, cancellationToken).ConfigureAwait(false);
@@ -382,6 +373,20 @@ internal sealed partial class SharedDuckDbFile
         {
             _openClose.Release();
         }
+    }
+
+    /// <summary>Doubles the memory limit up to the maximum; false when it is there already. Under <c>_openClose</c>.</summary>
+    private bool GrowMemoryLimit(ILogger logger)
+    {
+        var current = _memoryLimitMb;
+        if (current >= _resources.MaxMemoryLimitMb)
+        {
+            return false;
+        }
+
+        _memoryLimitMb = Math.Min(current * 2, _resources.MaxMemoryLimitMb);
+        LogMemoryLimitRaised(logger, FullPath, current, _memoryLimitMb);
+        return true;
     }
 
     /// <summary>Whether DuckDB refused an operation for lack of memory under its limit.</summary>
