@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Buffers.Binary;
 using System.Globalization;
 using System.Text;
@@ -29,7 +30,9 @@ internal sealed class PgCopyRows : ITypedRows
     private readonly int[] _offsets;
     private readonly int[] _lengths;
     private readonly CancellationToken _cancellationToken;
-    private byte[] _buffer = new byte[1 << 20];
+    // Rented: a snapshot reads one chunk after another, and a fresh 1 MB array per chunk lands on the large object heap,
+    // which only a full collection frees — tens of MB of a worker's memory for nothing.
+    private byte[] _buffer = ArrayPool<byte>.Shared.Rent(1 << 20);
     private int _start;
     private int _end;
     private readonly bool[] _jsonb;
@@ -142,7 +145,10 @@ internal sealed class PgCopyRows : ITypedRows
         if (_end == _buffer.Length)
         {
             // One row longer than the buffer.
-            Array.Resize(ref _buffer, _buffer.Length * 2);
+            var larger = ArrayPool<byte>.Shared.Rent(_buffer.Length * 2);
+            Buffer.BlockCopy(_buffer, 0, larger, 0, _end);
+            ArrayPool<byte>.Shared.Return(_buffer);
+            _buffer = larger;
         }
 
         // Synchronous when Npgsql's own buffer has data (the usual case); the first read may wait for the server.
@@ -393,6 +399,12 @@ internal sealed class PgCopyRows : ITypedRows
         }
         finally
         {
+            if (_buffer.Length > 0)
+            {
+                ArrayPool<byte>.Shared.Return(_buffer);
+                _buffer = [];
+            }
+
             _release();
         }
     }
