@@ -86,3 +86,15 @@ public sealed record PipelineProgressReport(
     IReadOnlyDictionary<string, TableProgressReport> Tables,
     DateTimeOffset ReportedAt,
     IReadOnlyList<Guid>? HandledResnapshots = null);
+
+/// <summary>
+/// Where workers' progress reports go besides the placement they update: the status module's store. Called by the
+/// scheduler module after it accepted a heartbeat (only reports of the placement the worker holds), and by the bus
+/// consumer for reports workers publish. Idempotent and order-tolerant: a duplicate or an older report changes nothing
+/// it should not.
+/// </summary>
+public interface IPipelineStatusSink
+{
+    /// <summary>Takes reports of one worker, each under the placement epoch it was made for.</summary>
+    Task IngestAsync(Guid workerId, IReadOnlyList<PipelineProgressReport> reports, CancellationToken cancellationToken);
+}

@@ -10,6 +10,7 @@ using Freshet.ControlPlane.Api.Members;
 using Freshet.ControlPlane.Api.Pipelines;
 using Freshet.ControlPlane.Api.Secrets;
 using Freshet.ControlPlane.Api.Seeding;
+using Freshet.ControlPlane.Api.Status;
 using Freshet.ControlPlane.Api.Tenancy;
 using Freshet.ControlPlane.Api.Tenants;
 using Freshet.ControlPlane.Api.Workers;
@@ -112,6 +113,7 @@ public static class ApiModule
         tenantScoped.MapConnectionsApi();
         tenantScoped.MapPipelinesApi();
         tenantScoped.MapAuditApi();
+        tenantScoped.MapStatusApi();
 
         var platform = api.MapGroup("").AddEndpointFilter<PlatformAccessFilter>();
         platform.MapTenantsApi();

@@ -40,7 +40,9 @@ public static class SchedulerModule
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule)),
             sp.GetRequiredService<IPipelineCatalog>(),
             sp.GetRequiredService<LeaseOptions>(),
-            sp.GetRequiredService<ReconcileSignal>()));
+            sp.GetRequiredService<ReconcileSignal>(),
+            [.. sp.GetServices<IPipelineStatusSink>()],
+            sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<WorkerCoordinator>>()));
         services.AddSingleton<IWorkerControl>(sp => sp.GetRequiredService<WorkerCoordinator>());
         services.AddSingleton<IWorkerPool>(sp => sp.GetRequiredService<WorkerCoordinator>());
         services.AddSingleton(sp => new Reconciler(

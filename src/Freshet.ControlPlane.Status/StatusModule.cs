@@ -1,12 +1,64 @@
+using Freshet.Contracts;
+using Freshet.ControlPlane.Status.Data;
+using Freshet.ControlPlane.Status.Health;
+using Freshet.ControlPlane.Status.Ingest;
+using Freshet.ServiceDefaults;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
+using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
 
 namespace Freshet.ControlPlane.Status;
 
 /// <summary>
-/// The status module: worker reports, health, time series, alerts. An empty shell in this release so that hosts
-/// can already compose it; the status issue fills it.
+/// The status module: ingests workers' progress reports (<see cref="IPipelineStatusSink"/>) into each pipeline's current
+/// status, a time series and an event log, and derives health from them.
 /// </summary>
 public static class StatusModule
 {
-    public static IHostApplicationBuilder AddStatusModule(this IHostApplicationBuilder builder) => builder;
+    /// <summary>The control database connection (the application role), shared with the other modules.</summary>
+    public const string ControlConnectionName = "Control";
+
+    public static IHostApplicationBuilder AddStatusModule(this IHostApplicationBuilder builder)
+    {
+        var services = builder.Services;
+        services.AddSingleton<IDatabaseMigrator, StatusDatabaseMigrator>();
+        var connectionString = builder.Configuration.GetConnectionString(ControlConnectionName)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{ControlConnectionName} is not set: the status module needs the control database.");
+        services.AddKeyedSingleton(nameof(StatusModule), (_, _) => NpgsqlDataSource.Create(connectionString));
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton(sp => new StatusStore(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<StatusStore>>()));
+        services.AddSingleton<IPipelineStatusSink>(sp => sp.GetRequiredService<StatusStore>());
+        services.AddSingleton<IPipelineStatusReader>(sp => new StatusReader(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<TimeProvider>(),
+            HealthRules.Default));
+        services.AddSingleton(sp => new StatusMaintenance(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<StatusMaintenance>>()));
+        services.AddHostedService(sp => sp.GetRequiredService<StatusMaintenance>());
+        return builder;
+    }
+}
+
+internal sealed class StatusDatabaseMigrator : IDatabaseMigrator
+{
+    public string Module => "status";
+
+    public int Order => 20;
+
+    public async Task MigrateAsync(string adminConnectionString, CancellationToken cancellationToken)
+    {
+        var options = new DbContextOptionsBuilder<StatusDbContext>();
+        StatusDbContext.Configure(options, adminConnectionString);
+        await using var db = new StatusDbContext(options.Options);
+        await db.Database.MigrateAsync(cancellationToken).ConfigureAwait(false);
+    }
 }

@@ -44,7 +44,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
         var connectionString = server.ConnectionString(database);
         await new SchedulerDatabaseMigrator().MigrateAsync(connectionString, CancellationToken.None);
         _dataSource = NpgsqlDataSource.Create(connectionString);
-        _coordinator = new WorkerCoordinator(_dataSource, _catalog, Options, new ReconcileSignal());
+        _coordinator = new WorkerCoordinator(_dataSource, _catalog, Options, new ReconcileSignal(), [], Microsoft.Extensions.Logging.Abstractions.NullLogger<WorkerCoordinator>.Instance);
         _reconciler = new Reconciler(_dataSource, _catalog, Options, NullLogger<Reconciler>.Instance);
         _term = (await new SchedulerLeadership(_dataSource, Guid.NewGuid(), "test", TimeSpan.FromMinutes(5)).TryAcquireOrRenewAsync(CancellationToken.None))!;
     }
@@ -54,7 +54,7 @@ public sealed class ReconcilerTests : IAsyncLifetime
     [Fact]
     public async Task RunOnce_SpreadsPipelines_ThenMovesADeadWorkersPipelinesUnderHigherEpochs_AndTheDeadWorkerLosesItsLease()
     {
-        _coordinator = new WorkerCoordinator(_dataSource, _catalog, ShortLeases, new ReconcileSignal());
+        _coordinator = new WorkerCoordinator(_dataSource, _catalog, ShortLeases, new ReconcileSignal(), [], Microsoft.Extensions.Logging.Abstractions.NullLogger<WorkerCoordinator>.Instance);
         _reconciler = new Reconciler(_dataSource, _catalog, ShortLeases, NullLogger<Reconciler>.Instance);
         var tenant = Guid.NewGuid();
         var pipelines = Enumerable.Range(0, 4).Select(_ => _catalog.Add(tenant)).ToList();

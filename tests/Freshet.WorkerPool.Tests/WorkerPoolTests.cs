@@ -1,3 +1,4 @@
+using System.Net;
 using System.Net.Http.Json;
 using System.Text.Json;
 using Freshet.DataPlane.Destinations.DuckDb;
@@ -154,6 +155,7 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
         output.WriteLine($"pause reached the worker after {took.TotalSeconds:F2} s");
         Assert.True(took <= TimeSpan.FromSeconds(2), $"pause reached the worker after {took.TotalSeconds:F2} s (the bound is 2 s)");
         Assert.Equal("paused", (await RuntimeAsync(cluster, pipeline.Id)).GetProperty("state").GetString());
+        Assert.Equal("paused", (await StatusAsync(cluster, pipeline.Id)).GetProperty("health").GetString());
         await Task.Delay(TimeSpan.FromSeconds(2));
 
         asked = DateTimeOffset.UtcNow;
@@ -186,6 +188,7 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
         }
 
         Assert.Equal("running", state);
+        await AssertStatusAsync(cluster, pipeline.Id);
 
         // Delete: the worker stops the pipeline at once, then drops the slot (and the publication it created) once the
         // walsender has let go of it; the control plane then forgets the pipeline.
@@ -308,6 +311,45 @@ public sealed class WorkerPoolTests(ITestOutputHelper output)
                       WHERE _freshet_synced_at BETWEEN '{from.UtcDateTime:O}'::TIMESTAMPTZ AND '{to.UtcDateTime:O}'::TIMESTAMPTZ))
             """;
         return TimeSpan.FromSeconds(Convert.ToDouble(await command.ExecuteScalarAsync(), System.Globalization.CultureInfo.InvariantCulture));
+    }
+
+    private static async Task<JsonElement> StatusAsync(PoolCluster cluster, Guid pipeline)
+    {
+        var response = await cluster.Api.GetAsync($"/v1/pipelines/{pipeline}/status");
+        var body = await response.Content.ReadAsStringAsync();
+        Assert.True(response.IsSuccessStatusCode, body);
+        return JsonDocument.Parse(body).RootElement.Clone();
+    }
+
+    /// <summary>
+    /// The status API over the heartbeats' reports: a streaming pipeline that delivered rows is healthy with figures from
+    /// its worker, its events tell its life (started, snapshot, streaming), its series has points, and bad input is a 400.
+    /// </summary>
+    private static async Task AssertStatusAsync(PoolCluster cluster, Guid pipeline)
+    {
+        var status = await StatusAsync(cluster, pipeline);
+        Assert.Equal("healthy", status.GetProperty("health").GetString());
+        Assert.Equal(0, status.GetProperty("reasons").GetArrayLength());
+        Assert.NotEqual(JsonValueKind.Null, status.GetProperty("worker_id").ValueKind);
+        Assert.True(status.GetProperty("committed_position").GetInt64() > 0, status.ToString());
+        Assert.True(status.GetProperty("tables").TryGetProperty("public.accounts", out _), status.ToString());
+
+        var events = JsonDocument.Parse(await cluster.Api.GetStringAsync($"/v1/pipelines/{pipeline}/events?page_size=100")).RootElement.GetProperty("items");
+        var messages = events.EnumerateArray().Select(e => e.GetProperty("kind").GetString() + ": " + e.GetProperty("message").GetString()).ToList();
+        Assert.Contains(messages, m => m.StartsWith("started: Started on worker", StringComparison.Ordinal));
+        Assert.Contains(messages, m => m.EndsWith("→ streaming", StringComparison.Ordinal));
+
+        var metrics = JsonDocument.Parse(await cluster.Api.GetStringAsync($"/v1/pipelines/{pipeline}/metrics?step=10")).RootElement;
+        Assert.Equal(10, metrics.GetProperty("step_seconds").GetInt32());
+        Assert.True(metrics.GetProperty("points").GetArrayLength() > 0, metrics.ToString());
+
+        var bad = await cluster.Api.GetAsync($"/v1/pipelines/{pipeline}/metrics?step=7");
+        Assert.Equal(HttpStatusCode.BadRequest, bad.StatusCode);
+        Assert.Contains("\"step\"", await bad.Content.ReadAsStringAsync(), StringComparison.Ordinal);
+        Assert.Equal(HttpStatusCode.NotFound, (await cluster.Api.GetAsync($"/v1/pipelines/{Guid.NewGuid()}/status")).StatusCode);
+
+        var overview = JsonDocument.Parse(await cluster.Api.GetStringAsync("/v1/status")).RootElement;
+        Assert.Equal(1, overview.GetProperty("counts").GetProperty("healthy").GetInt32());
     }
 
     private static async Task<JsonElement> RuntimeAsync(PoolCluster cluster, Guid pipeline)

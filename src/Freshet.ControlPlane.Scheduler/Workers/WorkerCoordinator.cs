@@ -2,6 +2,7 @@ using System.Text.Json;
 using System.Text.Json.Serialization;
 using Freshet.Contracts;
 using Freshet.ControlPlane.Scheduler.Placement;
+using Microsoft.Extensions.Logging;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -13,11 +14,13 @@ namespace Freshet.ControlPlane.Scheduler.Workers;
 /// requests, never placements — those are the leading scheduler's alone (<see cref="Reconciler"/>). Leases are timed by
 /// the database's clock, so the replicas' clocks do not matter.
 /// </summary>
-internal sealed class WorkerCoordinator(
+internal sealed partial class WorkerCoordinator(
     NpgsqlDataSource dataSource,
     IPipelineCatalog catalog,
     LeaseOptions options,
-    ReconcileSignal signal) : IWorkerControl, IWorkerPool
+    ReconcileSignal signal,
+    IReadOnlyList<IPipelineStatusSink> statusSinks,
+    ILogger<WorkerCoordinator> logger) : IWorkerControl, IWorkerPool
 {
     internal static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
@@ -136,8 +139,45 @@ internal sealed class WorkerCoordinator(
             signal.Request();
         }
 
+        await ForwardReportsAsync(heartbeat, placed, cancellationToken).ConfigureAwait(false);
         return Grant(heartbeat.WorkerId, held: true, drainRequested, version);
     }
+
+    /// <summary>
+    /// Hands the reports of the placements the worker holds to the status module. Status is not part of the lease: a
+    /// status store that fails is logged and the heartbeat still renews (the next report repeats the whole view).
+    /// </summary>
+    private async Task ForwardReportsAsync(WorkerHeartbeat heartbeat, HashSet<Guid> placed, CancellationToken cancellationToken)
+    {
+        if (statusSinks.Count == 0)
+        {
+            return;
+        }
+
+        var reports = heartbeat.Pipelines
+            .Where(p => p.Progress is { } progress && progress.Epoch == p.Epoch && placed.Contains(p.PipelineId))
+            .Select(p => p.Progress!)
+            .ToList();
+        if (reports.Count == 0)
+        {
+            return;
+        }
+
+        foreach (var sink in statusSinks)
+        {
+            try
+            {
+                await sink.IngestAsync(heartbeat.WorkerId, reports, cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception exception) when (exception is NpgsqlException or TimeoutException or InvalidOperationException)
+            {
+                LogStatusIngestFailed(logger, heartbeat.WorkerId, exception);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Could not store the status reports of worker {WorkerId}; its next heartbeat repeats them")]
+    private static partial void LogStatusIngestFailed(ILogger logger, Guid workerId, Exception exception);
 
     public async Task<WorkerAssignments> GetAssignmentsAsync(Guid workerId, CancellationToken cancellationToken)
     {

@@ -1,0 +1,298 @@
+using Freshet.Contracts;
+using Freshet.ControlPlane.Api.Common;
+using Freshet.ControlPlane.Api.Data;
+using Freshet.ControlPlane.Api.Pipelines;
+using Freshet.ControlPlane.Api.Tenancy;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.HttpResults;
+using Microsoft.AspNetCore.Mvc;
+using Microsoft.AspNetCore.Routing;
+using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.DependencyInjection;
+
+namespace Freshet.ControlPlane.Api.Status;
+
+/// <summary>
+/// Pipelines' health, series and events, read from the status module (<see cref="IPipelineStatusReader"/>). Every read
+/// first finds the pipeline in the caller's tenant (query filters and row-level security), so the status tables, keyed
+/// by pipeline alone, are reached only through a pipeline the caller may see.
+/// </summary>
+internal static class StatusApi
+{
+    /// <summary>The most points one metrics read returns.</summary>
+    public const int MaxPoints = 1_500;
+
+    private static readonly TimeSpan FineStep = TimeSpan.FromSeconds(10);
+
+    public static RouteGroupBuilder MapStatusApi(this RouteGroupBuilder v1)
+    {
+        var pipelines = v1.MapGroup("/pipelines").WithTags("Status");
+        pipelines.MapGet("/{id:guid}/status", GetStatusAsync).Reads()
+            .WithSummary("The pipeline's health (with reasons and, while it snapshots, per-table progress) and its latest figures.");
+        pipelines.MapGet("/{id:guid}/metrics", GetMetricsAsync).Reads()
+            .WithSummary("Series of lag seconds, lag bytes, rows/s, bytes/s and errors; from and to are RFC 3339 times, step a duration in seconds (a multiple of 10).");
+        pipelines.MapGet("/{id:guid}/events", GetEventsAsync).Reads()
+            .WithSummary("State changes, errors, quarantines and restarts (with worker and epoch), newest first.");
+        v1.MapGet("/status", GetTenantStatusAsync).Reads().WithTags("Status")
+            .WithSummary("The tenant's overview: its pipelines by health, worst first, and counts by state.");
+        return v1;
+    }
+
+    private static async Task<Results<Ok<PipelineStatusResponse>, ProblemHttpResult>> GetStatusAsync(
+        Guid id, ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
+    {
+        var pipeline = await db.Pipelines.AsNoTracking().FirstOrDefaultAsync(p => p.Id == id, cancellationToken);
+        if (pipeline is null)
+        {
+            return Problems.NotFound("Pipeline");
+        }
+
+        if (Reader(http) is not { } reader)
+        {
+            return Unavailable();
+        }
+
+        var statuses = await ReadAsync(http, reader, [pipeline], cancellationToken);
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(PipelineStatusResponse.From(pipeline, statuses[pipeline.Id]));
+    }
+
+    private static async Task<Results<Ok<MetricsResponse>, ValidationProblem, ProblemHttpResult>> GetMetricsAsync(
+        Guid id,
+        ControlDbContext db,
+        HttpContext http,
+        TimeProvider time,
+        [FromQuery(Name = "from")] string? from,
+        [FromQuery(Name = "to")] string? to,
+        [FromQuery(Name = "step")] string? step,
+        CancellationToken cancellationToken)
+    {
+        var now = time.GetUtcNow();
+        var validator = new RequestValidator();
+        var end = ParseTime(validator, "to", to) ?? now;
+        var start = ParseTime(validator, "from", from) ?? end - TimeSpan.FromHours(1);
+        TimeSpan? stepLength = null;
+        if (step is not null)
+        {
+            if (!int.TryParse(step, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var seconds) || seconds < 10 || seconds % 10 != 0)
+            {
+                validator.Add("step", "Must be a whole number of seconds, at least 10 and a multiple of 10.");
+            }
+            else
+            {
+                stepLength = TimeSpan.FromSeconds(seconds);
+            }
+        }
+
+        if (validator.IsValid && start >= end)
+        {
+            validator.Add("from", "Must be before to.");
+        }
+
+        if (!validator.IsValid)
+        {
+            return Problems.Validation(validator.Errors);
+        }
+
+        // Without a step, the finest one that stays within the point limit.
+        var chosen = stepLength ?? TimeSpan.FromSeconds(Math.Max(1, Math.Ceiling((end - start) / FineStep / MaxPoints)) * FineStep.TotalSeconds);
+        if ((end - start) / chosen > MaxPoints)
+        {
+            return Problems.Validation(new Dictionary<string, string[]> { ["step"] = [$"The range holds more than {MaxPoints} steps of {chosen.TotalSeconds:0} s; choose a larger step or a shorter range."] });
+        }
+
+        if (!await db.Pipelines.AnyAsync(p => p.Id == id, cancellationToken))
+        {
+            return Problems.NotFound("Pipeline");
+        }
+
+        if (Reader(http) is not { } reader)
+        {
+            return Unavailable();
+        }
+
+        var series = await reader.ReadMetricsAsync(id, start, end, chosen, cancellationToken);
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(new MetricsResponse(start, end, series.StepSeconds, series.Points.Select(MetricPointResponse.From).ToList()));
+    }
+
+    private static async Task<Results<Ok<Page<PipelineEventView>>, ValidationProblem, ProblemHttpResult>> GetEventsAsync(
+        Guid id,
+        ControlDbContext db,
+        HttpContext http,
+        [FromQuery(Name = "page_size")] int? pageSize,
+        [FromQuery(Name = "page_token")] string? pageToken,
+        CancellationToken cancellationToken)
+    {
+        if (!PageRequest.TryCreate(pageSize, pageToken, 1, out var page, out var problem))
+        {
+            return problem!;
+        }
+
+        long? before = null;
+        if (page.After is [var cursor])
+        {
+            if (!long.TryParse(cursor, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var value))
+            {
+                return Problems.Validation(new Dictionary<string, string[]> { ["page_token"] = ["Not a page token from this list."] });
+            }
+
+            before = value;
+        }
+
+        if (!await db.Pipelines.AnyAsync(p => p.Id == id, cancellationToken))
+        {
+            return Problems.NotFound("Pipeline");
+        }
+
+        if (Reader(http) is not { } reader)
+        {
+            return Unavailable();
+        }
+
+        var events = await reader.ReadEventsAsync(id, before, page.Size + 1, cancellationToken);
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(page.ToPage(events.ToList(), e => e, e => [e.Id.ToString(System.Globalization.CultureInfo.InvariantCulture)]));
+    }
+
+    private static async Task<Results<Ok<TenantStatusResponse>, ProblemHttpResult>> GetTenantStatusAsync(
+        ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
+    {
+        if (Reader(http) is not { } reader)
+        {
+            return Unavailable();
+        }
+
+        var pipelines = await db.Pipelines.AsNoTracking().OrderBy(p => p.Id).ToListAsync(cancellationToken);
+        var statuses = await ReadAsync(http, reader, pipelines, cancellationToken);
+        var rows = pipelines
+            .Select(p => PipelineStatusResponse.From(p, statuses[p.Id]))
+            .OrderBy(r => Severity(r.Health))
+            .ThenByDescending(r => r.LagSeconds ?? 0)
+            .ThenBy(r => r.Name, StringComparer.Ordinal)
+            .ToList();
+        // Keys in the API's enum spelling (snake_case), every state present so a console can draw zeros.
+        var counts = Enum.GetValues<PipelineHealthState>().ToDictionary(
+            s => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(s.ToString()), s => rows.Count(r => r.Health == s), StringComparer.Ordinal);
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(new TenantStatusResponse(rows.FirstOrDefault()?.Health, counts, rows));
+    }
+
+    /// <summary>Worst first: what needs someone's attention comes before what is fine.</summary>
+    internal static int Severity(PipelineHealthState state) => state switch
+    {
+        PipelineHealthState.Failing => 0,
+        PipelineHealthState.Stale => 1,
+        PipelineHealthState.Degraded => 2,
+        PipelineHealthState.Lagging => 3,
+        PipelineHealthState.Pending => 4,
+        PipelineHealthState.Starting => 5,
+        PipelineHealthState.Snapshotting => 6,
+        PipelineHealthState.Healthy => 7,
+        _ => 8,
+    };
+
+    private static async Task<IReadOnlyDictionary<Guid, PipelineStatusView>> ReadAsync(
+        HttpContext http, IPipelineStatusReader reader, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken)
+    {
+        var placements = pipelines.Count == 0 || http.RequestServices.GetService<IWorkerPool>() is not { } pool
+            ? new Dictionary<Guid, PipelinePlacementInfo>()
+            : await pool.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken);
+        var queries = pipelines.Select(p =>
+        {
+            var placement = placements.GetValueOrDefault(p.Id);
+            var placed = placement is { WorkerId: not null };
+            return new PipelineStatusQuery(p.Id, p.DesiredState == DesiredState.Paused, placed, placed ? placement!.Epoch : null, p.LagThresholdSeconds);
+        }).ToList();
+        return await reader.ReadAsync(queries, cancellationToken);
+    }
+
+    private static DateTimeOffset? ParseTime(RequestValidator validator, string field, string? text)
+    {
+        if (text is null)
+        {
+            return null;
+        }
+
+        if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.AssumeUniversal, out var value))
+        {
+            return value.ToUniversalTime();
+        }
+
+        validator.Add(field, "Must be an RFC 3339 time, e.g. 2026-12-04T10:00:00Z.");
+        return null;
+    }
+
+    private static IPipelineStatusReader? Reader(HttpContext http) => http.RequestServices.GetService<IPipelineStatusReader>();
+
+    private static ProblemHttpResult Unavailable() =>
+        TypedResults.Problem(statusCode: StatusCodes.Status503ServiceUnavailable, title: "Status unavailable", detail: "This control plane runs no status module.");
+}
+
+/// <summary>A pipeline's status as the API shows it.</summary>
+internal sealed record PipelineStatusResponse(
+    Guid PipelineId,
+    string Name,
+    PipelineHealthState Health,
+    IReadOnlyList<HealthReason> Reasons,
+    IReadOnlyList<TableSnapshotProgress> Snapshot,
+    double? LagSeconds,
+    long? LagBytes,
+    double? RowsPerSecond,
+    double? BytesPerSecond,
+    DateTimeOffset? LastDeliveryAt,
+    long? SourceHeadPosition,
+    long? CommittedPosition,
+    long? RetainedWalBytes,
+    long? Retries,
+    long? Errors,
+    IReadOnlyDictionary<string, TableProgressReport>? Tables,
+    Guid? WorkerId,
+    long? Epoch,
+    DateTimeOffset? ReportedAt,
+    DateTimeOffset? ReceivedAt,
+    DateTimeOffset? LastProgressAt)
+{
+    public static PipelineStatusResponse From(Pipeline pipeline, PipelineStatusView view)
+    {
+        var report = view.Report;
+        return new(
+            pipeline.Id,
+            pipeline.Name,
+            view.Health.State,
+            view.Health.Reasons,
+            view.Health.Snapshot,
+            report?.LagSeconds,
+            report?.LagBytes,
+            report?.RowsPerSecond,
+            report?.BytesPerSecond,
+            report?.LastDeliveryAt,
+            report?.SourceHeadPosition,
+            report?.CommittedPosition,
+            report?.RetainedWalBytes,
+            report?.Retries,
+            report?.Errors,
+            report?.Tables,
+            view.WorkerId,
+            report?.Epoch,
+            report?.ReportedAt,
+            view.ReceivedAt,
+            view.LastProgressAt);
+    }
+}
+
+/// <summary>A series read.</summary>
+internal sealed record MetricsResponse(DateTimeOffset From, DateTimeOffset To, int StepSeconds, IReadOnlyList<MetricPointResponse> Points);
+
+/// <summary>One step of a series.</summary>
+internal sealed record MetricPointResponse(
+    DateTimeOffset At, double LagSeconds, double LagSecondsMax, long? LagBytes, double RowsPerSecond, double BytesPerSecond, long Errors)
+{
+    public static MetricPointResponse From(PipelineMetricPoint point) =>
+        new(point.At, point.LagSeconds, point.LagSecondsMax, point.LagBytes, point.RowsPerSecond, point.BytesPerSecond, point.Errors);
+}
+
+/// <summary>A tenant's overview.</summary>
+internal sealed record TenantStatusResponse(
+    PipelineHealthState? Worst, IReadOnlyDictionary<string, int> Counts, IReadOnlyList<PipelineStatusResponse> Pipelines);
