@@ -1,4 +1,5 @@
 using Freshet.Contracts;
+using Freshet.ControlPlane.Status.Health;
 using Freshet.ControlPlane.Status.Ingest;
 using Freshet.Testing;
 using Microsoft.Extensions.Logging.Abstractions;
@@ -26,7 +27,7 @@ public sealed class StatusRetentionTests
         var time = new FakeTimeProvider(Start);
         var store = new StatusStore(dataSource, time, NullLogger<StatusStore>.Instance);
         var maintenance = new StatusMaintenance(dataSource, time, NullLogger<StatusMaintenance>.Instance);
-        var reader = new StatusReader(dataSource, time, Health.HealthRules.Default);
+        var reader = new StatusReader(dataSource, time, HealthRules.Default);
         var pipeline = Guid.NewGuid();
         var worker = Guid.NewGuid();
 
@@ -52,7 +53,7 @@ public sealed class StatusRetentionTests
 
         var spans = await SpansAsync(dataSource, pipeline);
         Assert.True(spans[10].Oldest >= end - StatusMaintenance.Retention.Fine, $"10 s points from {spans[10].Oldest:u}");
-        Assert.Equal(47, spans[10].Count); // the last 24 h before `end`: one report per 30 min, the last at now - 30 min
+        Assert.Equal(46, spans[10].Count); // the last 24 h before `end` (from now - 23 h): one report per 30 min, the last at now - 30 min
         Assert.True(spans[60].Oldest >= end - StatusMaintenance.Retention.Minute, $"1 min points from {spans[60].Oldest:u}");
         Assert.True(spans[60].Oldest < now - TimeSpan.FromDays(29), $"1 min points from {spans[60].Oldest:u}");
         Assert.Equal(Start, spans[3600].Oldest);

@@ -64,7 +64,7 @@ public sealed class StatusStoreTests : IAsyncLifetime
                 ("state_changed", "snapshotting"),
                 ("state_changed", "snapshotting → streaming"),
                 ("state_changed", "streaming → failed"),
-                ("error", "the destination refused the connection"),
+                ("error", $"the destination refused the connection (next attempt at {failed.NextAttemptAt!.Value.UtcDateTime:u})"),
             ],
             events.OrderBy(e => e.OccurredAt).ThenBy(e => e.Id).Select(e => (e.Kind, e.Message)));
         Assert.All(events, e => Assert.Equal(1, e.Epoch));

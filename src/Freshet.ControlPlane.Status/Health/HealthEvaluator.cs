@@ -18,37 +18,37 @@ public static class HealthEvaluator
 {
     private static readonly Rule[] OrderedRules =
     [
-        new(HealthState.Paused,
+        new(PipelineHealthState.Paused,
             "Its owner paused it. Nothing else is judged.",
             [HealthReasonCodes.PausedByOwner], EndsEvaluation: true, PausedByOwner),
-        new(HealthState.Pending,
+        new(PipelineHealthState.Pending,
             "It is not placed on a worker. Nothing else is judged.",
             [HealthReasonCodes.WaitingForWorker], EndsEvaluation: true, WaitingForWorker),
-        new(HealthState.Starting,
+        new(PipelineHealthState.Starting,
             "Placed, and no report under the current placement yet. Nothing else is judged.",
             [HealthReasonCodes.WaitingForFirstReport], EndsEvaluation: true, WaitingForFirstReport),
-        new(HealthState.Failing,
+        new(PipelineHealthState.Failing,
             "`FailingAfterConsecutiveFailures` failed reports in a row; or no progress for `FailingAfterNoProgress` while the run "
             + "has failed, snapshots or has lag (not between runs).",
             [HealthReasonCodes.RepeatedFailures, HealthReasonCodes.NoProgress], EndsEvaluation: false, Failing),
-        new(HealthState.Stale,
+        new(PipelineHealthState.Stale,
             "No report for longer than `StaleAfter`, counted from when the last one was received (else from its `ReportedAt`).",
             [HealthReasonCodes.NoReport], EndsEvaluation: false, NoReport),
-        new(HealthState.Starting,
+        new(PipelineHealthState.Starting,
             "The run is starting, or the last one was fenced, stopped or paused while the pipeline stays placed: a new run is coming.",
             [HealthReasonCodes.RunStarting, HealthReasonCodes.RunRestarting], EndsEvaluation: false, BetweenRuns),
-        new(HealthState.Degraded,
+        new(PipelineHealthState.Degraded,
             "The run failed and will be retried; a table is quarantined; attempts were retried since the previous report; or "
             + "the slot's retained WAL is above `WalRiskFraction` of its limit, or at its growth rate reaches the limit within `WalRiskHorizon`.",
             [HealthReasonCodes.RunFailedRetrying, HealthReasonCodes.TableQuarantined, HealthReasonCodes.Retrying, HealthReasonCodes.WalRetentionRisk],
             EndsEvaluation: false, NeedsAttention),
-        new(HealthState.Snapshotting,
+        new(PipelineHealthState.Snapshotting,
             "The run copies existing rows. Lag is not judged meanwhile: changes wait until the copy is done.",
             [HealthReasonCodes.SnapshotInProgress], EndsEvaluation: false, SnapshotInProgress),
-        new(HealthState.Lagging,
+        new(PipelineHealthState.Lagging,
             "Lag is above the pipeline's own threshold.",
             [HealthReasonCodes.LagAboveThreshold], EndsEvaluation: false, LagAboveThreshold),
-        new(HealthState.Healthy,
+        new(PipelineHealthState.Healthy,
             "Otherwise: the run streams within its lag threshold.",
             [], EndsEvaluation: false, _ => []),
     ];
@@ -64,7 +64,7 @@ public static class HealthEvaluator
         ArgumentNullException.ThrowIfNull(rules);
 
         var facts = new HealthFacts(observation, rules, now);
-        HealthState? state = null;
+        PipelineHealthState? state = null;
         var reasons = new List<HealthReason>();
         foreach (var rule in OrderedRules)
         {
@@ -82,7 +82,7 @@ public static class HealthEvaluator
         }
 
         // The last rule always applies, so a state is always found.
-        return new PipelineHealth(state ?? HealthState.Healthy, reasons, facts.Snapshot);
+        return new PipelineHealth(state ?? PipelineHealthState.Healthy, reasons, facts.Snapshot);
     }
 
     /// <summary>The rules as a markdown table, with the thresholds of <paramref name="rules"/> (default: <see cref="HealthRules.Default"/>).</summary>
@@ -289,7 +289,7 @@ public static class HealthEvaluator
 
     /// <summary>A rule: the state it gives, its description, and a check that returns its reasons, or null when it does not apply.</summary>
     private sealed record Rule(
-        HealthState State,
+        PipelineHealthState State,
         string When,
         IReadOnlyList<string> ReasonCodes,
         bool EndsEvaluation,

@@ -83,13 +83,14 @@ internal sealed partial class StatusMaintenance(NpgsqlDataSource dataSource, Tim
     private static async Task RollUpAsync(NpgsqlConnection connection, int step, int from, DateTimeOffset now, CancellationToken cancellationToken)
     {
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await using var watermark = new NpgsqlCommand(
-            """
-            INSERT INTO status_rollup_watermarks (step_seconds, rolled_until) VALUES ($1, NULL) ON CONFLICT DO NOTHING;
-            SELECT rolled_until FROM status_rollup_watermarks WHERE step_seconds = $1 FOR UPDATE;
-            """,
-            connection,
-            transaction);
+        await using (var create = new NpgsqlCommand("INSERT INTO status_rollup_watermarks (step_seconds, rolled_until) VALUES ($1, NULL) ON CONFLICT DO NOTHING", connection, transaction))
+        {
+            create.Parameters.Add(new() { Value = step });
+            await create.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // Locked: control-plane replicas each run this job, one at a time per resolution.
+        await using var watermark = new NpgsqlCommand("SELECT rolled_until FROM status_rollup_watermarks WHERE step_seconds = $1 FOR UPDATE", connection, transaction);
         watermark.Parameters.Add(new() { Value = step });
         var rolledUntil = await watermark.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is DateTime at
             ? Floor(new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)), step)

@@ -22,7 +22,7 @@ internal sealed class StatusReader(NpgsqlDataSource dataSource, TimeProvider tim
             await using var command = dataSource.CreateCommand(
                 """
                 SELECT s.pipeline_id, s.worker_id, s.epoch, s.reported_at, s.report, s.last_progress_at, s.snapshot_started_at,
-                       s.consecutive_failed_reports, s.received_at, w.growth
+                       s.consecutive_failed_reports, s.received_at, w.growth, s.retries_since_previous
                 FROM pipeline_status s
                 LEFT JOIN LATERAL (
                     SELECT (last_value(retained_wal_bytes) OVER win - first_value(retained_wal_bytes) OVER win)::double precision
@@ -45,7 +45,8 @@ internal sealed class StatusReader(NpgsqlDataSource dataSource, TimeProvider tim
                     JsonSerializer.Deserialize<PipelineProgressReport>(reader.GetString(4), StatusStore.ReportJson)!,
                     reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
                     reader.IsDBNull(6) ? null : reader.GetFieldValue<DateTimeOffset>(6),
-                    reader.GetInt32(7));
+                    reader.GetInt32(7),
+                    reader.GetInt64(10));
                 stored[reader.GetGuid(0)] = (status, reader.GetFieldValue<DateTimeOffset>(8), reader.IsDBNull(9) ? null : reader.GetDouble(9));
             }
         }
@@ -66,7 +67,8 @@ internal sealed class StatusReader(NpgsqlDataSource dataSource, TimeProvider tim
                 found ? row.Status.ConsecutiveFailedReports : 0,
                 query.LagThresholdSeconds,
                 RetainedWalLimitBytes: null,
-                found ? row.WalGrowth : null);
+                found ? row.WalGrowth : null,
+                found ? row.Status.RetriesSincePrevious : 0);
             views[query.PipelineId] = new PipelineStatusView(
                 query.PipelineId,
                 HealthEvaluator.Evaluate(observation, rules, now),

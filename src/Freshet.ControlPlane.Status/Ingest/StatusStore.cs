@@ -80,12 +80,13 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
 
         await using (var upsert = new NpgsqlCommand(
             """
-            INSERT INTO pipeline_status (pipeline_id, worker_id, epoch, reported_at, received_at, report, last_progress_at, snapshot_started_at, consecutive_failed_reports)
-            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9)
+            INSERT INTO pipeline_status (pipeline_id, worker_id, epoch, reported_at, received_at, report, last_progress_at, snapshot_started_at,
+                                         consecutive_failed_reports, retries_since_previous)
+            VALUES ($1, $2, $3, $4, $5, $6::jsonb, $7, $8, $9, $10)
             ON CONFLICT (pipeline_id) DO UPDATE SET
                 worker_id = excluded.worker_id, epoch = excluded.epoch, reported_at = excluded.reported_at, received_at = excluded.received_at,
                 report = excluded.report, last_progress_at = excluded.last_progress_at, snapshot_started_at = excluded.snapshot_started_at,
-                consecutive_failed_reports = excluded.consecutive_failed_reports
+                consecutive_failed_reports = excluded.consecutive_failed_reports, retries_since_previous = excluded.retries_since_previous
             """,
             connection,
             transaction))
@@ -99,6 +100,8 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
             upsert.Parameters.Add(new() { Value = (object?)lastProgressAt ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
             upsert.Parameters.Add(new() { Value = (object?)snapshotStartedAt ?? DBNull.Value, NpgsqlDbType = NpgsqlTypes.NpgsqlDbType.TimestampTz });
             upsert.Parameters.Add(new() { Value = failures });
+            // Retries are counted per run: whether they still increase is known only against the previous report.
+            upsert.Parameters.Add(new() { Value = previous is null ? report.Retries : Math.Max(0, report.Retries - previous.Retries) });
             await upsert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
@@ -147,7 +150,7 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
 
         if (newFailure)
         {
-            var next = report.NextAttemptAt is { } at ? $" Next attempt at {at:u}." : "";
+            var next = report.NextAttemptAt is { } at ? $" (next attempt at {at.UtcDateTime:u})" : "";
             yield return (PipelineEventKinds.Error, $"{report.Reason ?? "The run failed."}{next}");
         }
 
@@ -173,7 +176,7 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
     {
         await using var select = new NpgsqlCommand(
             """
-            SELECT worker_id, epoch, reported_at, report, last_progress_at, snapshot_started_at, consecutive_failed_reports
+            SELECT worker_id, epoch, reported_at, report, last_progress_at, snapshot_started_at, consecutive_failed_reports, retries_since_previous
             FROM pipeline_status WHERE pipeline_id = $1 FOR UPDATE
             """,
             connection,
@@ -193,7 +196,8 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
             JsonSerializer.Deserialize<PipelineProgressReport>(reader.GetString(3), ReportJson)!,
             reader.IsDBNull(4) ? null : reader.GetFieldValue<DateTimeOffset>(4),
             reader.IsDBNull(5) ? null : reader.GetFieldValue<DateTimeOffset>(5),
-            reader.GetInt32(6));
+            reader.GetInt32(6),
+            reader.GetInt64(7));
     }
 
     private static async Task FoldPointAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, PipelineProgressReport report, long newErrors, CancellationToken cancellationToken)
@@ -241,7 +245,8 @@ internal sealed record CurrentStatus(
     PipelineProgressReport Report,
     DateTimeOffset? LastProgressAt,
     DateTimeOffset? SnapshotStartedAt,
-    int ConsecutiveFailedReports);
+    int ConsecutiveFailedReports,
+    long RetriesSincePrevious);
 
 /// <summary>The kinds of <c>pipeline_events</c>.</summary>
 internal static class PipelineEventKinds

@@ -15,28 +15,28 @@ public sealed partial class HealthEvaluatorTests
     private static readonly DateTimeOffset Start = new(2025, 3, 3, 9, 0, 0, TimeSpan.Zero);
     private static readonly HealthRules Rules = HealthRules.Default;
 
-    public static TheoryData<string, HealthState, string[]> Scenarios => new()
+    public static TheoryData<string, PipelineHealthState, string[]> Scenarios => new()
     {
-        { "paused by its owner, though stale, lagging and quarantined", HealthState.Paused, ["paused_by_owner"] },
-        { "not placed", HealthState.Pending, ["waiting_for_worker"] },
-        { "placed, no report yet", HealthState.Starting, ["waiting_for_first_report"] },
-        { "run starting", HealthState.Starting, ["run_starting"] },
-        { "run fenced", HealthState.Starting, ["run_restarting"] },
-        { "run stopped with lag, no progress for an hour", HealthState.Starting, ["run_restarting", "lag_above_threshold"] },
-        { "run stopped, no report for 45 s", HealthState.Stale, ["no_report", "run_restarting"] },
-        { "streaming, caught up", HealthState.Healthy, [] },
-        { "caught up with a quiet source, no progress for an hour", HealthState.Healthy, [] },
-        { "streaming, lag above threshold", HealthState.Lagging, ["lag_above_threshold"] },
-        { "run failed once", HealthState.Degraded, ["run_failed_retrying"] },
-        { "run failed three times in a row", HealthState.Failing, ["repeated_failures", "run_failed_retrying"] },
-        { "run failed, no progress for 10 min", HealthState.Failing, ["no_progress", "run_failed_retrying"] },
-        { "retries increasing", HealthState.Degraded, ["retrying"] },
-        { "lagging with a quarantined table", HealthState.Degraded, ["table_quarantined", "lag_above_threshold"] },
-        { "snapshotting, far behind the source", HealthState.Snapshotting, ["snapshot_in_progress"] },
-        { "snapshotting with a quarantined table", HealthState.Degraded, ["table_quarantined", "snapshot_in_progress"] },
-        { "snapshot with no chunk done for 10 min", HealthState.Failing, ["no_progress", "snapshot_in_progress"] },
-        { "stale with WAL at risk", HealthState.Stale, ["no_report", "wal_retention_risk"] },
-        { "lagging, no report for 11 min, no progress for 11 min", HealthState.Failing, ["no_progress", "no_report", "lag_above_threshold"] },
+        { "paused by its owner, though stale, lagging and quarantined", PipelineHealthState.Paused, ["paused_by_owner"] },
+        { "not placed", PipelineHealthState.Pending, ["waiting_for_worker"] },
+        { "placed, no report yet", PipelineHealthState.Starting, ["waiting_for_first_report"] },
+        { "run starting", PipelineHealthState.Starting, ["run_starting"] },
+        { "run fenced", PipelineHealthState.Starting, ["run_restarting"] },
+        { "run stopped with lag, no progress for an hour", PipelineHealthState.Starting, ["run_restarting", "lag_above_threshold"] },
+        { "run stopped, no report for 45 s", PipelineHealthState.Stale, ["no_report", "run_restarting"] },
+        { "streaming, caught up", PipelineHealthState.Healthy, [] },
+        { "caught up with a quiet source, no progress for an hour", PipelineHealthState.Healthy, [] },
+        { "streaming, lag above threshold", PipelineHealthState.Lagging, ["lag_above_threshold"] },
+        { "run failed once", PipelineHealthState.Degraded, ["run_failed_retrying"] },
+        { "run failed three times in a row", PipelineHealthState.Failing, ["repeated_failures", "run_failed_retrying"] },
+        { "run failed, no progress for 10 min", PipelineHealthState.Failing, ["no_progress", "run_failed_retrying"] },
+        { "retries increasing", PipelineHealthState.Degraded, ["retrying"] },
+        { "lagging with a quarantined table", PipelineHealthState.Degraded, ["table_quarantined", "lag_above_threshold"] },
+        { "snapshotting, far behind the source", PipelineHealthState.Snapshotting, ["snapshot_in_progress"] },
+        { "snapshotting with a quarantined table", PipelineHealthState.Degraded, ["table_quarantined", "snapshot_in_progress"] },
+        { "snapshot with no chunk done for 10 min", PipelineHealthState.Failing, ["no_progress", "snapshot_in_progress"] },
+        { "stale with WAL at risk", PipelineHealthState.Stale, ["no_report", "wal_retention_risk"] },
+        { "lagging, no report for 11 min, no progress for 11 min", PipelineHealthState.Failing, ["no_progress", "no_report", "lag_above_threshold"] },
     };
 
     public static TheoryData<string, string, string> Messages => new()
@@ -55,7 +55,7 @@ public sealed partial class HealthEvaluatorTests
 
     [Theory]
     [MemberData(nameof(Scenarios))]
-    public void Evaluate_Scenario_GivesTheMostSevereStateAndEveryReasonInRuleOrder(string scenario, HealthState state, string[] codes)
+    public void Evaluate_Scenario_GivesTheMostSevereStateAndEveryReasonInRuleOrder(string scenario, PipelineHealthState state, string[] codes)
     {
         var health = HealthEvaluator.Evaluate(Scenario(scenario), Rules, Start);
 
@@ -89,27 +89,27 @@ public sealed partial class HealthEvaluatorTests
             return HealthEvaluator.Evaluate(Placed(Streaming(now) with { LagSeconds = lagSeconds }, now) with { LastProgressAt = progressAt }, Rules, now);
         }
 
-        Assert.Equal(HealthState.Healthy, Evaluate(lagSeconds: 2).State);
+        Assert.Equal(PipelineHealthState.Healthy, Evaluate(lagSeconds: 2).State);
 
         // The destination stops taking writes; source commits keep waiting while fresh reports keep coming.
         time.Advance(TimeSpan.FromSeconds(58));
-        Assert.Equal(HealthState.Healthy, Evaluate(lagSeconds: 60).State);
+        Assert.Equal(PipelineHealthState.Healthy, Evaluate(lagSeconds: 60).State);
         time.Advance(TimeSpan.FromSeconds(1));
-        Assert.Equal(HealthState.Lagging, Evaluate(lagSeconds: 61).State);
+        Assert.Equal(PipelineHealthState.Lagging, Evaluate(lagSeconds: 61).State);
 
         time.Advance(Rules.FailingAfterNoProgress - TimeSpan.FromSeconds(60));
-        Assert.Equal(HealthState.Lagging, Evaluate(lagSeconds: 599).State);
+        Assert.Equal(PipelineHealthState.Lagging, Evaluate(lagSeconds: 599).State);
         time.Advance(TimeSpan.FromSeconds(1));
         var failing = Evaluate(lagSeconds: 600);
-        Assert.Equal(HealthState.Failing, failing.State);
+        Assert.Equal(PipelineHealthState.Failing, failing.State);
         Assert.Equal(["no_progress", "lag_above_threshold"], failing.Reasons.Select(reason => reason.Code));
         Assert.Equal("No progress for 10 min with 10 min of lag", failing.Reasons[0].Message);
 
         progressAt = time.GetUtcNow();
-        Assert.Equal(HealthState.Lagging, Evaluate(lagSeconds: 300).State);
+        Assert.Equal(PipelineHealthState.Lagging, Evaluate(lagSeconds: 300).State);
         time.Advance(TimeSpan.FromSeconds(30));
         progressAt = time.GetUtcNow();
-        Assert.Equal(HealthState.Healthy, Evaluate(lagSeconds: 1).State);
+        Assert.Equal(PipelineHealthState.Healthy, Evaluate(lagSeconds: 1).State);
     }
 
     [Theory]
@@ -122,13 +122,13 @@ public sealed partial class HealthEvaluatorTests
         var report = Streaming(receiptKnown ? Start - TimeSpan.FromMinutes(5) : Start);
         var observation = Placed(report, Start) with { ReceivedAt = receiptKnown ? Start : null };
 
-        Assert.Equal(HealthState.Healthy, HealthEvaluator.Evaluate(observation, Rules, time.GetUtcNow()).State);
+        Assert.Equal(PipelineHealthState.Healthy, HealthEvaluator.Evaluate(observation, Rules, time.GetUtcNow()).State);
         time.Advance(Rules.StaleAfter);
-        Assert.Equal(HealthState.Healthy, HealthEvaluator.Evaluate(observation, Rules, time.GetUtcNow()).State);
+        Assert.Equal(PipelineHealthState.Healthy, HealthEvaluator.Evaluate(observation, Rules, time.GetUtcNow()).State);
         time.Advance(TimeSpan.FromSeconds(1));
         var stale = HealthEvaluator.Evaluate(observation, Rules, time.GetUtcNow());
 
-        Assert.Equal(HealthState.Stale, stale.State);
+        Assert.Equal(PipelineHealthState.Stale, stale.State);
         Assert.Equal(new HealthReason("no_report", "No report for 31 s; one is expected within 30 s"), Assert.Single(stale.Reasons));
     }
 
@@ -174,7 +174,7 @@ public sealed partial class HealthEvaluatorTests
 
         // 6 chunks in 600 s: 100 s a chunk. Orders' own 2 chunks over 600 s would say 300 s a chunk, counting the time
         // the worker spent on customers, which it copied first.
-        Assert.Equal(HealthState.Snapshotting, health.State);
+        Assert.Equal(PipelineHealthState.Snapshotting, health.State);
         Assert.Equal(
             [
                 new TableSnapshotProgress("public.customers", 4, 4, 400_000, 100, null),
@@ -213,12 +213,12 @@ public sealed partial class HealthEvaluatorTests
 
         if (message is null)
         {
-            Assert.Equal(HealthState.Healthy, health.State);
+            Assert.Equal(PipelineHealthState.Healthy, health.State);
             Assert.Empty(health.Reasons);
         }
         else
         {
-            Assert.Equal(HealthState.Degraded, health.State);
+            Assert.Equal(PipelineHealthState.Degraded, health.State);
             Assert.Equal(new HealthReason("wal_retention_risk", message), Assert.Single(health.Reasons));
         }
     }
@@ -231,11 +231,11 @@ public sealed partial class HealthEvaluatorTests
         Assert.Equal(Enumerable.Range(1, rules.Count), rules.Select(rule => rule.Order));
         Assert.Equal(
             [
-                HealthState.Paused, HealthState.Pending, HealthState.Starting, HealthState.Failing, HealthState.Stale, HealthState.Starting,
-                HealthState.Degraded, HealthState.Snapshotting, HealthState.Lagging, HealthState.Healthy,
+                PipelineHealthState.Paused, PipelineHealthState.Pending, PipelineHealthState.Starting, PipelineHealthState.Failing, PipelineHealthState.Stale, PipelineHealthState.Starting,
+                PipelineHealthState.Degraded, PipelineHealthState.Snapshotting, PipelineHealthState.Lagging, PipelineHealthState.Healthy,
             ],
             rules.Select(rule => rule.State));
-        Assert.Equal(Enum.GetValues<HealthState>().Order(), rules.Select(rule => rule.State).Distinct().Order());
+        Assert.Equal(Enum.GetValues<PipelineHealthState>().Order(), rules.Select(rule => rule.State).Distinct().Order());
 
         var codes = rules.SelectMany(rule => rule.ReasonCodes).ToList();
         Assert.Equal(codes.Count, codes.Distinct(StringComparer.Ordinal).Count());

@@ -25,7 +25,8 @@ internal sealed class StatusTables : Migration
                 report jsonb NOT NULL,
                 last_progress_at timestamp with time zone,
                 snapshot_started_at timestamp with time zone,
-                consecutive_failed_reports integer NOT NULL DEFAULT 0);
+                consecutive_failed_reports integer NOT NULL DEFAULT 0,
+                retries_since_previous bigint NOT NULL DEFAULT 0);
 
             -- One row per pipeline, resolution (step_seconds: 10, 60, 3600) and bucket; the latest report in a bucket
             -- wins for gauges, peaks keep their maximum.

@@ -1,33 +1,8 @@
+using Freshet.Contracts;
+
 namespace Freshet.ControlPlane.Status.Health;
 
-/// <summary>The health of one pipeline at one moment.</summary>
-/// <param name="State">The most severe state whose rule applies.</param>
-/// <param name="Reasons">Every reason that applies, most severe rule first; empty for a plain healthy pipeline.</param>
-/// <param name="Snapshot">Progress per table while the run snapshots, by table name; empty otherwise.</param>
-public sealed record PipelineHealth(HealthState State, IReadOnlyList<HealthReason> Reasons, IReadOnlyList<TableSnapshotProgress> Snapshot);
-
-/// <summary>Why a pipeline is in its state.</summary>
-/// <param name="Code">Stable snake_case code for programs and alerts (see <see cref="HealthReasonCodes"/>).</param>
-/// <param name="Message">One sentence for people. Names tables and quotes the worker's reasons, never row values.</param>
-public sealed record HealthReason(string Code, string Message);
-
-/// <summary>How far the snapshot of one table has come.</summary>
-/// <param name="Table">The table's qualified source name.</param>
-/// <param name="ChunksDone">Chunks committed to the destination.</param>
-/// <param name="ChunksTotal">Chunks planned.</param>
-/// <param name="RowsCopied">Rows copied so far.</param>
-/// <param name="PercentDone">Chunks done over chunks planned, 0 to 100 (0 while nothing is planned).</param>
-/// <param name="EstimatedDoneAt">
-/// When its last chunk should be done at the run's copy rate; null when the table is done, has no chunk done yet, or
-/// the rate is unknown.
-/// </param>
-public sealed record TableSnapshotProgress(
-    string Table,
-    int ChunksDone,
-    int ChunksTotal,
-    long RowsCopied,
-    double PercentDone,
-    DateTimeOffset? EstimatedDoneAt);
+// PipelineHealth, HealthReason and TableSnapshotProgress are contracts (Freshet.Contracts/Status.cs): the API renders them.
 
 /// <summary>The codes of <see cref="HealthReason"/>: stable, snake_case, safe to alert on.</summary>
 public static class HealthReasonCodes
