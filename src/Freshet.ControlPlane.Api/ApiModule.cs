@@ -118,6 +118,7 @@ public static class ApiModule
         var platform = api.MapGroup("").AddEndpointFilter<PlatformAccessFilter>();
         platform.MapTenantsApi();
         platform.MapWorkersApi();
+        platform.MapSupportStatusApi();
 
         api.MapWorkerApi();
         return app;

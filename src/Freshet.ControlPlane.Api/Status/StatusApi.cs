@@ -1,4 +1,6 @@
 using Freshet.Contracts;
+using System.Text.Json.Nodes;
+using Freshet.ControlPlane.Api.Audit;
 using Freshet.ControlPlane.Api.Common;
 using Freshet.ControlPlane.Api.Data;
 using Freshet.ControlPlane.Api.Pipelines;
@@ -37,6 +39,65 @@ internal static class StatusApi
         v1.MapGet("/status", GetTenantStatusAsync).Reads().WithTags("Status")
             .WithSummary("The tenant's overview: its pipelines by health, worst first, and counts by state.");
         return v1;
+    }
+
+    /// <summary>Support staff's view across tenants (platform group: read-only for support, every read audited).</summary>
+    public static RouteGroupBuilder MapSupportStatusApi(this RouteGroupBuilder platform)
+    {
+        var support = platform.MapGroup("/support/tenants").WithTags("Status (support)");
+        support.MapGet("/", GetSupportTenantsAsync).PlatformReads()
+            .WithSummary("Every tenant with its worst pipeline health and counts by state, worst first, then by lag (platform staff; audited).");
+        support.MapGet("/{id:guid}/status", GetSupportTenantStatusAsync).PlatformReads()
+            .WithSummary("One tenant's overview, as its members see it at /v1/status (platform staff; audited in the tenant's own audit log).");
+        return platform;
+    }
+
+    private static async Task<Results<Ok<List<SupportTenantResponse>>, ProblemHttpResult>> GetSupportTenantsAsync(
+        ControlDbContext db, HttpContext http, CancellationToken cancellationToken)
+    {
+        if (Reader(http) is not { } reader)
+        {
+            return Unavailable();
+        }
+
+        var tenants = await db.Tenants.AsNoTracking().ToListAsync(cancellationToken);
+        var pipelines = await db.Pipelines.AsNoTracking().ToListAsync(cancellationToken);
+        var statuses = await ReadAsync(http, reader, pipelines, cancellationToken);
+        var byTenant = pipelines.ToLookup(p => p.TenantId, p => PipelineStatusResponse.From(p, statuses[p.Id]));
+        var rows = tenants
+            .Select(t =>
+            {
+                var own = byTenant[t.Id].ToList();
+                var worst = own.Count == 0 ? (PipelineHealthState?)null : own.MinBy(r => Severity(r.Health))!.Health;
+                return new SupportTenantResponse(t.Id, t.Slug, t.Name, worst, own.Count == 0 ? null : own.Max(r => r.LagSeconds ?? 0), Counts(own), own.Count);
+            })
+            .OrderBy(t => t.Worst is { } state ? Severity(state) : int.MaxValue)
+            .ThenByDescending(t => t.MaxLagSeconds ?? 0)
+            .ThenBy(t => t.Slug, StringComparer.Ordinal)
+            .ToList();
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(rows);
+    }
+
+    private static async Task<Results<Ok<TenantStatusResponse>, ProblemHttpResult>> GetSupportTenantStatusAsync(
+        Guid id, ControlDbContext db, AuditLog audit, HttpContext http, CancellationToken cancellationToken)
+    {
+        if (!await db.Tenants.AnyAsync(t => t.Id == id, cancellationToken))
+        {
+            return Problems.NotFound("Tenant");
+        }
+
+        if (Reader(http) is not { } reader)
+        {
+            return Unavailable();
+        }
+
+        // The tenant sees in its own audit log that support staff looked (the platform filter records it on the platform's).
+        audit.Record("support.read", "tenant", id, new JsonObject { ["method"] = http.Request.Method, ["path"] = http.Request.Path.Value }, tenantId: id);
+        await db.SaveChangesAsync(cancellationToken);
+        var pipelines = await db.Pipelines.AsNoTracking().Where(p => p.TenantId == id).OrderBy(p => p.Id).ToListAsync(cancellationToken);
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(await OverviewAsync(http, reader, pipelines, cancellationToken));
     }
 
     private static async Task<Results<Ok<PipelineStatusResponse>, ProblemHttpResult>> GetStatusAsync(
@@ -165,6 +226,12 @@ internal static class StatusApi
         }
 
         var pipelines = await db.Pipelines.AsNoTracking().OrderBy(p => p.Id).ToListAsync(cancellationToken);
+        ConditionalGetFilter.MarkVolatile(http);
+        return TypedResults.Ok(await OverviewAsync(http, reader, pipelines, cancellationToken));
+    }
+
+    private static async Task<TenantStatusResponse> OverviewAsync(HttpContext http, IPipelineStatusReader reader, List<Pipeline> pipelines, CancellationToken cancellationToken)
+    {
         var statuses = await ReadAsync(http, reader, pipelines, cancellationToken);
         var rows = pipelines
             .Select(p => PipelineStatusResponse.From(p, statuses[p.Id]))
@@ -172,12 +239,13 @@ internal static class StatusApi
             .ThenByDescending(r => r.LagSeconds ?? 0)
             .ThenBy(r => r.Name, StringComparer.Ordinal)
             .ToList();
-        // Keys in the API's enum spelling (snake_case), every state present so a console can draw zeros.
-        var counts = Enum.GetValues<PipelineHealthState>().ToDictionary(
-            s => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(s.ToString()), s => rows.Count(r => r.Health == s), StringComparer.Ordinal);
-        ConditionalGetFilter.MarkVolatile(http);
-        return TypedResults.Ok(new TenantStatusResponse(rows.FirstOrDefault()?.Health, counts, rows));
+        return new TenantStatusResponse(rows.FirstOrDefault()?.Health, Counts(rows), rows);
     }
+
+    /// <summary>Pipelines per health state, keyed in the API's enum spelling (snake_case), every state present so a console can draw zeros.</summary>
+    private static Dictionary<string, int> Counts(IReadOnlyCollection<PipelineStatusResponse> rows) =>
+        Enum.GetValues<PipelineHealthState>().ToDictionary(
+            s => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(s.ToString()), s => rows.Count(r => r.Health == s), StringComparer.Ordinal);
 
     /// <summary>Worst first: what needs someone's attention comes before what is fine.</summary>
     internal static int Severity(PipelineHealthState state) => state switch
@@ -292,6 +360,10 @@ internal sealed record MetricPointResponse(
     public static MetricPointResponse From(PipelineMetricPoint point) =>
         new(point.At, point.LagSeconds, point.LagSecondsMax, point.LagBytes, point.RowsPerSecond, point.BytesPerSecond, point.Errors);
 }
+
+/// <summary>One tenant in support staff's list.</summary>
+internal sealed record SupportTenantResponse(
+    Guid TenantId, string Slug, string Name, PipelineHealthState? Worst, double? MaxLagSeconds, IReadOnlyDictionary<string, int> Counts, int Pipelines);
 
 /// <summary>A tenant's overview.</summary>
 internal sealed record TenantStatusResponse(

@@ -142,10 +142,27 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         await HttpAssert.OkAsync(await supportOnDemo.GetAsync("/v1/tenants"));
         await HttpAssert.ProblemAsync(await supportOnDemo.PostAsync("/v1/tenants", Json("{}")), HttpStatusCode.Forbidden);
 
+        // The support view across tenants: every tenant, worst first (no worker runs here, so a tenant with pipelines
+        // has them all pending, and one without any comes last); a tenant's drill-down matches what its members see.
+        var tenants = (await HttpAssert.OkAsync(await supportOnDemo.GetAsync("/v1/support/tenants"))).EnumerateArray().ToList();
+        var demo = Assert.Single(tenants, t => t.GetProperty("slug").GetString() == "demo");
+        var demoPipelines = demo.GetProperty("pipelines").GetInt32();
+        Assert.True(demoPipelines > 0);
+        Assert.Equal("pending", demo.GetProperty("worst").GetString());
+        Assert.Equal(demoPipelines, demo.GetProperty("counts").GetProperty("pending").GetInt32());
+        var worst = tenants.Select(t => t.GetProperty("worst").ValueKind == JsonValueKind.Null ? 1 : 0).ToList();
+        Assert.Equal(worst.Order(), worst);
+        var acmeId = Assert.Single(tenants, t => t.GetProperty("slug").GetString() == "acme").GetProperty("tenant_id").GetString();
+        var drill = await HttpAssert.OkAsync(await supportOnDemo.GetAsync($"/v1/support/tenants/{acmeId}/status"));
+        var own = await HttpAssert.OkAsync(await http.GetAsync("/v1/status"));
+        Assert.Equal(own.GetProperty("pipelines").GetArrayLength(), drill.GetProperty("pipelines").GetArrayLength());
+        await HttpAssert.ProblemAsync(await supportOnDemo.GetAsync($"/v1/support/tenants/{Guid.NewGuid()}/status"), HttpStatusCode.NotFound);
+
         using var acmeAdmin = await factory.AcmeAdminClientAsync();
         var audit = await HttpAssert.OkAsync(await acmeAdmin.GetAsync("/v1/audit-events?action=support.read&page_size=100"));
         var reads = audit.GetProperty("items").EnumerateArray().ToList();
         Assert.Contains(reads, e => e.GetProperty("actor_name").GetString() == support.Email && e.GetProperty("details").GetProperty("path").GetString() == "/v1/pipelines");
+        Assert.Contains(reads, e => e.GetProperty("details").GetProperty("path").GetString() == $"/v1/support/tenants/{acmeId}/status");
         Assert.All(reads, e => Assert.Equal("user", e.GetProperty("actor_type").GetString()));
     }
 
@@ -211,13 +228,15 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
             ["connections"] = await FirstId("/v1/connections"),
             ["pipelines"] = await FirstId("/v1/pipelines"),
             ["tenants"] = tenant.GetProperty("id").GetString()!,
+            // /v1/support/tenants/{id}: a tenant's id.
+            ["support"] = tenant.GetProperty("id").GetString()!,
             ["workers"] = Guid.NewGuid().ToString(),
             ["worker"] = Guid.NewGuid().ToString(),
         };
     }
 
     /// <summary>Ids that name nothing: an allowed write answers 404 and changes nothing, a denied one 403.</summary>
-    private static readonly Dictionary<string, string> Nowhere = new[] { "members", "api-clients", "connections", "pipelines", "tenants", "workers", "worker" }
+    private static readonly Dictionary<string, string> Nowhere = new[] { "members", "api-clients", "connections", "pipelines", "tenants", "support", "workers", "worker" }
         .ToDictionary(r => r, _ => Guid.NewGuid().ToString());
 
     private static Task<HttpResponseMessage> SendAsync(HttpClient http, Endpoint endpoint, IReadOnlyDictionary<string, string> ids)

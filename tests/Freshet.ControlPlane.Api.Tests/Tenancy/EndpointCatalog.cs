@@ -62,6 +62,8 @@ public static class EndpointCatalog
         new("GET", "/v1/status", Needs.Viewer),
         new("GET", "/v1/audit-events", Needs.Admin),
         new("GET", "/v1/tenants", Needs.PlatformSupport),
+        new("GET", "/v1/support/tenants", Needs.PlatformSupport),
+        new("GET", "/v1/support/tenants/{id}/status", Needs.PlatformSupport),
         new("POST", "/v1/tenants", Needs.PlatformAdmin, "{}"),
         new("GET", "/v1/tenants/{id}", Needs.PlatformSupport),
         new("PATCH", "/v1/tenants/{id}", Needs.PlatformAdmin, "{}"),
