@@ -101,3 +101,16 @@ public interface IPipelineStatusReader
     /// <summary>The pipeline's events, newest first, before the event id <paramref name="before"/> when given.</summary>
     Task<IReadOnlyList<PipelineEventView>> ReadEventsAsync(Guid pipelineId, long? before, int limit, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// Tells which pipelines' status just changed, within moments of ingest, in every control-plane process (the status
+/// store notifies through the database, so a change ingested by one replica reaches listeners on all of them).
+/// </summary>
+public interface IPipelineStatusFeed
+{
+    /// <summary>
+    /// Ids of pipelines whose status changed, from now until <paramref name="cancellationToken"/> is cancelled. A slow
+    /// reader loses the oldest ids beyond a bound (it re-reads what it shows anyway), never blocks ingest.
+    /// </summary>
+    IAsyncEnumerable<Guid> ChangesAsync(CancellationToken cancellationToken);
+}

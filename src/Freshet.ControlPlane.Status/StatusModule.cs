@@ -44,6 +44,11 @@ public static class StatusModule
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<StatusMaintenance>>()));
         services.AddHostedService(sp => sp.GetRequiredService<StatusMaintenance>());
+        services.AddSingleton(sp => new StatusChangeFeed(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<ILogger<StatusChangeFeed>>()));
+        services.AddSingleton<IPipelineStatusFeed>(sp => sp.GetRequiredService<StatusChangeFeed>());
+        services.AddHostedService(sp => sp.GetRequiredService<StatusChangeFeed>());
         return builder;
     }
 }

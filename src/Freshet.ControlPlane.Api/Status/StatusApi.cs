@@ -1,5 +1,8 @@
 using Freshet.Contracts;
+using System.Net.ServerSentEvents;
+using System.Runtime.CompilerServices;
 using System.Text.Json.Nodes;
+using System.Threading.Channels;
 using Freshet.ControlPlane.Api.Audit;
 using Freshet.ControlPlane.Api.Common;
 using Freshet.ControlPlane.Api.Data;
@@ -11,7 +14,9 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
+using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
+using Microsoft.Extensions.Options;
 
 namespace Freshet.ControlPlane.Api.Status;
 
@@ -38,7 +43,154 @@ internal static class StatusApi
             .WithSummary("State changes, errors, quarantines and restarts (with worker and epoch), newest first.");
         v1.MapGet("/status", GetTenantStatusAsync).Reads().WithTags("Status")
             .WithSummary("The tenant's overview: its pipelines by health, worst first, and counts by state.");
+        v1.MapGet("/status/stream", StreamTenantStatus).Reads().WithTags("Status")
+            .WithSummary("Server-sent events: `status` (a pipeline's status, as GET /v1/pipelines/{id}/status) for every pipeline at once, then for each one whose status changes; `heartbeat` when nothing changed for a while.")
+            .WithDescription("A change is pushed within moments of the worker's report reaching the control plane; health that changes with the clock alone (stale, failing for lack of progress) is re-judged every few seconds.");
         return v1;
+    }
+
+    /// <summary>
+    /// How often the live feed re-judges every pipeline (health that changes with the clock) and, when nothing changed,
+    /// says it is alive: <c>Freshet:Status:StreamTickSeconds</c>, 5 s by default.
+    /// </summary>
+    private static TimeSpan StreamTick(IConfiguration configuration) =>
+        TimeSpan.FromSeconds(configuration.GetValue("Freshet:Status:StreamTickSeconds", 5.0) is var seconds and > 0 ? seconds : 5);
+
+    private static IResult StreamTenantStatus(
+        ControlDbContext db,
+        HttpContext http,
+        IConfiguration configuration,
+        IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
+        CancellationToken cancellationToken) =>
+        Reader(http) is not { } reader || http.RequestServices.GetService<IPipelineStatusFeed>() is not { } feed
+            ? Unavailable()
+            : TypedResults.ServerSentEvents(StreamEventsAsync(db, http, reader, feed, StreamTick(configuration), json.Value.SerializerOptions, cancellationToken));
+
+    private static async IAsyncEnumerable<SseItem<string>> StreamEventsAsync(
+        ControlDbContext db,
+        HttpContext http,
+        IPipelineStatusReader reader,
+        IPipelineStatusFeed feed,
+        TimeSpan streamTick,
+        System.Text.Json.JsonSerializerOptions json,
+        [EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        // The feed is pumped into a local queue so a tick can wait on it with a timeout; ids of other tenants are dropped
+        // below, and a burst of changes is read in one go.
+        var changes = Channel.CreateBounded<Guid>(new BoundedChannelOptions(4_096) { FullMode = BoundedChannelFullMode.DropOldest, SingleReader = true, SingleWriter = true });
+        using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var pump = PumpAsync(feed, changes.Writer, stop.Token);
+        try
+        {
+            var pipelines = await db.Pipelines.AsNoTracking().ToDictionaryAsync(p => p.Id, cancellationToken);
+            var sent = new Dictionary<Guid, (PipelineHealthState Health, DateTimeOffset? ReportedAt)>();
+            var items = new List<SseItem<string>>();
+            await CollectAsync(pipelines.Values.ToList(), onlyChanged: false);
+            if (items.Count == 0)
+            {
+                // Something at once, so a client knows the stream is open even in a tenant with no pipeline.
+                items.Add(new SseItem<string>("{}", "heartbeat"));
+            }
+
+            foreach (var item in items)
+            {
+                yield return item;
+            }
+
+            while (!cancellationToken.IsCancellationRequested)
+            {
+                var changed = new HashSet<Guid>();
+                using (var tick = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
+                {
+                    tick.CancelAfter(streamTick);
+                    try
+                    {
+                        if (await changes.Reader.WaitToReadAsync(tick.Token))
+                        {
+                            while (changes.Reader.TryRead(out var id))
+                            {
+                                changed.Add(id);
+                            }
+                        }
+                    }
+                    catch (OperationCanceledException) when (!cancellationToken.IsCancellationRequested)
+                    {
+                        // The tick: nothing was ingested for this tenant meanwhile.
+                    }
+                }
+
+                items.Clear();
+                if (changed.Count == 0)
+                {
+                    await CollectAsync(pipelines.Values.ToList(), onlyChanged: true);
+                    if (items.Count == 0)
+                    {
+                        items.Add(new SseItem<string>("{}", "heartbeat"));
+                    }
+                }
+                else
+                {
+                    // A pipeline created since the stream began is looked up in the tenant (the wall drops the others').
+                    var unknown = changed.Where(id => !pipelines.ContainsKey(id)).ToList();
+                    if (unknown.Count > 0)
+                    {
+                        foreach (var added in await db.Pipelines.AsNoTracking().Where(p => unknown.Contains(p.Id)).ToListAsync(cancellationToken))
+                        {
+                            pipelines[added.Id] = added;
+                        }
+                    }
+
+                    await CollectAsync(changed.Where(pipelines.ContainsKey).Select(id => pipelines[id]).ToList(), onlyChanged: false);
+                }
+
+                foreach (var item in items)
+                {
+                    yield return item;
+                }
+            }
+
+            async Task CollectAsync(List<Pipeline> which, bool onlyChanged)
+            {
+                if (which.Count == 0)
+                {
+                    return;
+                }
+
+                var statuses = await ReadAsync(http, reader, which, cancellationToken);
+                foreach (var pipeline in which)
+                {
+                    var response = PipelineStatusResponse.From(pipeline, statuses[pipeline.Id]);
+                    var key = (response.Health, response.ReportedAt);
+                    if (onlyChanged && sent.TryGetValue(pipeline.Id, out var last) && last == key)
+                    {
+                        continue;
+                    }
+
+                    sent[pipeline.Id] = key;
+                    items.Add(new SseItem<string>(System.Text.Json.JsonSerializer.Serialize(response, json), "status"));
+                }
+            }
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            await pump;
+        }
+    }
+
+    private static async Task PumpAsync(IPipelineStatusFeed feed, ChannelWriter<Guid> writer, CancellationToken cancellationToken)
+    {
+        try
+        {
+            await foreach (var id in feed.ChangesAsync(cancellationToken))
+            {
+                writer.TryWrite(id);
+            }
+        }
+        catch (OperationCanceledException)
+        {
+            // The client went away.
+        }
     }
 
     /// <summary>Support staff's view across tenants (platform group: read-only for support, every read audited).</summary>

@@ -105,6 +105,13 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
             await upsert.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
+        // Delivered when the transaction commits, to every process listening (the live feed).
+        await using (var notify = new NpgsqlCommand($"SELECT pg_notify('{StatusChangeFeed.Channel}', $1)", connection, transaction))
+        {
+            notify.Parameters.Add(new() { Value = report.PipelineId.ToString() });
+            await notify.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         foreach (var (kind, message) in EventsOf(current, previous, report, workerId, newFailure))
         {
             await using var insert = new NpgsqlCommand(

@@ -60,6 +60,7 @@ public static class EndpointCatalog
         new("GET", "/v1/pipelines/{id}/metrics", Needs.Viewer),
         new("GET", "/v1/pipelines/{id}/events", Needs.Viewer),
         new("GET", "/v1/status", Needs.Viewer),
+        new("GET", "/v1/status/stream", Needs.Viewer),
         new("GET", "/v1/audit-events", Needs.Admin),
         new("GET", "/v1/tenants", Needs.PlatformSupport),
         new("GET", "/v1/support/tenants", Needs.PlatformSupport),

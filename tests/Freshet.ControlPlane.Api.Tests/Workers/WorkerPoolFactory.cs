@@ -23,6 +23,8 @@ public sealed class WorkerPoolFactory : ControlPlaneFactory
     protected override IEnumerable<KeyValuePair<string, string?>> ExtraSettings =>
     [
         new("Freshet:Auth:WorkerClient:ClientSecret", WorkerClientSecret),
+        // The live feed's clock-driven re-judging out of the way: a status that reaches a stream was pushed by ingest.
+        new("Freshet:Status:StreamTickSeconds", "600"),
     ];
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)

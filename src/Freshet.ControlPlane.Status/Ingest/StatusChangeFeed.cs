@@ -1,0 +1,116 @@
+using System.Runtime.CompilerServices;
+using System.Threading.Channels;
+using Freshet.Contracts;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+using Npgsql;
+
+namespace Freshet.ControlPlane.Status.Ingest;
+
+/// <summary>
+/// One LISTEN connection per process on <see cref="Channel"/>, fanned out to every subscriber. The store's NOTIFY is
+/// sent inside the ingest transaction, so a listener hears of a change only once it is committed and readable.
+/// </summary>
+internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, ILogger<StatusChangeFeed> logger) : BackgroundService, IPipelineStatusFeed
+{
+    /// <summary>The notification channel the store notifies on, with the pipeline id as payload.</summary>
+    public const string Channel = "freshet_status";
+
+    // Enough for a burst of reports from a whole worker; beyond it the oldest ids go (readers re-read state anyway).
+    private const int SubscriberCapacity = 4_096;
+    private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
+
+    private readonly Lock _lock = new();
+    private readonly List<Channel<Guid>> _subscribers = [];
+    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
+
+    /// <summary>Completes once the first LISTEN is in place (tests wait on it so that no change slips by).</summary>
+    public Task Listening => _listening.Task;
+
+    public async IAsyncEnumerable<Guid> ChangesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
+    {
+        var channel = System.Threading.Channels.Channel.CreateBounded<Guid>(new BoundedChannelOptions(SubscriberCapacity)
+        {
+            FullMode = BoundedChannelFullMode.DropOldest,
+            SingleReader = true,
+        });
+        lock (_lock)
+        {
+            _subscribers.Add(channel);
+        }
+
+        try
+        {
+            await foreach (var id in channel.Reader.ReadAllAsync(cancellationToken).ConfigureAwait(false))
+            {
+                yield return id;
+            }
+        }
+        finally
+        {
+            lock (_lock)
+            {
+                _subscribers.Remove(channel);
+            }
+        }
+    }
+
+    protected override async Task ExecuteAsync(CancellationToken stoppingToken)
+    {
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                await using var connection = await dataSource.OpenConnectionAsync(stoppingToken).ConfigureAwait(false);
+                connection.Notification += (_, e) =>
+                {
+                    if (Guid.TryParse(e.Payload, out var id))
+                    {
+                        Publish(id);
+                    }
+                };
+                await using (var listen = new NpgsqlCommand($"LISTEN {Channel}", connection))
+                {
+                    await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                }
+
+                _listening.TrySetResult();
+                while (!stoppingToken.IsCancellationRequested)
+                {
+                    await connection.WaitAsync(stoppingToken).ConfigureAwait(false);
+                }
+            }
+            catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception exception) when (exception is NpgsqlException or TimeoutException or System.IO.IOException)
+            {
+                // Changes missed meanwhile are not replayed: listeners re-read state on their own schedule too.
+                LogListenFailed(logger, exception);
+                try
+                {
+                    await Task.Delay(ReconnectDelay, stoppingToken).ConfigureAwait(false);
+                }
+                catch (OperationCanceledException)
+                {
+                    return;
+                }
+            }
+        }
+    }
+
+    private void Publish(Guid id)
+    {
+        lock (_lock)
+        {
+            foreach (var subscriber in _subscribers)
+            {
+                subscriber.Writer.TryWrite(id);
+            }
+        }
+    }
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Lost the status change feed's LISTEN connection; reconnecting")]
+    private static partial void LogListenFailed(ILogger logger, Exception exception);
+}
