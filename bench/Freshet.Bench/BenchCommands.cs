@@ -44,11 +44,12 @@ internal static class BenchCommands
             "pg-stream" => PgStreamBench.RunAsync,
             "pg-latency" => PgLatencyBench.RunAsync,
             "pg-snapshot" => PgSnapshotBench.RunAsync,
+            "status-ingest" => StatusIngestBench.RunAsync,
             _ => null,
         };
         if (bench is null)
         {
-            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|placement|failover  (run through bench/run NAME)");
+            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|status-ingest|placement|failover  (run through bench/run NAME)");
             return 2;
         }
 
