@@ -30,6 +30,7 @@ public static partial class HostCommands
     public static WebApplication BuildWebApplication(WebApplicationBuilder builder)
     {
         builder.AddServiceDefaults();
+        PrometheusEndpoint.Add(builder);
         var roles = ControlPlaneRoles.From(builder.Configuration);
         builder.WebHost.ConfigureKestrel(kestrel => kestrel.AddServerHeader = false);
         if (roles.Api)
@@ -61,6 +62,7 @@ public static partial class HostCommands
 
         var app = builder.Build();
         app.MapDefaultEndpoints();
+        PrometheusEndpoint.Map(app);
         if (roles.Api)
         {
             app.UseApiModule();

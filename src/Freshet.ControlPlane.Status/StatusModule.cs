@@ -2,13 +2,16 @@ using Freshet.Contracts;
 using Freshet.ControlPlane.Status.Data;
 using Freshet.ControlPlane.Status.Health;
 using Freshet.ControlPlane.Status.Ingest;
+using Freshet.ControlPlane.Status.Metrics;
 using Freshet.ServiceDefaults;
+using System.Diagnostics.Metrics;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.DependencyInjection.Extensions;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Options;
 using Npgsql;
 
 namespace Freshet.ControlPlane.Status;
@@ -30,10 +33,13 @@ public static class StatusModule
             ?? throw new InvalidOperationException($"ConnectionStrings:{ControlConnectionName} is not set: the status module needs the control database.");
         services.AddKeyedSingleton(nameof(StatusModule), (_, _) => NpgsqlDataSource.Create(connectionString));
         services.TryAddSingleton(TimeProvider.System);
+        services.AddMetrics();
+        services.AddSingleton(sp => new StatusMetrics(sp.GetRequiredService<IMeterFactory>(), sp.GetRequiredService<TimeProvider>()));
         services.AddSingleton(sp => new StatusStore(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<StatusStore>>()));
+            sp.GetRequiredService<ILogger<StatusStore>>(),
+            sp.GetRequiredService<StatusMetrics>()));
         services.AddSingleton<IPipelineStatusSink>(sp => sp.GetRequiredService<StatusStore>());
         services.AddSingleton<IPipelineStatusReader>(sp => new StatusReader(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
@@ -49,6 +55,14 @@ public static class StatusModule
             sp.GetRequiredService<ILogger<StatusChangeFeed>>()));
         services.AddSingleton<IPipelineStatusFeed>(sp => sp.GetRequiredService<StatusChangeFeed>());
         services.AddHostedService(sp => sp.GetRequiredService<StatusChangeFeed>());
+        services.AddOptions<StatusMetricsOptions>().BindConfiguration(StatusMetricsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddHostedService(sp => new PipelineMetricsRefresher(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp,
+            sp.GetRequiredService<StatusMetrics>(),
+            sp.GetRequiredService<IOptions<StatusMetricsOptions>>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<PipelineMetricsRefresher>>()));
         return builder;
     }
 }

@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Serialization;
 using Freshet.Contracts;
+using Freshet.ControlPlane.Status.Metrics;
 using Microsoft.Extensions.Logging;
 using Npgsql;
 
@@ -17,7 +18,8 @@ namespace Freshet.ControlPlane.Status.Ingest;
 /// kind, time and message).</item>
 /// </list>
 /// </summary>
-internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvider time, ILogger<StatusStore> logger) : IPipelineStatusSink
+internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvider time, ILogger<StatusStore> logger, StatusMetrics? metrics = null)
+    : IPipelineStatusSink
 {
     /// <summary>The finest resolution of the time series.</summary>
     public const int FineStepSeconds = 10;
@@ -31,6 +33,7 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
             return;
         }
 
+        var started = time.GetTimestamp();
         var receivedAt = time.GetUtcNow();
         await using var connection = await dataSource.OpenConnectionAsync(cancellationToken).ConfigureAwait(false);
         await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
@@ -41,6 +44,7 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
         }
 
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
+        metrics?.RecordIngest(reports.Count, time.GetElapsedTime(started));
     }
 
     private async Task IngestOneAsync(

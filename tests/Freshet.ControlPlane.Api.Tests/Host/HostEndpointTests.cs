@@ -31,4 +31,16 @@ public sealed class HostEndpointTests(ControlPlaneFactory factory) : IClassFixtu
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/live")).StatusCode);
         Assert.Equal(HttpStatusCode.OK, (await http.GetAsync("/health/ready")).StatusCode);
     }
+
+    [Fact]
+    public async Task MetricsEndpoint_WithoutAConfiguredScrapeToken_IsNotFoundForEveryone()
+    {
+        using var http = factory.CreateClient();
+        await HttpAssert.ProblemAsync(await http.GetAsync("/metrics"), HttpStatusCode.NotFound);
+
+        // Not even an access token of the platform reaches it.
+        using var platform = await factory.ClientForAsync(factory.Seed.PlatformClient.ClientId, factory.Seed.PlatformClient.ClientSecret);
+        var response = await platform.GetAsync("/metrics");
+        await HttpAssert.ProblemAsync(response, HttpStatusCode.NotFound);
+    }
 }
