@@ -41,6 +41,7 @@ internal static class StatusIngestBench
 
         // Ours.
         var sizeBefore = await database.ScalarAsync<long>("SELECT pg_database_size(current_database())", cancellationToken);
+        var seriesBefore = await database.ScalarAsync<long>("SELECT pg_total_relation_size('pipeline_status_points')", cancellationToken);
         var clientCpuBefore = Environment.CpuUsage.TotalTime;
         Run ours;
         await using (var backends = new CpuTracker(ct => database.BackendsAsync("freshet-bench", ct)))
@@ -50,9 +51,13 @@ internal static class StatusIngestBench
         }
 
         var sizeAfter = await database.ScalarAsync<long>("SELECT pg_database_size(current_database())", cancellationToken);
-        // A day of 10-second points is the steady state (they are kept 24 h); coarser points add a sixth and a 360th.
+        var seriesAfter = await database.ScalarAsync<long>("SELECT pg_total_relation_size('pipeline_status_points')", cancellationToken);
+        // The whole database's growth, extrapolated as it is (the current statuses' old versions included, which
+        // vacuum reclaims), and the series' alone: a day of 10-second points is what is kept (24 h), coarser points add a
+        // sixth and a 360th of it.
         var mbPerDay = (sizeAfter - sizeBefore) / 1024.0 / 1024.0 * (TimeSpan.FromDays(1) / ours.Elapsed);
-        Report.Line(Name, $"ours: {ours.Reports:N0} reports in {ours.Elapsed.TotalSeconds:0.0} s = {ours.Reports / ours.Elapsed.TotalSeconds:N0} reports/s; ingest lag p50 {ours.P(0.50):0.000} s, p99 {ours.P(0.99):0.000} s, max {ours.P(1):0.000} s; backlog at the end {ours.Backlog} batches; database +{(sizeAfter - sizeBefore) / 1024.0 / 1024.0:0.0} MB = {mbPerDay:N0} MB/day");
+        var seriesMbPerDay = (seriesAfter - seriesBefore) / 1024.0 / 1024.0 * (TimeSpan.FromDays(1) / ours.Elapsed);
+        Report.Line(Name, $"ours: {ours.Reports:N0} reports in {ours.Elapsed.TotalSeconds:0.0} s = {ours.Reports / ours.Elapsed.TotalSeconds:N0} reports/s; ingest lag p50 {ours.P(0.50):0.000} s, p99 {ours.P(0.99):0.000} s, max {ours.P(1):0.000} s; backlog at the end {ours.Backlog} batches; database +{(sizeAfter - sizeBefore) / 1024.0 / 1024.0:0.0} MB = {mbPerDay:N0} MB/day, of which the series {seriesMbPerDay:N0} MB/day");
 
         // Baseline: the same pace into a plain table.
         var baseline = await DriveAsync(workers, interval, baselineDuration, async (worker, reports, ct) =>
@@ -69,6 +74,7 @@ internal static class StatusIngestBench
             ("p99_s", ours.P(0.99)),
             ("backlog_end", ours.Backlog),
             ("db_mb_per_day", mbPerDay),
+            ("series_mb_per_day", seriesMbPerDay),
             ("p50_s", ours.P(0.50)),
             ("baseline_p99_s", baseline.P(0.99)),
             ("baseline_reports_per_s", baseline.Reports / baseline.Elapsed.TotalSeconds),

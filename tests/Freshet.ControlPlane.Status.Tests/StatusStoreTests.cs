@@ -39,8 +39,10 @@ public sealed class StatusStoreTests : IAsyncLifetime
 
     public async Task DisposeAsync() => await _dataSource.DisposeAsync();
 
-    [Fact]
-    public async Task Ingest_DuplicatedAndReorderedReports_StoreTheNewestStatus_FoldEachPointOnce_AndRecordEachEventOnce()
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Ingest_DuplicatedAndReorderedReports_StoreTheNewestStatus_FoldEachPointOnce_AndRecordEachEventOnce(bool oneBatch)
     {
         var snapshotStart = Report(1, T0.AddSeconds(1), PipelineRunState.Snapshotting, chunksDone: 1, errors: 0);
         var snapshotLater = Report(1, T0.AddSeconds(6), PipelineRunState.Snapshotting, chunksDone: 3, errors: 0);
@@ -48,9 +50,19 @@ public sealed class StatusStoreTests : IAsyncLifetime
         var failed = Report(1, T0.AddSeconds(17), PipelineRunState.Failed, chunksDone: 4, errors: 3, reason: "the destination refused the connection", rows: 500);
 
         // The order a flaky network could produce: a later report before an earlier one, and repeats.
-        foreach (var report in new[] { snapshotStart, streaming, snapshotLater, streaming, snapshotStart, failed, failed })
+        // One report per call (heartbeats), or all in one call (a batch that holds repeats of the same pipeline).
+        PipelineProgressReport[] arrivals = [snapshotStart, streaming, snapshotLater, streaming, snapshotStart, failed, failed];
+        if (oneBatch)
         {
-            await IngestAsync(_workerA, report);
+            _time.SetUtcNow(failed.ReportedAt);
+            await _store.IngestAsync(_workerA, arrivals, CancellationToken.None);
+        }
+        else
+        {
+            foreach (var report in arrivals)
+            {
+                await IngestAsync(_workerA, report);
+            }
         }
 
         var statuses = await ReadAsync(epoch: 1);
