@@ -64,6 +64,10 @@ public sealed record TableProgressReport(
 /// Ids of the spec's <see cref="PipelineSpec.Resnapshots"/> whose tables the destination holds copied again; listed as
 /// long as the spec carries them, so the control plane can mark them completed (idempotently). Null: none.
 /// </param>
+/// <param name="RetainedWalLimitBytes">
+/// How much WAL the slot may hold before the server gives it up (PostgreSQL's <c>max_slot_wal_keep_size</c>: retained plus
+/// the slot's <c>safe_wal_size</c>); null when unlimited or unknown.
+/// </param>
 public sealed record PipelineProgressReport(
     Guid PipelineId,
     long Epoch,
@@ -85,7 +89,8 @@ public sealed record PipelineProgressReport(
     long Errors,
     IReadOnlyDictionary<string, TableProgressReport> Tables,
     DateTimeOffset ReportedAt,
-    IReadOnlyList<Guid>? HandledResnapshots = null);
+    IReadOnlyList<Guid>? HandledResnapshots = null,
+    long? RetainedWalLimitBytes = null);
 
 /// <summary>
 /// Where workers' progress reports go besides the placement they update: the status module's store. Called by the

@@ -123,6 +123,26 @@ public sealed class StatusStoreTests : IAsyncLifetime
         Assert.Contains(stale.Health.Reasons, r => r.Code == "no_report");
     }
 
+    [Fact]
+    public async Task Read_TheSlotsOwnWalLimitFromTheReport_MakesARetentionRiskAReason()
+    {
+        const long GiB = 1L << 30;
+        var report = Report(1, T0.AddSeconds(1), PipelineRunState.Streaming, chunksDone: 0, errors: 0, rows: 10) with
+        {
+            RetainedWalBytes = 45 * GiB,
+            RetainedWalLimitBytes = 50 * GiB,
+        };
+        await IngestAsync(_workerA, report);
+
+        var status = await ReadAsync(epoch: 1);
+        Assert.Equal(PipelineHealthState.Degraded, status.Health.State);
+        Assert.Contains(status.Health.Reasons, r => r.Code == "wal_retention_risk");
+
+        // Without a limit (max_slot_wal_keep_size unlimited) the same WAL is no reason by itself.
+        await IngestAsync(_workerA, report with { ReportedAt = T0.AddSeconds(2), RetainedWalLimitBytes = null, RowsDelivered = 20 });
+        Assert.Equal(PipelineHealthState.Healthy, (await ReadAsync(epoch: 1)).Health.State);
+    }
+
     private async Task<PipelineStatusView> ReadAsync(long epoch)
     {
         var views = await _reader.ReadAsync([new PipelineStatusQuery(_pipeline, false, true, epoch, 60)], CancellationToken.None);

@@ -66,7 +66,8 @@ internal sealed class StatusReader(NpgsqlDataSource dataSource, TimeProvider tim
                 found ? row.Status.SnapshotStartedAt : null,
                 found ? row.Status.ConsecutiveFailedReports : 0,
                 query.LagThresholdSeconds,
-                RetainedWalLimitBytes: null,
+                // The source's own limit as the worker measured it; an operator-configured disk limit is not built yet.
+                RetainedWalLimitBytes: found ? row.Status.Report.RetainedWalLimitBytes : null,
                 found ? row.WalGrowth : null,
                 found ? row.Status.RetriesSincePrevious : 0);
             views[query.PipelineId] = new PipelineStatusView(

@@ -23,14 +23,14 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     private long _retries;
     private long _errors;
     private long _pendingIds;
-    private Func<(long? Head, long? Retained)> _sourceStatus = () => (null, null);
+    private Func<(long? Head, long? Retained, long? RetainedLimit)> _sourceStatus = () => (null, null, null);
     private IReadOnlyList<Guid>? _handledResnapshots;
 
     public Guid PipelineId { get; } = pipelineId;
 
     public long Epoch { get; } = epoch;
 
-    internal void SetSourceStatus(Func<(long? Head, long? Retained)> sourceStatus) => _sourceStatus = sourceStatus;
+    internal void SetSourceStatus(Func<(long? Head, long? Retained, long? RetainedLimit)> sourceStatus) => _sourceStatus = sourceStatus;
 
     internal void SetState(PipelineRunState state, string? reason = null, DateTimeOffset? nextAttemptAt = null)
     {
@@ -129,7 +129,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     public PipelineProgressReport Report()
     {
         var now = time.GetUtcNow();
-        var (head, retained) = _sourceStatus();
+        var (head, retained, retainedLimit) = _sourceStatus();
         lock (_lock)
         {
             Sample();
@@ -162,7 +162,8 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
                 Interlocked.Read(ref _errors),
                 _tables.ToDictionary(t => t.Key.ToString(), t => t.Value.Report()),
                 now,
-                _handledResnapshots);
+                _handledResnapshots,
+                retainedLimit);
         }
     }
 

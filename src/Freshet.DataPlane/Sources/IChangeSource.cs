@@ -99,7 +99,14 @@ internal readonly record struct SourceEvent(
 }
 
 /// <summary>Numbers about the source side of a pipeline.</summary>
-internal sealed record SourceStatus(long? HeadPosition, long? RetainedBytes, DateTimeOffset? MeasuredAt)
+/// <param name="HeadPosition">The source log's head.</param>
+/// <param name="RetainedBytes">Log the pipeline holds back on the source (PostgreSQL: the slot, from its restart point).</param>
+/// <param name="MeasuredAt">When these were measured.</param>
+/// <param name="RetainedLimitBytes">
+/// How much the source lets it hold before it gives the log up (PostgreSQL: retained plus the slot's <c>safe_wal_size</c>
+/// under <c>max_slot_wal_keep_size</c>); null when unlimited or unknown.
+/// </param>
+internal sealed record SourceStatus(long? HeadPosition, long? RetainedBytes, DateTimeOffset? MeasuredAt, long? RetainedLimitBytes = null)
 {
     public static readonly SourceStatus Unknown = new(null, null, null);
 }

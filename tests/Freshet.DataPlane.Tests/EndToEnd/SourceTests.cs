@@ -107,6 +107,9 @@ public sealed class SourceTests
         var paused = Assert.Single(runtime.Reports());
         Assert.Equal(PipelineRunState.Paused, paused.State);
         Assert.True(paused.RetainedWalBytes > 0, "a paused pipeline reports the WAL its slot holds back");
+        // The test cluster leaves max_slot_wal_keep_size unlimited: no limit to report (the disk is the limit).
+        Assert.Equal(-1L, await harness.ScalarAsync<long>("SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'"));
+        Assert.Null(paused.RetainedWalLimitBytes);
 
         await runtime.ReconcileAsync([], CancellationToken.None);
         Assert.Equal(0L, await harness.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{harness.SlotName}'"));

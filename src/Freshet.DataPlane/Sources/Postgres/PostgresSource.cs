@@ -383,14 +383,25 @@ internal sealed partial class PostgresSource : IChangeSource
         }
     }
 
-    /// <summary>The server's WAL head and how much WAL the slot holds back (from its restart point).</summary>
+    /// <summary>
+    /// The server's WAL head, how much WAL the slot holds back (from its restart point), and how much it may hold before
+    /// the server invalidates it: what it holds plus <c>safe_wal_size</c>, which is null when <c>max_slot_wal_keep_size</c>
+    /// is unlimited (the disk is the limit then, which only the operator knows).
+    /// </summary>
     private async Task<SourceStatus> MeasureAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
         await using var command = new NpgsqlCommand(
-            $"SELECT pg_current_wal_lsn(), (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)})", connection);
+            "SELECT pg_current_wal_lsn(), s.retained, s.retained + s.safe_wal_size FROM (SELECT 1) AS one "
+            + "LEFT JOIN (SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), restart_lsn)::bigint AS retained, safe_wal_size "
+            + $"FROM pg_replication_slots WHERE slot_name = {Literal(SlotName)}) AS s ON true",
+            connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
-        return new SourceStatus(Lsn.ToPosition(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0)), reader.IsDBNull(1) ? null : reader.GetInt64(1), _time.GetUtcNow());
+        return new SourceStatus(
+            Lsn.ToPosition(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0)),
+            reader.IsDBNull(1) ? null : reader.GetInt64(1),
+            _time.GetUtcNow(),
+            reader.IsDBNull(2) ? null : reader.GetInt64(2));
     }
 
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
