@@ -19,6 +19,7 @@ internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, ILog
     // Enough for a burst of reports from a whole worker; beyond it the oldest ids go (readers re-read state anyway).
     private const int SubscriberCapacity = 4_096;
     private static readonly TimeSpan ReconnectDelay = TimeSpan.FromSeconds(2);
+    private static readonly TimeSpan ProbeAfter = TimeSpan.FromSeconds(30);
 
     private readonly Lock _lock = new();
     private readonly List<Channel<Guid>> _subscribers = [];
@@ -77,7 +78,13 @@ internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, ILog
                 _listening.TrySetResult();
                 while (!stoppingToken.IsCancellationRequested)
                 {
-                    await connection.WaitAsync(stoppingToken).ConfigureAwait(false);
+                    // A connection that died without a word (a dropped NAT entry, a failover) would wait forever: after a
+                    // quiet spell, a round trip proves it alive or throws, and the loop reconnects.
+                    if (!await connection.WaitAsync(ProbeAfter, stoppingToken).ConfigureAwait(false))
+                    {
+                        await using var probe = new NpgsqlCommand("SELECT 1", connection);
+                        await probe.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
+                    }
                 }
             }
             catch (OperationCanceledException) when (stoppingToken.IsCancellationRequested)
