@@ -77,8 +77,9 @@ public sealed class PostgresServer
         var asPostgres = Environment.UserName == "root";
         if (asPostgres)
         {
-            // initdb refuses to run as root: the cluster belongs to the postgres user.
-            await RunAsync("chown", $"-R postgres:postgres {Root}");
+            // initdb refuses to run as root: the cluster belongs to the postgres user. Only its own (new, empty) folder:
+            // a recursive chown of the shared root raced other tests' files coming and going ("No such file").
+            await RunAsync("chown", $"postgres:postgres {data}");
             await RunAsync("chmod", $"755 {Root}");
         }
 
