@@ -142,6 +142,8 @@ internal static class StatusIngestBench
 
     private sealed record Run(long Reports, TimeSpan Elapsed, double[] SortedLags, long Backlog)
     {
-        public double P(double quantile) => SortedLags.Length == 0 ? double.NaN : SortedLags[Math.Min(SortedLags.Length - 1, (int)Math.Ceiling(quantile * SortedLags.Length) - 1 < 0 ? 0 : (int)Math.Ceiling(quantile * SortedLags.Length) - 1)];
+        /// <summary>The nearest-rank quantile of the lags.</summary>
+        public double P(double quantile) =>
+            SortedLags.Length == 0 ? double.NaN : SortedLags[Math.Clamp((int)Math.Ceiling(quantile * SortedLags.Length) - 1, 0, SortedLags.Length - 1)];
     }
 }

@@ -23,6 +23,27 @@ public enum PipelineHealthState
     Stale,
 }
 
+/// <summary>How health states compare when many pipelines are listed.</summary>
+public static class PipelineHealthStates
+{
+    /// <summary>
+    /// Worst first (0 is the worst): what needs someone's attention comes before what is fine. Not the order the health
+    /// rules are tried in (that one also decides, for instance, that lag is not judged while a snapshot runs).
+    /// </summary>
+    public static int Rank(PipelineHealthState state) => state switch
+    {
+        PipelineHealthState.Failing => 0,
+        PipelineHealthState.Stale => 1,
+        PipelineHealthState.Degraded => 2,
+        PipelineHealthState.Lagging => 3,
+        PipelineHealthState.Pending => 4,
+        PipelineHealthState.Starting => 5,
+        PipelineHealthState.Snapshotting => 6,
+        PipelineHealthState.Healthy => 7,
+        _ => 8,
+    };
+}
+
 /// <summary>Why a pipeline is in its health state.</summary>
 /// <param name="Code">Stable, snake_case (e.g. <c>lag_above_threshold</c>).</param>
 /// <param name="Message">For people; never quotes row values.</param>
@@ -108,6 +129,12 @@ public interface IPipelineStatusReader
 /// </summary>
 public interface IPipelineStatusFeed
 {
+    /// <summary>
+    /// How often a live view should re-judge every pipeline it shows (health that changes with the clock alone: stale,
+    /// failing for lack of progress) and, when nothing changed, say it is alive (<c>Freshet:Status:StreamTick</c>).
+    /// </summary>
+    TimeSpan RejudgeInterval { get; }
+
     /// <summary>
     /// Ids of pipelines whose status changed, from now until <paramref name="cancellationToken"/> is cancelled. A slow
     /// reader loses the oldest ids beyond a bound (it re-reads what it shows anyway), never blocks ingest.

@@ -50,12 +50,19 @@ public static class StatusModule
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<StatusMaintenance>>()));
         services.AddHostedService(sp => sp.GetRequiredService<StatusMaintenance>());
+        services.AddOptions<StatusFeedOptions>().BindConfiguration(StatusFeedOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton(sp => new StatusChangeFeed(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<IOptions<StatusFeedOptions>>().Value.StreamTick,
             sp.GetRequiredService<ILogger<StatusChangeFeed>>()));
         services.AddSingleton<IPipelineStatusFeed>(sp => sp.GetRequiredService<StatusChangeFeed>());
         services.AddHostedService(sp => sp.GetRequiredService<StatusChangeFeed>());
         services.AddOptions<StatusMetricsOptions>().BindConfiguration(StatusMetricsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        if (!ServesMetrics(builder.Configuration))
+        {
+            return builder;
+        }
+
         services.AddHostedService(sp => new PipelineMetricsRefresher(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp,
@@ -64,6 +71,17 @@ public static class StatusModule
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PipelineMetricsRefresher>>()));
         return builder;
+    }
+
+    /// <summary>
+    /// Whether this process serves the per-pipeline figures: the host's scrape endpoint (<c>Freshet:Metrics</c>) answers
+    /// only when enabled and given a scrape token. Otherwise nothing reads them, and reading every pipeline's status and
+    /// tenant every few seconds would be work for no one.
+    /// </summary>
+    private static bool ServesMetrics(IConfiguration configuration)
+    {
+        var metrics = configuration.GetSection("Freshet:Metrics");
+        return metrics.GetValue("Enabled", defaultValue: true) && !string.IsNullOrEmpty(metrics["ScrapeToken"]);
     }
 }
 

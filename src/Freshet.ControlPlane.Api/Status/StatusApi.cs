@@ -14,7 +14,6 @@ using Microsoft.AspNetCore.Http.HttpResults;
 using Microsoft.AspNetCore.Mvc;
 using Microsoft.AspNetCore.Routing;
 using Microsoft.EntityFrameworkCore;
-using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Options;
 
@@ -49,29 +48,17 @@ internal static class StatusApi
         return v1;
     }
 
-    /// <summary>
-    /// How often the live feed re-judges every pipeline (health that changes with the clock) and, when nothing changed,
-    /// says it is alive: <c>Freshet:Status:StreamTickSeconds</c>, 5 s by default.
-    /// </summary>
-    private static TimeSpan StreamTick(IConfiguration configuration) =>
-        TimeSpan.FromSeconds(configuration.GetValue("Freshet:Status:StreamTickSeconds", 5.0) is var seconds and > 0 ? seconds : 5);
-
     private static IResult StreamTenantStatus(
-        ControlDbContext db,
-        HttpContext http,
-        IConfiguration configuration,
-        IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json,
-        CancellationToken cancellationToken) =>
+        ControlDbContext db, HttpContext http, IOptions<Microsoft.AspNetCore.Http.Json.JsonOptions> json, CancellationToken cancellationToken) =>
         Reader(http) is not { } reader || http.RequestServices.GetService<IPipelineStatusFeed>() is not { } feed
             ? Unavailable()
-            : TypedResults.ServerSentEvents(StreamEventsAsync(db, http, reader, feed, StreamTick(configuration), json.Value.SerializerOptions, cancellationToken));
+            : TypedResults.ServerSentEvents(StreamEventsAsync(db, http, reader, feed, json.Value.SerializerOptions, cancellationToken));
 
     private static async IAsyncEnumerable<SseItem<string>> StreamEventsAsync(
         ControlDbContext db,
         HttpContext http,
         IPipelineStatusReader reader,
         IPipelineStatusFeed feed,
-        TimeSpan streamTick,
         System.Text.Json.JsonSerializerOptions json,
         [EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -102,7 +89,7 @@ internal static class StatusApi
                 var changed = new HashSet<Guid>();
                 using (var tick = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken))
                 {
-                    tick.CancelAfter(streamTick);
+                    tick.CancelAfter(feed.RejudgeInterval);
                     try
                     {
                         if (await changes.Reader.WaitToReadAsync(tick.Token))
@@ -220,10 +207,10 @@ internal static class StatusApi
             .Select(t =>
             {
                 var own = byTenant[t.Id].ToList();
-                var worst = own.Count == 0 ? (PipelineHealthState?)null : own.MinBy(r => Severity(r.Health))!.Health;
+                var worst = own.Count == 0 ? (PipelineHealthState?)null : own.MinBy(r => PipelineHealthStates.Rank(r.Health))!.Health;
                 return new SupportTenantResponse(t.Id, t.Slug, t.Name, worst, own.Count == 0 ? null : own.Max(r => r.LagSeconds ?? 0), Counts(own), own.Count);
             })
-            .OrderBy(t => t.Worst is { } state ? Severity(state) : int.MaxValue)
+            .OrderBy(t => t.Worst is { } state ? PipelineHealthStates.Rank(state) : int.MaxValue)
             .ThenByDescending(t => t.MaxLagSeconds ?? 0)
             .ThenBy(t => t.Slug, StringComparer.Ordinal)
             .ToList();
@@ -387,7 +374,7 @@ internal static class StatusApi
         var statuses = await ReadAsync(http, reader, pipelines, cancellationToken);
         var rows = pipelines
             .Select(p => PipelineStatusResponse.From(p, statuses[p.Id]))
-            .OrderBy(r => Severity(r.Health))
+            .OrderBy(r => PipelineHealthStates.Rank(r.Health))
             .ThenByDescending(r => r.LagSeconds ?? 0)
             .ThenBy(r => r.Name, StringComparer.Ordinal)
             .ToList();
@@ -397,33 +384,18 @@ internal static class StatusApi
     /// <summary>Pipelines per health state, keyed in the API's enum spelling (snake_case), every state present so a console can draw zeros.</summary>
     private static Dictionary<string, int> Counts(IReadOnlyCollection<PipelineStatusResponse> rows) =>
         Enum.GetValues<PipelineHealthState>().ToDictionary(
-            s => System.Text.Json.JsonNamingPolicy.SnakeCaseLower.ConvertName(s.ToString()), s => rows.Count(r => r.Health == s), StringComparer.Ordinal);
-
-    /// <summary>Worst first: what needs someone's attention comes before what is fine.</summary>
-    internal static int Severity(PipelineHealthState state) => state switch
-    {
-        PipelineHealthState.Failing => 0,
-        PipelineHealthState.Stale => 1,
-        PipelineHealthState.Degraded => 2,
-        PipelineHealthState.Lagging => 3,
-        PipelineHealthState.Pending => 4,
-        PipelineHealthState.Starting => 5,
-        PipelineHealthState.Snapshotting => 6,
-        PipelineHealthState.Healthy => 7,
-        _ => 8,
-    };
+            ApiJson.EnumValue, s => rows.Count(r => r.Health == s), StringComparer.Ordinal);
 
     private static async Task<IReadOnlyDictionary<Guid, PipelineStatusView>> ReadAsync(
         HttpContext http, IPipelineStatusReader reader, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken)
     {
-        var placements = pipelines.Count == 0 || http.RequestServices.GetService<IWorkerPool>() is not { } pool
-            ? new Dictionary<Guid, PipelinePlacementInfo>()
-            : await pool.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken);
+        // Where each pipeline runs, as its runtime shows it (null without a scheduler in this process: placed nowhere).
+        var runtimeOf = await PipelineRuntimes.ReadAsync(http, pipelines, cancellationToken);
         var queries = pipelines.Select(p =>
         {
-            var placement = placements.GetValueOrDefault(p.Id);
-            var placed = placement is { WorkerId: not null };
-            return new PipelineStatusQuery(p.Id, p.DesiredState == DesiredState.Paused, placed, placed ? placement!.Epoch : null, p.LagThresholdSeconds);
+            var runtime = runtimeOf?.Invoke(p);
+            var placed = runtime?.WorkerId is not null;
+            return new PipelineStatusQuery(p.Id, p.DesiredState == DesiredState.Paused, placed, placed ? runtime!.Epoch : null, p.LagThresholdSeconds);
         }).ToList();
         return await reader.ReadAsync(queries, cancellationToken);
     }

@@ -7,11 +7,22 @@ using Npgsql;
 
 namespace Freshet.ControlPlane.Status.Ingest;
 
+/// <summary>The live feed's settings (<c>Freshet:Status</c>).</summary>
+internal sealed class StatusFeedOptions
+{
+    public const string Section = "Freshet:Status";
+
+    /// <summary>See <see cref="IPipelineStatusFeed.RejudgeInterval"/>.</summary>
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:00.100", "01:00:00", ErrorMessage = "Freshet:Status:StreamTick must be between 00:00:00.100 and 01:00:00.")]
+    public TimeSpan StreamTick { get; set; } = TimeSpan.FromSeconds(5);
+}
+
 /// <summary>
 /// One LISTEN connection per process on <see cref="Channel"/>, fanned out to every subscriber. The store's NOTIFY is
 /// sent inside the ingest transaction, so a listener hears of a change only once it is committed and readable.
 /// </summary>
-internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, ILogger<StatusChangeFeed> logger) : BackgroundService, IPipelineStatusFeed
+internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, TimeSpan rejudgeInterval, ILogger<StatusChangeFeed> logger)
+    : BackgroundService, IPipelineStatusFeed
 {
     /// <summary>The notification channel the store notifies on, with the pipeline id as payload.</summary>
     public const string Channel = "freshet_status";
@@ -22,11 +33,9 @@ internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, ILog
     private static readonly TimeSpan ProbeAfter = TimeSpan.FromSeconds(30);
 
     private readonly Lock _lock = new();
-    private readonly List<Channel<Guid>> _subscribers = [];
-    private readonly TaskCompletionSource _listening = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
-    /// <summary>Completes once the first LISTEN is in place (tests wait on it so that no change slips by).</summary>
-    public Task Listening => _listening.Task;
+    public TimeSpan RejudgeInterval => rejudgeInterval;
+    private readonly List<Channel<Guid>> _subscribers = [];
 
     public async IAsyncEnumerable<Guid> ChangesAsync([EnumeratorCancellation] CancellationToken cancellationToken)
     {
@@ -75,7 +84,6 @@ internal sealed partial class StatusChangeFeed(NpgsqlDataSource dataSource, ILog
                     await listen.ExecuteNonQueryAsync(stoppingToken).ConfigureAwait(false);
                 }
 
-                _listening.TrySetResult();
                 while (!stoppingToken.IsCancellationRequested)
                 {
                     // A connection that died without a word (a dropped NAT entry, a failover) would wait forever: after a

@@ -93,11 +93,11 @@ internal sealed partial class StatusMaintenance(NpgsqlDataSource dataSource, Tim
         await using var watermark = new NpgsqlCommand("SELECT rolled_until FROM status_rollup_watermarks WHERE step_seconds = $1 FOR UPDATE", connection, transaction);
         watermark.Parameters.Add(new() { Value = step });
         var rolledUntil = await watermark.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is DateTime at
-            ? Floor(new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)), step)
+            ? StatusStore.BucketStart(new DateTimeOffset(DateTime.SpecifyKind(at, DateTimeKind.Utc)), step)
             : DateTimeOffset.UnixEpoch;
 
         // Up to the start of the coarse bucket that is still open (or still settling).
-        var until = Floor(now - Settle, step);
+        var until = StatusStore.BucketStart(now - Settle, step);
         // The first run starts from the oldest finer point; later runs from the watermark.
         await using var roll = new NpgsqlCommand(
             """
@@ -129,12 +129,6 @@ internal sealed partial class StatusMaintenance(NpgsqlDataSource dataSource, Tim
         advance.Parameters.Add(new() { Value = until });
         await advance.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         await transaction.CommitAsync(cancellationToken).ConfigureAwait(false);
-    }
-
-    private static DateTimeOffset Floor(DateTimeOffset at, int stepSeconds)
-    {
-        var seconds = at.ToUnixTimeSeconds();
-        return DateTimeOffset.FromUnixTimeSeconds(seconds - (((seconds % stepSeconds) + stepSeconds) % stepSeconds));
     }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Status maintenance (rollups, retention) failed; it runs again in a minute")]

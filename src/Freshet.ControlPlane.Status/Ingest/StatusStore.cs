@@ -108,11 +108,17 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
         metrics?.RecordIngest(reports.Count, time.GetElapsedTime(started));
     }
 
+    /// <summary>The start of the bucket of <paramref name="stepSeconds"/> holding <paramref name="at"/>, aligned to the Unix epoch as SQL's date_bin is here.</summary>
+    internal static DateTimeOffset BucketStart(DateTimeOffset at, int stepSeconds)
+    {
+        var seconds = at.ToUnixTimeSeconds();
+        return DateTimeOffset.FromUnixTimeSeconds(seconds - (((seconds % stepSeconds) + stepSeconds) % stepSeconds));
+    }
+
     /// <summary>Folds a report into its 10-second point as the database upsert would (latest gauges, highest peak, errors added).</summary>
     private static void Fold(Dictionary<(Guid Pipeline, DateTimeOffset Bucket), PointRow> points, PipelineProgressReport report, long newErrors)
     {
-        var seconds = report.ReportedAt.ToUnixTimeSeconds();
-        var bucket = DateTimeOffset.FromUnixTimeSeconds(seconds - (((seconds % FineStepSeconds) + FineStepSeconds) % FineStepSeconds));
+        var bucket = BucketStart(report.ReportedAt, FineStepSeconds);
         var key = (report.PipelineId, bucket);
         if (!points.TryGetValue(key, out var point))
         {

@@ -24,7 +24,7 @@ public sealed class WorkerPoolFactory : ControlPlaneFactory
     [
         new("Freshet:Auth:WorkerClient:ClientSecret", WorkerClientSecret),
         // The live feed's clock-driven re-judging out of the way: a status that reaches a stream was pushed by ingest.
-        new("Freshet:Status:StreamTickSeconds", "600"),
+        new("Freshet:Status:StreamTick", "00:10:00"),
     ];
 
     protected override void ConfigureWebHost(IWebHostBuilder builder)
