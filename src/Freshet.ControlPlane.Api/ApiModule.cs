@@ -1,5 +1,6 @@
 using System.Security.Cryptography.X509Certificates;
 using System.Threading.RateLimiting;
+using Freshet.ControlPlane.Api.Alerts;
 using Freshet.ControlPlane.Api.ApiClients;
 using Freshet.ControlPlane.Api.Audit;
 using Freshet.ControlPlane.Api.Auth;
@@ -73,6 +74,7 @@ public static class ApiModule
         services.AddScoped<DemoSeeder>();
         services.AddScoped<PipelineSpecs>();
         services.AddSingleton<Freshet.Contracts.IPipelineCatalog, PipelineCatalog>();
+        services.AddSingleton<Freshet.Contracts.IAlertRuleCatalog, AlertRuleCatalog>();
         services.AddHostedService<Housekeeping>();
 
         services.Configure<JsonOptions>(options => ApiJson.Configure(options.SerializerOptions));
@@ -114,6 +116,7 @@ public static class ApiModule
         tenantScoped.MapPipelinesApi();
         tenantScoped.MapAuditApi();
         tenantScoped.MapStatusApi();
+        tenantScoped.MapAlertRulesApi();
 
         var platform = api.MapGroup("").AddEndpointFilter<PlatformAccessFilter>();
         platform.MapTenantsApi();

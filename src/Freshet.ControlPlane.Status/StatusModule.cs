@@ -1,4 +1,5 @@
 using Freshet.Contracts;
+using Freshet.ControlPlane.Status.Alerts;
 using Freshet.ControlPlane.Status.Data;
 using Freshet.ControlPlane.Status.Health;
 using Freshet.ControlPlane.Status.Ingest;
@@ -41,10 +42,11 @@ public static class StatusModule
             sp.GetRequiredService<ILogger<StatusStore>>(),
             sp.GetRequiredService<StatusMetrics>()));
         services.AddSingleton<IPipelineStatusSink>(sp => sp.GetRequiredService<StatusStore>());
+        services.AddOptions<HealthRulesOptions>().BindConfiguration(HealthRulesOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         services.AddSingleton<IPipelineStatusReader>(sp => new StatusReader(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp.GetRequiredService<TimeProvider>(),
-            HealthRules.Default));
+            sp.GetRequiredService<IOptions<HealthRulesOptions>>().Value.ToRules()));
         services.AddSingleton(sp => new StatusMaintenance(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp.GetRequiredService<TimeProvider>(),
@@ -57,6 +59,7 @@ public static class StatusModule
             sp.GetRequiredService<ILogger<StatusChangeFeed>>()));
         services.AddSingleton<IPipelineStatusFeed>(sp => sp.GetRequiredService<StatusChangeFeed>());
         services.AddHostedService(sp => sp.GetRequiredService<StatusChangeFeed>());
+        AddAlerts(services);
         services.AddOptions<StatusMetricsOptions>().BindConfiguration(StatusMetricsOptions.Section).ValidateDataAnnotations().ValidateOnStart();
         if (!ServesMetrics(builder.Configuration))
         {
@@ -71,6 +74,35 @@ public static class StatusModule
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PipelineMetricsRefresher>>()));
         return builder;
+    }
+
+    /// <summary>
+    /// Alert evaluation and webhook delivery. The rules are the API module's (<see cref="IAlertRuleCatalog"/>): a status
+    /// process without the api role keeps its status current but evaluates no alerts, and says so at start.
+    /// </summary>
+    private static void AddAlerts(IServiceCollection services)
+    {
+        services.AddOptions<AlertOptions>().BindConfiguration(AlertOptions.Section).ValidateDataAnnotations().ValidateOnStart();
+        services.AddSingleton(sp => new WebhookSender(sp.GetRequiredService<IOptions<AlertOptions>>().Value, sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton<IAlertHistory>(sp => new AlertHistory(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<WebhookSender>(),
+            sp.GetRequiredService<TimeProvider>()));
+        services.AddSingleton(sp => new WebhookDispatcher(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<IAlertRuleCatalog>(),
+            sp.GetRequiredService<WebhookSender>(),
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<WebhookDispatcher>>()));
+        services.AddSingleton(sp => new AlertEngine(
+            sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
+            sp.GetRequiredService<IAlertRuleCatalog>(),
+            sp.GetRequiredService<IPipelineStatusReader>(),
+            sp.GetRequiredService<WebhookDispatcher>(),
+            sp.GetRequiredService<IOptions<AlertOptions>>().Value,
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<ILogger<AlertEngine>>()));
+        services.AddHostedService(sp => new AlertServices(sp, sp.GetRequiredService<ILogger<AlertServices>>()));
     }
 
     /// <summary>

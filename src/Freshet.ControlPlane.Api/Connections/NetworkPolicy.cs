@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.Sockets;
+using Freshet.ServiceDefaults;
 using Microsoft.Extensions.Options;
 
 namespace Freshet.ControlPlane.Api.Connections;
@@ -38,35 +39,9 @@ internal sealed class NetworkPolicy(IOptions<NetworkPolicyOptions> options)
             return null; // Unresolvable: the connection attempt itself reports it.
         }
 
-        var internalAddress = addresses.FirstOrDefault(IsInternal);
+        var internalAddress = addresses.FirstOrDefault(InternalAddresses.IsInternal);
         return internalAddress is null
             ? null
             : $"{host} resolves to {internalAddress}, an internal address that connections may not reach on this installation. Use the database's public address, or ask the operator about private networking.";
-    }
-
-    public static bool IsInternal(IPAddress address)
-    {
-        if (address.IsIPv4MappedToIPv6)
-        {
-            address = address.MapToIPv4();
-        }
-
-        if (IPAddress.IsLoopback(address) || address.Equals(IPAddress.Any) || address.Equals(IPAddress.IPv6Any) || address.IsIPv6LinkLocal || address.IsIPv6SiteLocal || address.IsIPv6UniqueLocal)
-        {
-            return true;
-        }
-
-        if (address.AddressFamily != AddressFamily.InterNetwork)
-        {
-            return false;
-        }
-
-        var b = address.GetAddressBytes();
-        return b[0] == 10
-            || (b[0] == 172 && b[1] >= 16 && b[1] <= 31)
-            || (b[0] == 192 && b[1] == 168)
-            || (b[0] == 169 && b[1] == 254) // link-local, cloud metadata endpoints
-            || (b[0] == 100 && b[1] >= 64 && b[1] <= 127) // carrier-grade NAT
-            || b[0] == 0;
     }
 }

@@ -1,5 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using Freshet.Contracts;
+using Freshet.ControlPlane.Api.Alerts;
 using Freshet.ControlPlane.Api.ApiClients;
 using Freshet.ControlPlane.Api.Audit;
 using Freshet.ControlPlane.Api.Auth;
@@ -48,6 +50,8 @@ internal sealed class ControlDbContext(DbContextOptions<ControlDbContext> option
     public DbSet<PipelineRevision> PipelineRevisions => Set<PipelineRevision>();
 
     public DbSet<SnapshotRequest> SnapshotRequests => Set<SnapshotRequest>();
+
+    public DbSet<AlertRule> AlertRules => Set<AlertRule>();
 
     public DbSet<AuditEvent> AuditEvents => Set<AuditEvent>();
 
@@ -160,6 +164,24 @@ internal sealed class ControlDbContext(DbContextOptions<ControlDbContext> option
             request.HasIndex(r => new { r.PipelineId, r.CompletedAt });
             request.HasOne<Pipeline>().WithMany().HasForeignKey(r => r.PipelineId).OnDelete(DeleteBehavior.Cascade);
             TenantWall(request);
+        });
+
+        builder.Entity<AlertRule>(rule =>
+        {
+            rule.Property(r => r.Name).HasMaxLength(200);
+            rule.Property(r => r.Condition).HasConversion<string>().HasMaxLength(32);
+            rule.Property(r => r.States).HasColumnType("jsonb").HasConversion(
+                states => JsonSerializer.Serialize(states, StorageJson.Options),
+                json => JsonSerializer.Deserialize<List<PipelineHealthState>>(json, StorageJson.Options) ?? new List<PipelineHealthState>(),
+                new ValueComparer<List<PipelineHealthState>>((left, right) => left!.SequenceEqual(right!), states => states.Count, states => states.ToList()));
+            rule.Property(r => r.WebhookUrl).HasMaxLength(AlertRulesApi.MaxUrlLength);
+            rule.Property(r => r.CreatedBy).HasMaxLength(300);
+            rule.HasIndex(r => new { r.TenantId, r.Name }).IsUnique();
+            rule.HasOne<Tenant>().WithMany().HasForeignKey(r => r.TenantId).OnDelete(DeleteBehavior.Cascade);
+            // A rule watching one pipeline goes with it.
+            rule.HasOne<Pipeline>().WithMany().HasForeignKey(r => r.PipelineId).OnDelete(DeleteBehavior.Cascade);
+            rule.Property(r => r.Version).IsConcurrencyToken();
+            TenantWall(rule);
         });
 
         builder.Entity<AuditEvent>(audit =>

@@ -9,8 +9,15 @@ internal static class RowLevelSecurity
 {
     public const string PlatformScope = "platform";
 
+    /// <summary>
+    /// The tenant-owned tables the first migration created (it enables the wall on each). A table added by a later
+    /// migration enables it in that migration (<see cref="Enable"/>) and is listed in <see cref="LaterTenantOwnedTables"/>.
+    /// </summary>
     public static readonly string[] TenantOwnedTables =
         ["memberships", "api_clients", "connections", "pipelines", "pipeline_revisions", "snapshot_requests", "audit_events"];
+
+    /// <summary>Tenant-owned tables added after the first migration, each walled by its own migration.</summary>
+    public static readonly string[] LaterTenantOwnedTables = ["alert_rules"];
 
     public static string Enable(string table) => $"""
         ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;

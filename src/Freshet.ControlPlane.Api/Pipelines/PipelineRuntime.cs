@@ -84,3 +84,15 @@ internal static class PipelineRuntimes
         return p => PipelineRuntime.From(p.DesiredState, placements.GetValueOrDefault(p.Id));
     }
 }
+
+/// <summary>What the status module judges a pipeline's health from, as every reader of status asks for it.</summary>
+internal static class PipelineStatusQueries
+{
+    /// <param name="pipeline">The pipeline.</param>
+    /// <param name="runtime">Where it runs; null without a scheduler in this process (placed nowhere).</param>
+    public static PipelineStatusQuery For(Pipeline pipeline, PipelineRuntime? runtime)
+    {
+        var placed = runtime?.WorkerId is not null;
+        return new PipelineStatusQuery(pipeline.Id, pipeline.DesiredState == DesiredState.Paused, placed, placed ? runtime!.Epoch : null, pipeline.LagThresholdSeconds);
+    }
+}

@@ -391,12 +391,7 @@ internal static class StatusApi
     {
         // Where each pipeline runs, as its runtime shows it (null without a scheduler in this process: placed nowhere).
         var runtimeOf = await PipelineRuntimes.ReadAsync(http, pipelines, cancellationToken);
-        var queries = pipelines.Select(p =>
-        {
-            var runtime = runtimeOf?.Invoke(p);
-            var placed = runtime?.WorkerId is not null;
-            return new PipelineStatusQuery(p.Id, p.DesiredState == DesiredState.Paused, placed, placed ? runtime!.Epoch : null, p.LagThresholdSeconds);
-        }).ToList();
+        var queries = pipelines.Select(p => PipelineStatusQueries.For(p, runtimeOf?.Invoke(p))).ToList();
         return await reader.ReadAsync(queries, cancellationToken);
     }
 

@@ -57,3 +57,25 @@ public sealed record HealthRules(
         WalRiskHorizon: TimeSpan.FromHours(24),
         WalRiskFraction: 0.8);
 }
+
+/// <summary>The health rules' thresholds as operators set them (<c>Freshet:Status:Health</c>); defaults are <see cref="HealthRules.Default"/>.</summary>
+internal sealed class HealthRulesOptions
+{
+    public const string Section = "Freshet:Status:Health";
+
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "01:00:00", ErrorMessage = "Freshet:Status:Health:StaleAfter must be between 00:00:01 and 01:00:00.")]
+    public TimeSpan StaleAfter { get; set; } = HealthRules.Default.StaleAfter;
+
+    [System.ComponentModel.DataAnnotations.Range(typeof(TimeSpan), "00:00:01", "1.00:00:00", ErrorMessage = "Freshet:Status:Health:FailingAfterNoProgress must be between 00:00:01 and 1.00:00:00.")]
+    public TimeSpan FailingAfterNoProgress { get; set; } = HealthRules.Default.FailingAfterNoProgress;
+
+    [System.ComponentModel.DataAnnotations.Range(1, 1000, ErrorMessage = "Freshet:Status:Health:FailingAfterConsecutiveFailures must be between 1 and 1000.")]
+    public int FailingAfterConsecutiveFailures { get; set; } = HealthRules.Default.FailingAfterConsecutiveFailures;
+
+    public HealthRules ToRules() => HealthRules.Default with
+    {
+        StaleAfter = StaleAfter,
+        FailingAfterNoProgress = FailingAfterNoProgress,
+        FailingAfterConsecutiveFailures = FailingAfterConsecutiveFailures,
+    };
+}

@@ -26,7 +26,7 @@ public sealed class NetworkPolicyTests(ManagedNetworkFactory factory) : IClassFi
     [InlineData("172.32.0.1", false)]
     [InlineData("2001:4860:4860::8888", false)]
     public void IsInternal_ClassifiesAddresses(string address, bool expected) =>
-        Assert.Equal(expected, NetworkPolicy.IsInternal(IPAddress.Parse(address)));
+        Assert.Equal(expected, Freshet.ServiceDefaults.InternalAddresses.IsInternal(IPAddress.Parse(address)));
 
     [Fact]
     public async Task LoopbackSource_IsRefusedByTestAndSchema_WithAReason()

@@ -69,7 +69,8 @@ public sealed class PoolCluster : IAsyncDisposable
     /// Starts the servers, migrates and seeds the control database, starts <paramref name="controlPlanes"/> hosts (the
     /// first becomes the scheduler's leader) and <paramref name="workers"/> workers, which talk to the last host.
     /// </summary>
-    public static async Task<PoolCluster> StartAsync(int controlPlanes, int workers, int workerCapacity = 8, IReadOnlyDictionary<string, string>? workerSettings = null)
+    public static async Task<PoolCluster> StartAsync(
+        int controlPlanes, int workers, int workerCapacity = 8, IReadOnlyDictionary<string, string>? workerSettings = null, IReadOnlyDictionary<string, string>? controlSettings = null)
     {
         var postgres = await PostgresServer.SharedAsync();
         var rabbit = await RabbitMqServer.SharedAsync();
@@ -109,6 +110,11 @@ public sealed class PoolCluster : IAsyncDisposable
         foreach (var (key, value) in workerSettings ?? new Dictionary<string, string>())
         {
             worker[key] = value;
+        }
+
+        foreach (var (key, value) in controlSettings ?? new Dictionary<string, string>())
+        {
+            control[key] = value;
         }
 
         var cluster = new PoolCluster(postgres, rabbit, directory, controlDatabase, sourceDatabase, control, worker)
