@@ -439,26 +439,31 @@ internal static class AlertRulesApi
             case AlertCondition.RetainedWalAbove:
                 RequireThreshold(validator, threshold, MaxWalThresholdBytes, "bytes");
                 break;
-            case AlertCondition.HealthState:
-                if (states is { Count: 0 })
+            default:
+                if (threshold is not null)
                 {
-                    validator.Add("states", "Name at least one state, e.g. [\"failing\", \"stale\"].");
+                    validator.Add("threshold", $"A {ApiJson.EnumValue(condition)} rule takes no threshold.");
                 }
 
-                return (states ?? [.. DefaultStates]).Distinct().ToList();
+                break;
         }
 
-        if (condition != AlertCondition.HealthState && states is { Count: > 0 })
+        if (condition != AlertCondition.HealthState)
         {
-            validator.Add("states", "Only a health_state rule takes states.");
+            if (states is { Count: > 0 })
+            {
+                validator.Add("states", "Only a health_state rule takes states.");
+            }
+
+            return [];
         }
 
-        if (condition is AlertCondition.HealthState or AlertCondition.TableQuarantined && threshold is not null)
+        if (states is { Count: 0 })
         {
-            validator.Add("threshold", $"A {ApiJson.EnumValue(condition)} rule takes no threshold.");
+            validator.Add("states", "Name at least one state, e.g. [\"failing\", \"stale\"].");
         }
 
-        return [];
+        return (states ?? [.. DefaultStates]).Distinct().ToList();
     }
 
     private static void RequireThreshold(RequestValidator validator, double? threshold, double max, string unit)

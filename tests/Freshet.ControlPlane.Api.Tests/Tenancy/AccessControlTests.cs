@@ -103,7 +103,7 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         await HttpAssert.OkAsync(await demo.GetAsync($"/v1/connections/{demoIds["connections"]}"));
 
         // Lists are scoped too: none of the demo tenant's ids appears in any of acme's lists.
-        foreach (var list in new[] { "/v1/pipelines", "/v1/connections", "/v1/members", "/v1/api-clients", "/v1/audit-events" })
+        foreach (var list in new[] { "/v1/pipelines", "/v1/connections", "/v1/members", "/v1/api-clients", "/v1/audit-events", "/v1/alert-rules", "/v1/alerts" })
         {
             var body = (await HttpAssert.OkAsync(await acme.GetAsync($"{list}?page_size=100"))).GetRawText();
             Assert.DoesNotContain(demoIds.Where(kv => kv.Key != "tenants").Select(kv => kv.Value), id => body.Contains(id, StringComparison.Ordinal));
@@ -223,6 +223,7 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         var tenant = await HttpAssert.OkAsync(await demo.GetAsync("/v1/tenant"));
         return new Dictionary<string, string>
         {
+            ["alert-rules"] = await DemoAlertRuleIdAsync(demo),
             ["members"] = await FirstId("/v1/members", "user_id"),
             ["api-clients"] = await FirstId("/v1/api-clients"),
             ["connections"] = await FirstId("/v1/connections"),
@@ -235,8 +236,23 @@ public sealed class AccessControlTests(ControlPlaneFactory factory) : IClassFixt
         };
     }
 
+    /// <summary>The demo tenant has no alert rule when seeded: one is made (once), aimed at an address that never answers.</summary>
+    private static async Task<string> DemoAlertRuleIdAsync(HttpClient demo)
+    {
+        var rules = (await HttpAssert.OkAsync(await demo.GetAsync("/v1/alert-rules"))).GetProperty("items");
+        if (rules.GetArrayLength() > 0)
+        {
+            return rules[0].GetProperty("id").GetString()!;
+        }
+
+        var created = await HttpAssert.OkAsync(
+            await demo.PostAsync("/v1/alert-rules", Json("""{"name":"access-test","condition":"health_state","webhook_url":"https://hooks.invalid/freshet"}""")),
+            HttpStatusCode.Created);
+        return created.GetProperty("rule").GetProperty("id").GetString()!;
+    }
+
     /// <summary>Ids that name nothing: an allowed write answers 404 and changes nothing, a denied one 403.</summary>
-    private static readonly Dictionary<string, string> Nowhere = new[] { "members", "api-clients", "connections", "pipelines", "tenants", "support", "workers", "worker" }
+    private static readonly Dictionary<string, string> Nowhere = new[] { "alert-rules", "members", "api-clients", "connections", "pipelines", "tenants", "support", "workers", "worker" }
         .ToDictionary(r => r, _ => Guid.NewGuid().ToString());
 
     private static Task<HttpResponseMessage> SendAsync(HttpClient http, Endpoint endpoint, IReadOnlyDictionary<string, string> ids)
