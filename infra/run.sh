@@ -358,6 +358,8 @@ export Freshet__Secrets__MasterKey="$MASTER_KEY"
 export Freshet__DuckDb__Root="$DATA_DIR/duckdb"
 # The demo source lives on this machine: let connections reach loopback (a managed installation keeps it off).
 export Freshet__Connections__AllowPrivateNetworks=true
+# Likewise for alert webhooks, so a receiver on this machine (e.g. `nc -l`) can be tried with "test".
+export Freshet__Status__Alerts__AllowPrivateNetworks=true
 if ((WORKERS > 0)); then
     # The worker pool's OAuth2 client (migrate creates it when the secret is set) and the hints over RabbitMQ.
     export Freshet__Auth__WorkerClient__ClientSecret="$WORKER_CLIENT_SECRET"
@@ -427,7 +429,7 @@ for i in $(seq 1 "$WORKERS"); do
     (
         exec {LOCK_FD}>&-
         exec env -u ConnectionStrings__ControlAdmin -u ConnectionStrings__Control -u Freshet__Secrets__MasterKey \
-            -u Freshet__Auth__WorkerClient__ClientSecret -u Freshet__DuckDb__Root -u Freshet__Connections__AllowPrivateNetworks \
+            -u Freshet__Auth__WorkerClient__ClientSecret -u Freshet__DuckDb__Root -u Freshet__Connections__AllowPrivateNetworks -u Freshet__Status__Alerts__AllowPrivateNetworks \
             Freshet__Worker__ControlPlane__Url="$API_URL" \
             Freshet__Worker__ControlPlane__ClientId=freshet-worker \
             Freshet__Worker__ControlPlane__ClientSecret="$WORKER_CLIENT_SECRET" \

@@ -19,6 +19,9 @@ internal sealed partial class StatusMaintenance(NpgsqlDataSource dataSource, Tim
         public static readonly TimeSpan Fine = TimeSpan.FromHours(24);
         public static readonly TimeSpan Minute = TimeSpan.FromDays(30);
         public static readonly TimeSpan Hour = TimeSpan.FromDays(400);
+
+        /// <summary>Notices and their delivery attempts (the alerts themselves are kept like events, <see cref="Hour"/>).</summary>
+        public static readonly TimeSpan Deliveries = TimeSpan.FromDays(30);
     }
 
     // A bucket is rolled once it has closed and late reports (a heartbeat retried) have had time to land in it.
@@ -75,6 +78,19 @@ internal sealed partial class StatusMaintenance(NpgsqlDataSource dataSource, Tim
         {
             events.Parameters.Add(new() { Value = now - Retention.Hour });
             deleted += await events.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        // Finished notices only: a pending one is still owed to its receiver. Attempts go with their notice (cascade).
+        await using (var notices = new NpgsqlCommand("DELETE FROM alert_notifications WHERE state <> 'pending' AND created_at < $1", connection))
+        {
+            notices.Parameters.Add(new() { Value = now - Retention.Deliveries });
+            deleted += await notices.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        await using (var alerts = new NpgsqlCommand("DELETE FROM alert_incidents WHERE resolved_at < $1", connection))
+        {
+            alerts.Parameters.Add(new() { Value = now - Retention.Hour });
+            deleted += await alerts.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
         }
 
         return deleted;

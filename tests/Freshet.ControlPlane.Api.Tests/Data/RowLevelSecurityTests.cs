@@ -17,12 +17,29 @@ public sealed class RowLevelSecurityTests(ControlPlaneFactory factory) : IClassF
         Assert.Equal(0L, await CountPipelinesAsync(connection, tenant: acmeId, where: $"tenant_id = '{demoId}'"));
         Assert.Equal(1L, await CountPipelinesAsync(connection, tenant: demoId, where: $"tenant_id = '{demoId}'"));
 
-        foreach (var table in new[] { "connections", "pipeline_revisions", "memberships", "api_clients", "audit_events" })
+        foreach (var table in new[] { "connections", "pipeline_revisions", "memberships", "api_clients", "audit_events", "alert_rules" })
         {
             await SetTenantAsync(connection, acmeId);
             await using var command = new NpgsqlCommand($"SELECT count(*) FROM {table} WHERE tenant_id = @demo", connection);
             command.Parameters.AddWithValue("demo", demoId);
             Assert.Equal(0L, (long)(await command.ExecuteScalarAsync())!);
+        }
+    }
+
+    [Fact]
+    public async Task EveryTenantOwnedTable_HasTheWallForced_IncludingTablesOfLaterMigrations()
+    {
+        await using var connection = new NpgsqlConnection(factory.AdminConnectionString);
+        await connection.OpenAsync();
+        var tables = Freshet.ControlPlane.Api.Data.RowLevelSecurity.TenantOwnedTables.Concat(Freshet.ControlPlane.Api.Data.RowLevelSecurity.LaterTenantOwnedTables).ToList();
+        Assert.Contains("alert_rules", tables);
+        foreach (var table in tables)
+        {
+            await using var command = new NpgsqlCommand(
+                "SELECT c.relrowsecurity AND c.relforcerowsecurity AND EXISTS (SELECT 1 FROM pg_policies p WHERE p.tablename = c.relname AND p.policyname = 'tenant_wall') FROM pg_class c WHERE c.relname = @table",
+                connection);
+            command.Parameters.AddWithValue("table", table);
+            Assert.True(await command.ExecuteScalarAsync() is true, $"{table} has no forced tenant wall");
         }
     }
 
