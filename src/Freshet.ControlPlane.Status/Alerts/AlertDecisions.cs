@@ -63,7 +63,7 @@ internal static class AlertDecisions
                 return new AlertReading(
                     lag > threshold,
                     lag,
-                    $"Lag is {HealthText.Duration(TimeSpan.FromSeconds(lag))}, {(lag > threshold ? "above" : "within")} the rule's {HealthText.Duration(TimeSpan.FromSeconds(threshold))}.");
+                    $"Lag is {Seconds(lag)}, {(lag > threshold ? "above" : "within")} the rule's {Seconds(threshold)}.");
             }
 
             case AlertCondition.RetainedWalAbove:
@@ -95,6 +95,10 @@ internal static class AlertDecisions
                 throw new ArgumentOutOfRangeException(nameof(rule), rule.Condition, "Unknown alert condition.");
         }
     }
+
+    // Sub-second precision while it matters (a caught-up pipeline's lag reads "0.3 s", not "0 s").
+    private static string Seconds(double seconds) =>
+        seconds < 10 ? string.Create(CultureInfo.InvariantCulture, $"{seconds:0.#} s") : HealthText.Duration(TimeSpan.FromSeconds(seconds));
 
     /// <summary>
     /// One evaluation step: a condition that starts holding is remembered; once it has held for the rule's duration an
