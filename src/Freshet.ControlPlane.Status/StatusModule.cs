@@ -5,6 +5,7 @@ using Freshet.ControlPlane.Status.Ingest;
 using Freshet.ControlPlane.Status.Metrics;
 using Freshet.ServiceDefaults;
 using System.Diagnostics.Metrics;
+using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -71,6 +72,17 @@ public static class StatusModule
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<PipelineMetricsRefresher>>()));
         return builder;
+    }
+
+    /// <summary>
+    /// Consumes the reports workers publish on the bus (<see cref="PipelineStatusReported"/>) from one durable queue that
+    /// every status process shares, ingesting those of placements their worker holds. Needs
+    /// <see cref="IPipelinePlacements"/> (the scheduler module's) in the container.
+    /// </summary>
+    public static IBusRegistrationConfigurator AddStatusReportConsumer(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<PipelineStatusReportedConsumer, PipelineStatusReportedConsumerDefinition>();
+        return bus;
     }
 
     /// <summary>

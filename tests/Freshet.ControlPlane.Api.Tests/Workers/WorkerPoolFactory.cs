@@ -11,7 +11,7 @@ namespace Freshet.ControlPlane.Api.Tests.Workers;
 
 /// <summary>
 /// The control plane with the worker pool's OAuth client configured and test doubles standing in for the scheduler
-/// module's <see cref="IWorkerControl"/> and <see cref="IWorkerPool"/> (registered last, so they win over any real ones).
+/// module's <see cref="IWorkerControl"/>, <see cref="IWorkerPool"/> and <see cref="IPipelinePlacements"/> (registered last, so they win over any real ones).
 /// </summary>
 public sealed class WorkerPoolFactory : ControlPlaneFactory
 {
@@ -33,6 +33,7 @@ public sealed class WorkerPoolFactory : ControlPlaneFactory
         builder.ConfigureTestServices(services =>
         {
             services.AddSingleton<IWorkerPool>(Pool);
+            services.AddSingleton<IPipelinePlacements>(Pool);
             services.AddSingleton<IWorkerControl>(sp => new FakeWorkerControl(Pool, sp.GetRequiredService<IPipelineCatalog>()));
         });
     }
