@@ -103,3 +103,13 @@ public interface IPipelineStatusSink
     /// <summary>Takes reports of one worker, each under the placement epoch it was made for.</summary>
     Task IngestAsync(Guid workerId, IReadOnlyList<PipelineProgressReport> reports, CancellationToken cancellationToken);
 }
+
+/// <summary>
+/// A worker's progress reports on the message bus, published after each heartbeat and when a pipeline's run state
+/// changes, for status processes that run no scheduler (which receive reports with heartbeats instead). The status
+/// module keeps only the reports of placements <paramref name="WorkerId"/> holds under each report's epoch. Reports carry
+/// figures and reasons, never settings or secrets.
+/// </summary>
+/// <param name="WorkerId">The worker that made the reports.</param>
+/// <param name="Reports">Its view of every pipeline it runs, each under the epoch it runs it.</param>
+public sealed record PipelineStatusReported(Guid WorkerId, IReadOnlyList<PipelineProgressReport> Reports);

@@ -37,7 +37,7 @@ public sealed record PipelineDemandInfo(
 /// The worker pool as the API module shows and steers it, provided by the scheduler module: workers with their leases
 /// and load, where each pipeline runs, drain and move requests (which the leading scheduler carries out).
 /// </summary>
-public interface IWorkerPool
+public interface IWorkerPool : IPipelinePlacements
 {
     /// <summary>Every registered worker, live or not.</summary>
     Task<IReadOnlyList<WorkerInfo>> ListWorkersAsync(CancellationToken cancellationToken);
@@ -51,6 +51,14 @@ public interface IWorkerPool
     /// <summary>Asks the scheduler to move a running pipeline to <paramref name="toWorkerId"/> (or to the best other worker when null).</summary>
     Task<MoveRequestOutcome> RequestMoveAsync(Guid pipelineId, Guid? toWorkerId, CancellationToken cancellationToken);
 
+}
+
+/// <summary>
+/// Where pipelines run, read-only, provided by the scheduler module: in every process that runs the scheduler, and in a
+/// process that runs the API or the status module without it (the status module judges reports against placements).
+/// </summary>
+public interface IPipelinePlacements
+{
     /// <summary>Where each of <paramref name="pipelineIds"/> runs and what its worker last reported; absent ids were never placed.</summary>
     Task<IReadOnlyDictionary<Guid, PipelinePlacementInfo>> GetPlacementsAsync(IReadOnlyCollection<Guid> pipelineIds, CancellationToken cancellationToken);
 }

@@ -15,12 +15,17 @@ namespace Freshet.ControlPlane.Host;
 /// </summary>
 internal static class EmbeddedWorker
 {
-    public static void Add(WebApplicationBuilder builder)
+    public static void Add(WebApplicationBuilder builder, bool publishReports)
     {
         var section = builder.Configuration.GetSection(DataPlaneOptions.Section);
         var options = section.Get<DataPlaneOptions>() ?? new DataPlaneOptions();
         var agentOptions = section.Get<WorkerAgentOptions>() ?? new WorkerAgentOptions();
         // The scheduler module registers IWorkerControl; the agent resolves it from the container.
+        if (publishReports)
+        {
+            builder.Services.AddSingleton<IProgressReportPublisher, EmbeddedWorkerReports>();
+        }
+
         builder.Services.AddDataPlaneWorkerAgent(options, agentOptions);
         builder.Services.Configure<HostOptions>(o =>
         {

@@ -44,6 +44,12 @@ public static partial class HostCommands
             builder.AddSchedulerModule();
         }
 
+        else if (roles.Api || roles.Status)
+        {
+            // Where pipelines run, read from the control database: the API shows runtimes, status judges reports by them.
+            builder.AddPipelinePlacements();
+        }
+
         if (roles.Status)
         {
             builder.AddStatusModule();
@@ -51,13 +57,30 @@ public static partial class HostCommands
 
         if (roles.Worker)
         {
-            EmbeddedWorker.Add(builder);
+            EmbeddedWorker.Add(builder, publishReports: !roles.Status);
         }
 
-        if (roles.Scheduler || roles.Worker)
+        // Reports reach the status store one way per process, never both: a process with the scheduler hands them over
+        // with each heartbeat it accepts (WorkerCoordinator), so its status role needs no bus; a status process without
+        // the scheduler receives no heartbeats and consumes what workers publish on RabbitMQ, from one durable queue all
+        // such processes share. Run status either beside every scheduler or apart from all of them: a mix ingests each
+        // report twice (harmless, ingest is idempotent, but twice the work).
+        var consumeReports = roles.Status && !roles.Scheduler && Messaging.Transport(builder.Configuration) == "rabbitmq";
+        if (roles.Scheduler || consumeReports)
         {
-            // Every embedded worker needs every hint: a temporary endpoint of its own, never a queue shared by processes.
-            Messaging.Add(builder, roles.Worker ? bus => bus.AddConsumer<EmbeddedWorkerHints>().Endpoint(e => e.Temporary = true) : null);
+            Messaging.Add(builder, bus =>
+            {
+                if (roles.Worker)
+                {
+                    // Every embedded worker needs every hint: a temporary endpoint of its own, never a queue shared by processes.
+                    bus.AddConsumer<EmbeddedWorkerHints>().Endpoint(e => e.Temporary = true);
+                }
+
+                if (consumeReports)
+                {
+                    bus.AddStatusReportConsumer();
+                }
+            });
         }
 
         var app = builder.Build();

@@ -8,20 +8,27 @@ namespace Freshet.ControlPlane.Host;
 
 /// <summary>
 /// The message bus between the scheduler and the workers (section <c>Freshet:Messaging</c>): <c>inmemory</c> (default)
-/// when everything runs in one process, <c>rabbitmq</c> when workers run as their own processes. Messages are hints —
-/// the control database is the truth — so the bus is not part of readiness: a broker that is down slows workers to
-/// their poll interval and breaks nothing.
+/// when everything runs in one process, <c>rabbitmq</c> when workers run as their own processes. It carries the
+/// scheduler's hints to workers and workers' progress reports to status processes that run no scheduler. Messages are
+/// hints or repeated views — the control database is the truth — so the bus is not part of readiness: a broker that is
+/// down slows workers to their poll interval, delays such a status process's reports, and breaks nothing.
 /// </summary>
 internal static class Messaging
 {
+    /// <summary><c>inmemory</c> or <c>rabbitmq</c>, as configured; anything else stops the process at start.</summary>
+    public static string Transport(IConfiguration configuration)
+    {
+        var options = configuration.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions();
+        var transport = string.IsNullOrWhiteSpace(options.Transport) ? "inmemory" : options.Transport.Trim().ToLowerInvariant();
+        return transport is "inmemory" or "rabbitmq"
+            ? transport
+            : throw new InvalidOperationException($"{MessagingOptions.Section}:Transport must be 'inmemory' or 'rabbitmq'; it is '{options.Transport}'.");
+    }
+
     public static void Add(WebApplicationBuilder builder, Action<IBusRegistrationConfigurator>? consumers = null)
     {
         var options = builder.Configuration.GetSection(MessagingOptions.Section).Get<MessagingOptions>() ?? new MessagingOptions();
-        var transport = string.IsNullOrWhiteSpace(options.Transport) ? "inmemory" : options.Transport.Trim().ToLowerInvariant();
-        if (transport is not ("inmemory" or "rabbitmq"))
-        {
-            throw new InvalidOperationException($"{MessagingOptions.Section}:Transport must be 'inmemory' or 'rabbitmq'; it is '{options.Transport}'.");
-        }
+        var transport = Transport(builder.Configuration);
 
         builder.Services.AddMassTransit(bus =>
         {

@@ -45,6 +45,7 @@ public static class SchedulerModule
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<WorkerCoordinator>>()));
         services.AddSingleton<IWorkerControl>(sp => sp.GetRequiredService<WorkerCoordinator>());
         services.AddSingleton<IWorkerPool>(sp => sp.GetRequiredService<WorkerCoordinator>());
+        services.AddSingleton<IPipelinePlacements>(sp => sp.GetRequiredService<WorkerCoordinator>());
         services.AddSingleton(sp => new Reconciler(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule)),
             sp.GetRequiredService<IPipelineCatalog>(),
@@ -52,6 +53,20 @@ public static class SchedulerModule
             sp.GetRequiredService<Microsoft.Extensions.Logging.ILogger<Reconciler>>()));
         services.AddSingleton(sp => ActivatorUtilities.CreateInstance<SchedulerService>(sp, sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule))));
         services.AddHostedService(sp => sp.GetRequiredService<SchedulerService>());
+        return builder;
+    }
+
+    /// <summary>
+    /// Only the read side, for a process that runs the API or the status module without the scheduler: where pipelines
+    /// run (<see cref="IPipelinePlacements"/>), so the API shows runtimes and the status module judges reports against
+    /// the placement a worker holds. No leases, no worker protocol, no reconcile loop.
+    /// </summary>
+    public static IHostApplicationBuilder AddPipelinePlacements(this IHostApplicationBuilder builder)
+    {
+        var connectionString = builder.Configuration.GetConnectionString(ControlConnectionName)
+            ?? throw new InvalidOperationException($"ConnectionStrings:{ControlConnectionName} is not set: placements are read from the control database.");
+        builder.Services.AddKeyedSingleton(nameof(SchedulerModule), (_, _) => NpgsqlDataSource.Create(connectionString));
+        builder.Services.AddSingleton<IPipelinePlacements>(sp => new PlacementDirectory(sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(SchedulerModule))));
         return builder;
     }
 

@@ -6,6 +6,7 @@ using Freshet.ControlPlane.Status.Ingest;
 using Freshet.ControlPlane.Status.Metrics;
 using Freshet.ServiceDefaults;
 using System.Diagnostics.Metrics;
+using MassTransit;
 using Microsoft.EntityFrameworkCore;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -103,6 +104,17 @@ public static class StatusModule
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<AlertEngine>>()));
         services.AddHostedService(sp => new AlertServices(sp, sp.GetRequiredService<ILogger<AlertServices>>()));
+    }
+
+    /// <summary>
+    /// Consumes the reports workers publish on the bus (<see cref="PipelineStatusReported"/>) from one durable queue that
+    /// every status process shares, ingesting those of placements their worker holds. Needs
+    /// <see cref="IPipelinePlacements"/> (the scheduler module's) in the container.
+    /// </summary>
+    public static IBusRegistrationConfigurator AddStatusReportConsumer(this IBusRegistrationConfigurator bus)
+    {
+        bus.AddConsumer<PipelineStatusReportedConsumer, PipelineStatusReportedConsumerDefinition>();
+        return bus;
     }
 
     /// <summary>

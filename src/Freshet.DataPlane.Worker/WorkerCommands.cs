@@ -179,8 +179,9 @@ internal static class WorkerCommands
             worker: --control-plane URL or Freshet:Worker:ControlPlane:Url, with the worker pool's OAuth2 client in
             Freshet:Worker:ControlPlane:ClientId and ClientSecret (Freshet__Worker__ControlPlane__ClientSecret);
             Freshet:Worker:Name, Zone, Labels:KEY, Capacity (8), DrainOnShutdown (true), DrainTimeout (00:01:00),
-            LeaseSafetyMargin (00:00:01.5). Assignment hints from RabbitMQ when Freshet:Messaging:Transport=rabbitmq
-            (Freshet:Messaging:RabbitMq:Host, Port, Username, Password, VirtualHost); otherwise it polls.
+            LeaseSafetyMargin (00:00:01.5). Assignment hints from RabbitMQ, and progress reports published to it, when
+            Freshet:Messaging:Transport=rabbitmq (Freshet:Messaging:RabbitMq:Host, Port, Username, Password, VirtualHost);
+            otherwise it polls.
             """);
         return 2;
     }

@@ -30,6 +30,7 @@ public static class DataPlaneServiceCollectionExtensions
     /// Adds the worker runtime driven by a control plane: a <see cref="WorkerAgent"/> (also registered as itself, so a
     /// message-bus consumer can <see cref="WorkerAgent.Poke"/> it) that talks to the <see cref="Contracts.IWorkerControl"/>
     /// registered in the container: the HTTP client in a standalone worker, the scheduler module in a control-plane host.
+    /// When the container holds an <see cref="IProgressReportPublisher"/>, the agent publishes its reports there too.
     /// The host must give its hosted services <see cref="WorkerAgentOptions.ShutdownTimeout"/> to stop, or a drain is cut
     /// short. Throws when a setting cannot work.
     /// </summary>
@@ -48,7 +49,8 @@ public static class DataPlaneServiceCollectionExtensions
             options,
             sp.GetRequiredService<TimeProvider>(),
             sp.GetRequiredService<ILogger<WorkerAgent>>(),
-            sp.GetService<IHostApplicationLifetime>()));
+            sp.GetService<IHostApplicationLifetime>(),
+            sp.GetService<IProgressReportPublisher>()));
         services.AddHostedService(sp => sp.GetRequiredService<WorkerAgent>());
         return services;
     }

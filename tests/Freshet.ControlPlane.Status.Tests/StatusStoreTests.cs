@@ -143,6 +143,27 @@ public sealed class StatusStoreTests : IAsyncLifetime
         Assert.Equal(PipelineHealthState.Healthy, (await ReadAsync(epoch: 1)).Health.State);
     }
 
+    [Fact]
+    public async Task Ingest_APipelinesFirstReportsInParallel_KeepTheNewest_AndRecordStartedOnce()
+    {
+        // Two status consumers taking a pipeline's first reports at once (a bus delivers in parallel): neither finds a
+        // row to lock, so without more the older one could overwrite the newer and both record "started".
+        var older = Report(1, T0.AddSeconds(1), PipelineRunState.Snapshotting, chunksDone: 1, errors: 0);
+        var newer = Report(1, T0.AddSeconds(2), PipelineRunState.Streaming, chunksDone: 2, errors: 0, rows: 10);
+        _time.SetUtcNow(T0.AddSeconds(3));
+        for (var round = 0; round < 20; round++)
+        {
+            var pipeline = Guid.NewGuid();
+            await Task.WhenAll(
+                Task.Run(() => _store.IngestAsync(_workerA, [newer with { PipelineId = pipeline }], CancellationToken.None)),
+                Task.Run(() => _store.IngestAsync(_workerA, [older with { PipelineId = pipeline }], CancellationToken.None)));
+
+            var view = (await _reader.ReadAsync([new PipelineStatusQuery(pipeline, false, true, 1, 60)], CancellationToken.None))[pipeline];
+            Assert.Equal(newer.ReportedAt, view.Report!.ReportedAt);
+            Assert.Single(await _reader.ReadEventsAsync(pipeline, null, 50, CancellationToken.None), e => e.Kind is "started" or "restarted");
+        }
+    }
+
     private async Task<PipelineStatusView> ReadAsync(long epoch)
     {
         var views = await _reader.ReadAsync([new PipelineStatusQuery(_pipeline, false, true, epoch, 60)], CancellationToken.None);

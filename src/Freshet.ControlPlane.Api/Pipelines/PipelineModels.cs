@@ -43,7 +43,7 @@ internal sealed record PipelineResponse(
     int Version,
     PipelineRuntime? Runtime)
 {
-    /// <summary>Without <paramref name="runtime"/> (writes, or no scheduler in this process) <c>runtime</c> is null.</summary>
+    /// <summary>Without <paramref name="runtime"/> (writes, or no placements to read in this process) <c>runtime</c> is null.</summary>
     public static PipelineResponse From(Pipeline p, PipelineRuntime? runtime = null) => new(
         p.Id, p.Name, p.SourceConnectionId, p.DestinationConnectionId, p.Tables, p.DeleteMode, p.SchemaChangePolicy,
         p.LagThresholdSeconds, p.DesiredState, p.Generation, p.CreatedAt, p.UpdatedAt, p.Version, runtime);

@@ -37,7 +37,7 @@ internal sealed record PipelineRuntime(
     public const string StatesSummary =
         "runtime.state: pending (should run, no worker has room yet), starting (placed, no report yet under this placement), "
         + "snapshotting, running (streaming), failed (see reason and next_attempt_at), paused. runtime is null when this "
-        + "control plane runs no scheduler.";
+        + "control plane cannot read placements.";
 
     public static PipelineRuntime From(DesiredState desired, PipelinePlacementInfo? placement)
     {
@@ -68,19 +68,19 @@ internal sealed record PipelineRuntime(
     }
 }
 
-/// <summary>Runtime states for a page of pipelines: one call to the worker pool, none when this process has no scheduler.</summary>
+/// <summary>Runtime states for a page of pipelines: one read of the placements (none when this process cannot read them).</summary>
 internal static class PipelineRuntimes
 {
     public static async Task<Func<Pipeline, PipelineRuntime>?> ReadAsync(HttpContext http, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken)
     {
-        if (http.RequestServices.GetService<IWorkerPool>() is not { } pool)
+        if (http.RequestServices.GetService<IPipelinePlacements>() is not { } directory)
         {
             return null;
         }
 
         var placements = pipelines.Count == 0
             ? new Dictionary<Guid, PipelinePlacementInfo>()
-            : await pool.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken);
+            : await directory.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken);
         return p => PipelineRuntime.From(p.DesiredState, placements.GetValueOrDefault(p.Id));
     }
 }

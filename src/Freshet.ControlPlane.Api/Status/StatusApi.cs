@@ -389,7 +389,7 @@ internal static class StatusApi
     private static async Task<IReadOnlyDictionary<Guid, PipelineStatusView>> ReadAsync(
         HttpContext http, IPipelineStatusReader reader, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken)
     {
-        // Where each pipeline runs, as its runtime shows it (null without a scheduler in this process: placed nowhere).
+        // Where each pipeline runs, as its runtime shows it (null when this process cannot read placements: placed nowhere).
         var runtimeOf = await PipelineRuntimes.ReadAsync(http, pipelines, cancellationToken);
         var queries = pipelines.Select(p => PipelineStatusQueries.For(p, runtimeOf?.Invoke(p))).ToList();
         return await reader.ReadAsync(queries, cancellationToken);

@@ -24,6 +24,8 @@ internal sealed partial class WorkerCoordinator(
 {
     internal static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
+    private readonly PlacementDirectory _placements = new(dataSource);
+
     public async Task<WorkerLeaseGrant> RegisterAsync(WorkerRegistration registration, CancellationToken cancellationToken)
     {
         // A worker that registers again (after losing its lease) keeps its draining flags: an operator's drain survives.
@@ -323,38 +325,8 @@ internal sealed partial class WorkerCoordinator(
         return updated > 0 ? MoveRequestOutcome.Requested : MoveRequestOutcome.NotPlaced;
     }
 
-    public async Task<IReadOnlyDictionary<Guid, PipelinePlacementInfo>> GetPlacementsAsync(IReadOnlyCollection<Guid> pipelineIds, CancellationToken cancellationToken)
-    {
-        var result = new Dictionary<Guid, PipelinePlacementInfo>();
-        if (pipelineIds.Count == 0)
-        {
-            return result;
-        }
-
-        await using var command = dataSource.CreateCommand(
-            """
-            SELECT a.pipeline_id, a.worker_id, w.name, a.epoch, a.generation, a.assigned_at, a.report
-            FROM assignments a LEFT JOIN workers w ON w.id = a.worker_id
-            WHERE a.pipeline_id = ANY($1) AND NOT a.drop_requested
-            """);
-        command.Parameters.Add(new NpgsqlParameter { Value = pipelineIds.ToArray() });
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-        {
-            var workerId = reader.IsDBNull(1) ? (Guid?)null : reader.GetGuid(1);
-            var report = workerId is null || reader.IsDBNull(6) ? null : JsonSerializer.Deserialize<PipelineProgressReport>(reader.GetString(6), ReportJson);
-            result[reader.GetGuid(0)] = new PipelinePlacementInfo(
-                reader.GetGuid(0),
-                workerId,
-                reader.IsDBNull(2) ? null : reader.GetString(2),
-                reader.GetInt64(3),
-                reader.GetInt64(4),
-                workerId is null ? null : reader.GetFieldValue<DateTimeOffset>(5),
-                report);
-        }
-
-        return result;
-    }
+    public Task<IReadOnlyDictionary<Guid, PipelinePlacementInfo>> GetPlacementsAsync(IReadOnlyCollection<Guid> pipelineIds, CancellationToken cancellationToken) =>
+        _placements.GetPlacementsAsync(pipelineIds, cancellationToken);
 
     private async Task<List<WorkerInfo>> ReadWorkersAsync(Guid? workerId, CancellationToken cancellationToken)
     {

@@ -24,6 +24,9 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
     /// <summary>The finest resolution of the time series.</summary>
     public const int FineStepSeconds = 10;
 
+    // The first key of the transaction locks on pipelines' first reports (the second is a hash of the pipeline id).
+    private const int FirstReportLockClass = 0x5354_4154; // "STAT"
+
     internal static readonly JsonSerializerOptions ReportJson = new(JsonSerializerDefaults.Web) { Converters = { new JsonStringEnumConverter() } };
 
     public async Task IngestAsync(Guid workerId, IReadOnlyList<PipelineProgressReport> reports, CancellationToken cancellationToken)
@@ -42,7 +45,31 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
         // during a move cannot deadlock), the reports are folded in memory in order, and one statement each writes the
         // points, the statuses, the events and the notifications. Per-report statements managed half the reports a
         // 10,000-pipeline installation sends.
-        var currents = await LockCurrentAsync(connection, transaction, [.. reports.Select(r => r.PipelineId).Distinct().Order()], cancellationToken).ConfigureAwait(false);
+        var pipelineIds = reports.Select(r => r.PipelineId).Distinct().Order().ToArray();
+        var currents = await LockCurrentAsync(connection, transaction, pipelineIds, cancellationToken).ConfigureAwait(false);
+        if (currents.Count < pipelineIds.Length)
+        {
+            // A pipeline's first report has no row to lock. Two batches racing with it (the same report delivered twice,
+            // or two reports out of order, taken by two bus consumers at once) would both insert, the later overwriting the
+            // newer status and both recording "started". A transaction lock per such pipeline, taken after the row locks
+            // (so in one order for every ingest), makes the second wait, then read the row the first wrote.
+            Guid[] firsts = [.. pipelineIds.Where(id => !currents.ContainsKey(id))];
+            await using (var lockFirsts = new NpgsqlCommand(
+                "SELECT pg_advisory_xact_lock($1, k) FROM (SELECT DISTINCT hashtext(id::text) AS k FROM unnest($2::uuid[]) AS id ORDER BY k) AS keys",
+                connection,
+                transaction))
+            {
+                lockFirsts.Parameters.Add(new() { Value = FirstReportLockClass });
+                lockFirsts.Parameters.Add(new() { Value = firsts });
+                await lockFirsts.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
+            }
+
+            foreach (var (id, current) in await LockCurrentAsync(connection, transaction, firsts, cancellationToken).ConfigureAwait(false))
+            {
+                currents[id] = current;
+            }
+        }
+
         var points = new Dictionary<(Guid Pipeline, DateTimeOffset Bucket), PointRow>();
         var statuses = new Dictionary<Guid, StatusRow>();
         var events = new List<(Guid Pipeline, DateTimeOffset At, string Kind, string Message, long Epoch)>();
@@ -293,7 +320,7 @@ internal sealed partial class StatusStore(NpgsqlDataSource dataSource, TimeProvi
     private static async Task<Dictionary<Guid, CurrentStatus>> LockCurrentAsync(
         NpgsqlConnection connection, NpgsqlTransaction transaction, Guid[] pipelineIds, CancellationToken cancellationToken)
     {
-        // A pipeline's first report has no row to lock: two batches racing both insert, and the upsert makes the later an update.
+        // A pipeline's first report has no row to lock: IngestAsync locks those by a transaction lock and reads again.
         await using var select = new NpgsqlCommand(
             """
             SELECT pipeline_id, worker_id, epoch, reported_at, report, last_progress_at, snapshot_started_at, consecutive_failed_reports, retries_since_previous

@@ -1,4 +1,5 @@
 using Freshet.DataPlane;
+using Freshet.DataPlane.Runtime;
 using MassTransit;
 using Microsoft.Extensions.Configuration;
 using Microsoft.Extensions.DependencyInjection;
@@ -7,8 +8,9 @@ using Microsoft.Extensions.Hosting;
 namespace Freshet.DataPlane.Worker.Messaging;
 
 /// <summary>
-/// The bus a control-plane worker listens on for assignment hints (<see cref="MessagingOptions"/>). Without a transport
-/// there is no bus: the worker polls its assignments only.
+/// The bus a control-plane worker listens on for assignment hints and publishes its progress reports on
+/// (<see cref="MessagingOptions"/>). Without a transport there is no bus: the worker polls its assignments only, and its
+/// reports reach the status module with its heartbeats only.
 /// </summary>
 internal static class WorkerMessaging
 {
@@ -26,6 +28,7 @@ internal static class WorkerMessaging
         }
 
         var rabbit = options.RabbitMq;
+        builder.Services.AddSingleton<IProgressReportPublisher, BusProgressReportPublisher>();
         builder.Services.AddMassTransit(bus =>
         {
             bus.AddConsumer<WorkerAssignmentsChangedConsumer>();

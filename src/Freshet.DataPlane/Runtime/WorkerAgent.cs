@@ -18,6 +18,10 @@ public sealed partial class WorkerAgent : BackgroundService
     private static readonly TimeSpan MaxRegistrationRetry = TimeSpan.FromSeconds(15);
     private static readonly TimeSpan MinHeartbeatInterval = TimeSpan.FromMilliseconds(100);
     private static readonly TimeSpan CallTimeout = TimeSpan.FromSeconds(30);
+    // How often run states are compared with the last published ones: a change is on the bus within this, not a heartbeat.
+    private static readonly TimeSpan StateCheckInterval = TimeSpan.FromMilliseconds(500);
+    // A publish is a courtesy to the status module: it must not hold the report loop up behind a broker that hangs.
+    private static readonly TimeSpan PublishTimeout = TimeSpan.FromSeconds(2);
     // Specs of pipelines no longer assigned are kept this long, so a pipeline deleted after it moved off (or was
     // paused) can still have its slot dropped by the worker that last ran it.
     private static readonly TimeSpan StoppedSpecRetention = TimeSpan.FromHours(6);
@@ -29,9 +33,11 @@ public sealed partial class WorkerAgent : BackgroundService
     private readonly TimeProvider _time;
     private readonly ILogger _logger;
     private readonly IHostApplicationLifetime? _lifetime;
+    private readonly IProgressReportPublisher? _publisher;
     private readonly HeldLease _lease;
     private readonly Signal _assignmentsWanted = new();
     private readonly Signal _leaseChanged = new();
+    private readonly Signal _heartbeatAcknowledged = new();
     // Serializes every change to the running set, so that "is the lease held?" and the change happen as one step.
     private readonly SemaphoreSlim _gate = new(1, 1);
     // The latest spec per pipeline (touched only by the assignment loop), kept for a while after the pipeline stops.
@@ -49,7 +55,8 @@ public sealed partial class WorkerAgent : BackgroundService
         DataPlaneOptions dataPlane,
         TimeProvider time,
         ILogger<WorkerAgent> logger,
-        IHostApplicationLifetime? lifetime = null)
+        IHostApplicationLifetime? lifetime = null,
+        IProgressReportPublisher? publisher = null)
     {
         _control = control;
         _runtime = runtime;
@@ -58,6 +65,7 @@ public sealed partial class WorkerAgent : BackgroundService
         _time = time;
         _logger = logger;
         _lifetime = lifetime;
+        _publisher = publisher;
         _lease = new HeldLease(options.LeaseSafetyMargin, time);
     }
 
@@ -77,7 +85,8 @@ public sealed partial class WorkerAgent : BackgroundService
         Task.WhenAll(
             Task.Run(() => HeartbeatLoopAsync(stoppingToken), CancellationToken.None),
             Task.Run(() => WatchdogLoopAsync(stoppingToken), CancellationToken.None),
-            Task.Run(() => AssignmentLoopAsync(stoppingToken), CancellationToken.None));
+            Task.Run(() => AssignmentLoopAsync(stoppingToken), CancellationToken.None),
+            Task.Run(() => ReportLoopAsync(stoppingToken), CancellationToken.None));
 
     /// <summary>Drains first when <see cref="WorkerAgentOptions.DrainOnShutdown"/> (heartbeats go on meanwhile), then stops.</summary>
     public override async Task StopAsync(CancellationToken cancellationToken)
@@ -113,6 +122,7 @@ public sealed partial class WorkerAgent : BackgroundService
         _gate.Dispose();
         _assignmentsWanted.Dispose();
         _leaseChanged.Dispose();
+        _heartbeatAcknowledged.Dispose();
         base.Dispose();
     }
 
@@ -212,6 +222,11 @@ public sealed partial class WorkerAgent : BackgroundService
             using var call = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token);
             var answer = await _control.HeartbeatAsync(new WorkerHeartbeat(WorkerId, _draining, _runtime.RunningPipelines()), call.Token).ConfigureAwait(false);
             Accept(answer, sentAt);
+            if (answer.Held)
+            {
+                _heartbeatAcknowledged.Set();
+            }
+
             return true;
         }
         catch (Exception e) when (!stoppingToken.IsCancellationRequested)
@@ -300,6 +315,63 @@ public sealed partial class WorkerAgent : BackgroundService
         finally
         {
             _gate.Release();
+        }
+    }
+
+    /// <summary>
+    /// Publishes the worker's reports (when it has a publisher) after each acknowledged heartbeat and, between
+    /// heartbeats, as soon as a pipeline's run state or epoch changes — its own loop, so a slow broker never delays a
+    /// heartbeat. Only while the lease is held: without it the worker's reports no longer count.
+    /// </summary>
+    private async Task ReportLoopAsync(CancellationToken stoppingToken)
+    {
+        if (_publisher is null)
+        {
+            return;
+        }
+
+        var published = new Dictionary<Guid, (long Epoch, PipelineRunState State)>();
+        while (!stoppingToken.IsCancellationRequested)
+        {
+            try
+            {
+                var afterHeartbeat = await _heartbeatAcknowledged.WaitAsync(StateCheckInterval, _time, stoppingToken).ConfigureAwait(false);
+                var reports = _runtime.RunningPipelines().Where(p => p.Progress is not null).Select(p => p.Progress!).ToList();
+                var states = reports.ToDictionary(r => r.PipelineId, r => (r.Epoch, r.State));
+                var changed = states.Any(s => !published.TryGetValue(s.Key, out var before) || before != s.Value);
+                if (!(afterHeartbeat || changed) || reports.Count == 0 || !_lease.IsHeld)
+                {
+                    continue;
+                }
+
+                // Remembered whether or not the publish succeeds: a broken broker is tried again at the next heartbeat,
+                // not every state check.
+                published = states;
+                await PublishAsync(reports, stoppingToken).ConfigureAwait(false);
+            }
+            catch (Exception) when (stoppingToken.IsCancellationRequested)
+            {
+                return;
+            }
+            catch (Exception e)
+            {
+                LogReportLoopFailed(_logger, Describe(e));
+                await Task.Delay(StateCheckInterval, _time, CancellationToken.None).ConfigureAwait(false);
+            }
+        }
+    }
+
+    private async Task PublishAsync(List<PipelineProgressReport> reports, CancellationToken stoppingToken)
+    {
+        try
+        {
+            using var timeout = new CancellationTokenSource(PublishTimeout, _time);
+            using var call = CancellationTokenSource.CreateLinkedTokenSource(stoppingToken, timeout.Token);
+            await _publisher!.PublishAsync(new PipelineStatusReported(WorkerId, reports), call.Token).ConfigureAwait(false);
+        }
+        catch (Exception e) when (!stoppingToken.IsCancellationRequested)
+        {
+            LogPublishFailed(_logger, reports.Count, Describe(e));
         }
     }
 
@@ -566,6 +638,12 @@ public sealed partial class WorkerAgent : BackgroundService
     [LoggerMessage(Level = LogLevel.Error, Message = "Lease watchdog failed; checking again: {Reason}")]
     private static partial void LogWatchdogFailed(ILogger logger, string reason);
 
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Publishing {Count} progress reports failed; the next heartbeat publishes them again: {Reason}")]
+    private static partial void LogPublishFailed(ILogger logger, int count, string reason);
+
+    [LoggerMessage(Level = LogLevel.Error, Message = "Report loop failed; going on: {Reason}")]
+    private static partial void LogReportLoopFailed(ILogger logger, string reason);
+
     [LoggerMessage(Level = LogLevel.Warning, Message = "Reading assignments failed; keeping the current ones: {Reason}")]
     private static partial void LogAssignmentsFailed(ILogger logger, string reason);
 
@@ -614,7 +692,8 @@ public sealed partial class WorkerAgent : BackgroundService
             }
         }
 
-        public async Task WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
+        /// <summary>Waits for a <see cref="Set"/> or the timeout; true when it was set.</summary>
+        public async Task<bool> WaitAsync(TimeSpan timeout, TimeProvider time, CancellationToken cancellationToken)
         {
             using var done = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
             var signalled = _semaphore.WaitAsync(done.Token);
@@ -630,6 +709,7 @@ public sealed partial class WorkerAgent : BackgroundService
             }
 
             cancellationToken.ThrowIfCancellationRequested();
+            return signalled.IsCompletedSuccessfully;
         }
 
         public void Dispose() => _semaphore.Dispose();

@@ -35,8 +35,12 @@ public class ControlPlaneFactory : WebApplicationFactory<Program>, IAsyncLifetim
     /// <summary>Settings a derived factory changes (e.g. rate limits), as configuration keys.</summary>
     protected virtual IEnumerable<KeyValuePair<string, string?>> ExtraSettings => [];
 
+    /// <summary>Starts what a derived factory's settings need (e.g. a broker) before they are read.</summary>
+    protected virtual Task StartDependenciesAsync() => Task.CompletedTask;
+
     public async Task InitializeAsync()
     {
+        await StartDependenciesAsync();
         Postgres = await PostgresServer.SharedAsync();
         Database = await Postgres.CreateDatabaseAsync("cp");
         _settings["ConnectionStrings:Control"] = AppConnectionString;
@@ -121,6 +125,37 @@ public class ControlPlaneFactory : WebApplicationFactory<Program>, IAsyncLifetim
     public Task<HttpClient> DemoAdminClientAsync() => ClientForAsync(Seed.Tenants[0].ClientId, Seed.Tenants[0].ClientSecret);
 
     public Task<HttpClient> AcmeAdminClientAsync() => ClientForAsync(Seed.Tenants[1].ClientId, Seed.Tenants[1].ClientSecret);
+
+    /// <summary>A source (PostgreSQL, with a password) and a DuckDB destination in the demo tenant; a pipeline between them.</summary>
+    public async Task<Guid> CreateDemoPipelineAsync(string password, string desiredState = "running")
+    {
+        using var admin = await DemoAdminClientAsync();
+        var suffix = Guid.NewGuid().ToString("N");
+        var source = await HttpAssert.OkAsync(
+            await admin.PostAsJsonAsync("/v1/connections", new
+            {
+                name = $"src-{suffix}",
+                kind = "source",
+                type = "postgres",
+                settings = new { host = "127.0.0.1", port = Postgres.Port, database = Database, username = "postgres" },
+                secrets = new { password },
+            }),
+            System.Net.HttpStatusCode.Created);
+        var destination = await HttpAssert.OkAsync(
+            await admin.PostAsJsonAsync("/v1/connections", new { name = $"dst-{suffix}", kind = "destination", type = "duckdb", settings = new { path = $"{suffix}.duckdb" } }),
+            System.Net.HttpStatusCode.Created);
+        var pipeline = await HttpAssert.OkAsync(
+            await admin.PostAsJsonAsync("/v1/pipelines", new
+            {
+                name = $"p-{suffix}",
+                source_connection_id = source.GetProperty("id").GetString(),
+                destination_connection_id = destination.GetProperty("id").GetString(),
+                tables = new[] { new { schema = "public", name = "orders" } },
+                desired_state = desiredState,
+            }),
+            System.Net.HttpStatusCode.Created);
+        return pipeline.GetProperty("id").GetGuid();
+    }
 
     /// <summary>Creates an API client of the given role in the demo tenant, through the API.</summary>
     public async Task<(string ClientId, string Secret)> CreateDemoClientAsync(string role)

@@ -11,7 +11,7 @@ namespace Freshet.ControlPlane.Api.Tests.Workers;
 
 /// <summary>
 /// The control plane with the worker pool's OAuth client configured and test doubles standing in for the scheduler
-/// module's <see cref="IWorkerControl"/> and <see cref="IWorkerPool"/> (registered last, so they win over any real ones).
+/// module's <see cref="IWorkerControl"/>, <see cref="IWorkerPool"/> and <see cref="IPipelinePlacements"/> (registered last, so they win over any real ones).
 /// </summary>
 public sealed class WorkerPoolFactory : ControlPlaneFactory
 {
@@ -33,6 +33,7 @@ public sealed class WorkerPoolFactory : ControlPlaneFactory
         builder.ConfigureTestServices(services =>
         {
             services.AddSingleton<IWorkerPool>(Pool);
+            services.AddSingleton<IPipelinePlacements>(Pool);
             services.AddSingleton<IWorkerControl>(sp => new FakeWorkerControl(Pool, sp.GetRequiredService<IPipelineCatalog>()));
         });
     }
@@ -42,37 +43,6 @@ public sealed class WorkerPoolFactory : ControlPlaneFactory
         var http = CreateClient();
         http.DefaultRequestHeaders.Authorization = new AuthenticationHeaderValue("Bearer", await ClientTokenAsync(WorkerClientId, WorkerClientSecret));
         return http;
-    }
-
-    /// <summary>A source (PostgreSQL, with a password) and a DuckDB destination in the demo tenant; a pipeline between them.</summary>
-    public async Task<Guid> CreateDemoPipelineAsync(string password, string desiredState = "running")
-    {
-        using var admin = await DemoAdminClientAsync();
-        var suffix = Guid.NewGuid().ToString("N");
-        var source = await HttpAssert.OkAsync(
-            await admin.PostAsJsonAsync("/v1/connections", new
-            {
-                name = $"src-{suffix}",
-                kind = "source",
-                type = "postgres",
-                settings = new { host = "127.0.0.1", port = Postgres.Port, database = Database, username = "postgres" },
-                secrets = new { password },
-            }),
-            System.Net.HttpStatusCode.Created);
-        var destination = await HttpAssert.OkAsync(
-            await admin.PostAsJsonAsync("/v1/connections", new { name = $"dst-{suffix}", kind = "destination", type = "duckdb", settings = new { path = $"{suffix}.duckdb" } }),
-            System.Net.HttpStatusCode.Created);
-        var pipeline = await HttpAssert.OkAsync(
-            await admin.PostAsJsonAsync("/v1/pipelines", new
-            {
-                name = $"p-{suffix}",
-                source_connection_id = source.GetProperty("id").GetString(),
-                destination_connection_id = destination.GetProperty("id").GetString(),
-                tables = new[] { new { schema = "public", name = "orders" } },
-                desired_state = desiredState,
-            }),
-            System.Net.HttpStatusCode.Created);
-        return pipeline.GetProperty("id").GetGuid();
     }
 }
 

@@ -162,6 +162,46 @@ public sealed class WorkerAgentTests
         await WaitUntilAsync(() => control.Heartbeats.Any(h => h.Draining && h.Pipelines.Count == 0), "a heartbeat says draining");
     }
 
+    [Fact]
+    public async Task Reports_RunStateChangesBetweenHeartbeats_ArePublishedWithoutWaitingForOne()
+    {
+        await using var harness = await SourceAsync("agent_publish");
+        var spec = harness.Spec(epoch: 4, tables: [new TableSpec("public", "t")]);
+        // No heartbeat for a long while after registering: whatever is published meanwhile was published on a change.
+        var control = new InMemoryWorkerControl { LeaseDuration = TimeSpan.FromSeconds(60), HeartbeatInterval = TimeSpan.FromSeconds(30) };
+        control.Place(spec);
+        var bus = new RecordingPublisher();
+        await using var worker = await AgentUnderTest.StartAsync(control, publisher: bus);
+
+        await WaitUntilAsync(() => bus.Published.Any(m => m.Reports.Any(r => r.State == PipelineRunState.Streaming)), "a report of the streaming run is published");
+        Assert.Empty(control.Heartbeats);
+        var message = bus.Published.Last();
+        Assert.Equal(worker.Agent.WorkerId, message.WorkerId);
+        var report = Assert.Single(message.Reports);
+        Assert.Equal((spec.PipelineId, 4L), (report.PipelineId, report.Epoch));
+    }
+
+    [Fact]
+    public async Task Reports_BusHangs_HeartbeatsGoOnAtTheirPace_AndPublishingIsTriedAgain()
+    {
+        await using var harness = await SourceAsync("agent_hang");
+        var spec = harness.Spec(tables: [new TableSpec("public", "t")]);
+        var control = new InMemoryWorkerControl();
+        control.Place(spec);
+        var bus = new RecordingPublisher { Hang = true };
+        await using var worker = await AgentUnderTest.StartAsync(control, publisher: bus);
+        await WaitUntilAsync(() => control.Heartbeats.Any(h => h.Pipelines.Any(p => p.Progress?.State == PipelineRunState.Streaming)), "the pipeline streams");
+
+        var heartbeats = control.Heartbeats.Count;
+        var attempts = bus.Attempts;
+        await Task.Delay(TimeSpan.FromSeconds(5));
+        // One heartbeat a second; each publish gives up after its short timeout, and the next heartbeat tries again.
+        Assert.True(control.Heartbeats.Count - heartbeats >= 4, $"{control.Heartbeats.Count - heartbeats} heartbeats in 5 s");
+        Assert.True(bus.Attempts - attempts >= 2, $"{bus.Attempts - attempts} publish attempts in 5 s");
+        Assert.True(worker.Agent.HoldsLease);
+        Assert.Single(worker.Runtime.RunningPipelines());
+    }
+
     private static async Task<PipelineHarness> SourceAsync(string prefix)
     {
         var harness = await PipelineHarness.CreateAsync(Target.DuckDb, prefix);
@@ -189,7 +229,8 @@ public sealed class WorkerAgentTests
 
         public WorkerRuntime Runtime { get; } = runtime;
 
-        public static async Task<AgentUnderTest> StartAsync(InMemoryWorkerControl control, bool drainOnShutdown = false, IHostApplicationLifetime? lifetime = null)
+        public static async Task<AgentUnderTest> StartAsync(
+            InMemoryWorkerControl control, bool drainOnShutdown = false, IHostApplicationLifetime? lifetime = null, IProgressReportPublisher? publisher = null)
         {
             var dataPlane = new DataPlaneOptions { AssignmentPollInterval = TimeSpan.FromMilliseconds(500) };
             var runtime = new WorkerRuntime(dataPlane, TimeProvider.System, NullLoggerFactory.Instance);
@@ -199,7 +240,7 @@ public sealed class WorkerAgentTests
                 DrainOnShutdown = drainOnShutdown,
                 DrainTimeout = TimeSpan.FromSeconds(15),
             };
-            var agent = new WorkerAgent(control, runtime, options, dataPlane, TimeProvider.System, NullLogger<WorkerAgent>.Instance, lifetime);
+            var agent = new WorkerAgent(control, runtime, options, dataPlane, TimeProvider.System, NullLogger<WorkerAgent>.Instance, lifetime, publisher);
             await agent.StartAsync(CancellationToken.None);
             return new AgentUnderTest(agent, runtime);
         }
@@ -209,6 +250,29 @@ public sealed class WorkerAgentTests
             await Agent.StopAsync(CancellationToken.None);
             Agent.Dispose();
             await Runtime.DisposeAsync();
+        }
+    }
+
+    /// <summary>Stands in for the message bus (the RabbitMQ path itself is tested end to end with the status API).</summary>
+    private sealed class RecordingPublisher : IProgressReportPublisher
+    {
+        private int _attempts;
+
+        public bool Hang { get; init; }
+
+        public System.Collections.Concurrent.ConcurrentQueue<PipelineStatusReported> Published { get; } = new();
+
+        public int Attempts => Volatile.Read(ref _attempts);
+
+        public async Task PublishAsync(PipelineStatusReported reports, CancellationToken cancellationToken)
+        {
+            Interlocked.Increment(ref _attempts);
+            if (Hang)
+            {
+                await Task.Delay(Timeout.Infinite, cancellationToken);
+            }
+
+            Published.Enqueue(reports);
         }
     }
 
