@@ -65,8 +65,13 @@ public sealed record TableProgressReport(
 /// long as the spec carries them, so the control plane can mark them completed (idempotently). Null: none.
 /// </param>
 /// <param name="RetainedWalLimitBytes">
-/// How much WAL the slot may hold before the server gives it up (PostgreSQL's <c>max_slot_wal_keep_size</c>: retained plus
-/// the slot's <c>safe_wal_size</c>); null when unlimited or unknown.
+/// How much WAL the slot may hold: the smaller of what the server lets it hold before giving it up (PostgreSQL's
+/// <c>max_slot_wal_keep_size</c>: retained plus the slot's <c>safe_wal_size</c>) and the WAL disk budget configured on the
+/// source connection; null when neither limits it, or unknown.
+/// </param>
+/// <param name="RetainedWalLimitKind">
+/// Which of the two <paramref name="RetainedWalLimitBytes"/> is. Null when there is no limit, and from workers that
+/// predate the budget (their limit is always <see cref="Freshet.Contracts.RetainedWalLimitKind.MaxSlotWalKeepSize"/>).
 /// </param>
 public sealed record PipelineProgressReport(
     Guid PipelineId,
@@ -90,7 +95,17 @@ public sealed record PipelineProgressReport(
     IReadOnlyDictionary<string, TableProgressReport> Tables,
     DateTimeOffset ReportedAt,
     IReadOnlyList<Guid>? HandledResnapshots = null,
-    long? RetainedWalLimitBytes = null);
+    long? RetainedWalLimitBytes = null,
+    RetainedWalLimitKind? RetainedWalLimitKind = null);
+
+/// <summary>What limits the WAL a pipeline's slot may hold back on its source.</summary>
+public enum RetainedWalLimitKind
+{
+    /// <summary>The server's <c>max_slot_wal_keep_size</c>: past it the server invalidates the slot and the pipeline must snapshot again.</summary>
+    MaxSlotWalKeepSize,
+    /// <summary>The WAL disk budget the operator configured on the source connection: past it the source's disk is at risk.</summary>
+    WalDiskBudget,
+}
 
 /// <summary>
 /// Where workers' progress reports go besides the placement they update: the status module's store. Called by the

@@ -328,6 +328,106 @@ public sealed class HelmChartTests
     }
 
     [Fact]
+    public void ControlPlane_ScrapeToken_ComesFromAnExistingSecret_NeverFromValues()
+    {
+        const string Variable = "Freshet__Metrics__ScrapeToken";
+        var controlPlane = TemplateText("controlplane-deployment.yaml");
+        Assert.True(Regex.IsMatch(controlPlane, $@"name:\s*{Variable}\s*\n\s*valueFrom:\s*\n\s*secretKeyRef:"),
+            $"helm/freshet/templates/controlplane-deployment.yaml must set {Variable} from a secretKeyRef (metrics.scrapeToken.existingSecret), "
+            + "or /metrics answers 404 to every scrape.");
+        Assert.True(HelmTemplates.Mentions(controlPlane, ".Values.metrics.scrapeToken", HelmTemplates.Defines()),
+            $"helm/freshet/templates/controlplane-deployment.yaml: {Variable} must come from metrics.scrapeToken.*.");
+
+        var literal = HelmTemplates.AllFiles().Where(f => Regex.IsMatch(f.Value, $@"{Variable}\s*\n\s*value:")).Select(f => f.Key).ToList();
+        Assert.True(literal.Count == 0, $"helm/freshet/templates/{string.Join(", ", literal)} set {Variable} as a plain value; the token is a secret.");
+
+        // Only the control plane serves /metrics: the migration Job and the workers have no use for the token.
+        var elsewhere = new[] { "migration-job.yaml", WorkerTemplate }.Where(f => TemplateVariables(f, "Freshet").Contains(Variable)).ToList();
+        Assert.True(elsewhere.Count == 0, $"helm/freshet/templates/{string.Join(", ", elsewhere)} get {Variable}, which only the control plane needs.");
+
+        var values = LoadMapping(Path.Combine(HelmTemplates.ChartDirectory, "values.yaml"));
+        var keys = (HelmTemplates.Child(HelmTemplates.Child(values, "metrics"), "scrapeToken") as YamlMappingNode)?.Children.Keys
+            .OfType<YamlScalarNode>().Select(k => k.Value).ToList() ?? [];
+        Assert.True(keys.Order().SequenceEqual(["existingSecret", "key"]),
+            $"helm/freshet/values.yaml: metrics.scrapeToken must hold only existingSecret and key (the token lives in a Secret, never in values); it has {string.Join(", ", keys)}.");
+    }
+
+    [Fact]
+    public void Scrapes_AskForThePathTheHostServes_OnTheControlPlanesPort_WithTheToken()
+    {
+        const string Source = "src/Freshet.ControlPlane.Host/PrometheusEndpoint.cs";
+        var path = Regex.Match(Repository.Read(Source), @"const\s+string\s+Path\s*=\s*""([^""]+)""");
+        Assert.True(path.Success, $"{Source}: no `const string Path = \"…\"`; this test reads the scrape path from it.");
+        var ports = ContainerPorts();
+        var servicePorts = HelmTemplates.OfKind("Service")
+            .SelectMany(service => HelmTemplates.Child(HelmTemplates.Child(service, "spec"), "ports") is YamlSequenceNode sequence ? sequence.Children : [])
+            .Select(port => HelmTemplates.Scalar(port, "name"))
+            .ToList();
+
+        var failures = new List<string>();
+        var monitors = HelmTemplates.AllDocuments().Where(d => HelmTemplates.Scalar(d.Document, "kind") == "ServiceMonitor").ToList();
+        Assert.NotEmpty(monitors);
+        foreach (var (file, monitor) in monitors)
+        {
+            var endpoints = (HelmTemplates.Child(HelmTemplates.Child(monitor, "spec"), "endpoints") as YamlSequenceNode)?.Children ?? [];
+            if (endpoints.Count == 0)
+            {
+                failures.Add($"templates/{file}: the ServiceMonitor has no endpoints");
+            }
+
+            foreach (var endpoint in endpoints)
+            {
+                if (HelmTemplates.Scalar(endpoint, "path") != path.Groups[1].Value)
+                {
+                    failures.Add($"templates/{file}: the ServiceMonitor scrapes {HelmTemplates.Scalar(endpoint, "path")}, but the host serves {path.Groups[1].Value}");
+                }
+
+                if (!servicePorts.Contains(HelmTemplates.Scalar(endpoint, "port")))
+                {
+                    failures.Add($"templates/{file}: the ServiceMonitor's port '{HelmTemplates.Scalar(endpoint, "port")}' is not a Service port name ({string.Join(", ", servicePorts)})");
+                }
+
+                if (HelmTemplates.Scalar(endpoint, "authorization", "type") != "Bearer" || HelmTemplates.Child(HelmTemplates.Child(endpoint, "authorization"), "credentials") is null)
+                {
+                    failures.Add($"templates/{file}: the ServiceMonitor sends no bearer token (authorization.type Bearer with credentials), so every scrape gets 401");
+                }
+            }
+
+            if (!HelmTemplates.Mentions(File.ReadAllText(Path.Combine(HelmTemplates.TemplatesDirectory, file)), ".Values.metrics.scrapeToken.existingSecret", HelmTemplates.Defines()))
+            {
+                failures.Add($"templates/{file}: the ServiceMonitor's token must come from metrics.scrapeToken.existingSecret, the Secret the pods read");
+            }
+        }
+
+        var annotated = 0;
+        foreach (var (file, document) in HelmTemplates.AllDocuments())
+        {
+            foreach (var annotations in HelmTemplates.FindAll(document, "annotations"))
+            {
+                if (HelmTemplates.Scalar(annotations, "prometheus.io/scrape") is null)
+                {
+                    continue;
+                }
+
+                annotated++;
+
+                if (HelmTemplates.Scalar(annotations, "prometheus.io/path") != path.Groups[1].Value)
+                {
+                    failures.Add($"templates/{file}: prometheus.io/path is {HelmTemplates.Scalar(annotations, "prometheus.io/path")}, but the host serves {path.Groups[1].Value}");
+                }
+
+                if (!ResolvesToContainerPort(HelmTemplates.Scalar(annotations, "prometheus.io/port"), ports))
+                {
+                    failures.Add($"templates/{file}: prometheus.io/port {HelmTemplates.Scalar(annotations, "prometheus.io/port")} is not a container port ({DescribePorts(ports)})");
+                }
+            }
+        }
+
+        Assert.True(annotated > 0, "helm/freshet/templates: no pod template carries the prometheus.io/* scrape annotations (metrics.scrapeAnnotations).");
+        Assert.True(failures.Count == 0, $"helm/freshet: {string.Join("; ", failures)}.");
+    }
+
+    [Fact]
     public void Dockerfile_HostArg_NamesAProjectUnderSrc()
     {
         var host = HostProject();

@@ -124,7 +124,7 @@ public sealed class StatusStoreTests : IAsyncLifetime
     }
 
     [Fact]
-    public async Task Read_TheSlotsOwnWalLimitFromTheReport_MakesARetentionRiskAReason()
+    public async Task Read_TheWalLimitFromTheReport_MakesARetentionRiskAReason_NamingWhichLimit()
     {
         const long GiB = 1L << 30;
         var report = Report(1, T0.AddSeconds(1), PipelineRunState.Streaming, chunksDone: 0, errors: 0, rows: 10) with
@@ -138,9 +138,21 @@ public sealed class StatusStoreTests : IAsyncLifetime
         Assert.Equal(PipelineHealthState.Degraded, status.Health.State);
         Assert.Contains(status.Health.Reasons, r => r.Code == "wal_retention_risk");
 
+        Assert.Contains("max_slot_wal_keep_size", status.Health.Reasons.Single(r => r.Code == "wal_retention_risk").Message, StringComparison.Ordinal);
+
         // Without a limit (max_slot_wal_keep_size unlimited) the same WAL is no reason by itself.
         await IngestAsync(_workerA, report with { ReportedAt = T0.AddSeconds(2), RetainedWalLimitBytes = null, RowsDelivered = 20 });
         Assert.Equal(PipelineHealthState.Healthy, (await ReadAsync(epoch: 1)).Health.State);
+
+        // ... unless the connection carries a WAL disk budget, which the worker then reports as the limit, and says so.
+        await IngestAsync(_workerA, report with
+        {
+            ReportedAt = T0.AddSeconds(3), RetainedWalLimitBytes = 50 * GiB, RetainedWalLimitKind = RetainedWalLimitKind.WalDiskBudget, RowsDelivered = 30,
+        });
+        var budgeted = await ReadAsync(epoch: 1);
+        Assert.Equal(PipelineHealthState.Degraded, budgeted.Health.State);
+        Assert.Equal("Slot retains 45.0 GB of WAL (90% of the 50.0 GB WAL disk budget configured on the connection)",
+            budgeted.Health.Reasons.Single(r => r.Code == "wal_retention_risk").Message);
     }
 
     [Fact]

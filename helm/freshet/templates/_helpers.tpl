@@ -248,3 +248,27 @@ pods' grace period leaves the worker its drain plus the 15 s its host adds to st
 {{- end }}
 {{- printf "%02d:%02d:%02d" (div $drain 3600) (mod (div $drain 60) 60) (mod $drain 60) }}
 {{- end }}
+
+{{/*
+The Secret holding the Prometheus scrape token; fails the render when something that scrapes /metrics is enabled
+without one, since /metrics answers 404 to everyone while no token is set.
+*/}}
+{{- define "freshet.metrics.scrapeTokenSecret" -}}
+{{- required "metrics.scrapeToken.existingSecret must name the Secret holding the scrape token when metrics.serviceMonitor.enabled or metrics.scrapeAnnotations is set: without a token /metrics answers 404" .Values.metrics.scrapeToken.existingSecret }}
+{{- end }}
+
+{{/*
+Freshet__Metrics__ScrapeToken from metrics.scrapeToken.existingSecret, for the control plane only (the migration Job
+and the workers serve no /metrics); nothing when no Secret is named.
+*/}}
+{{- define "freshet.metricsEnv" -}}
+{{- with .Values.metrics.scrapeToken }}
+{{- if .existingSecret }}
+- name: Freshet__Metrics__ScrapeToken
+  valueFrom:
+    secretKeyRef:
+      name: {{ .existingSecret }}
+      key: {{ required "metrics.scrapeToken.key is required" .key }}
+{{- end }}
+{{- end }}
+{{- end }}

@@ -40,7 +40,18 @@ internal sealed record ConnectionTypeResponse(
     IReadOnlyList<SettingDescription> Settings,
     IReadOnlyList<SecretDescription> Secrets);
 
-internal sealed record SettingDescription(string Name, string Kind, bool Required, string Description, object? Default, IReadOnlyList<string>? AllowedValues);
+/// <summary>A setting as forms show it: <c>min</c>/<c>max</c> bound an integer; <c>only_for</c> names the one kind of connection that takes it.</summary>
+internal sealed record SettingDescription(
+    string Name,
+    string Kind,
+    bool Required,
+    string Description,
+    object? Default,
+    IReadOnlyList<string>? AllowedValues,
+    long? Min = null,
+    long? Max = null,
+    string? Unit = null,
+    ConnectionKind? OnlyFor = null);
 
 internal sealed record SecretDescription(string Name, bool Required, string Description);
 

@@ -14,7 +14,10 @@ internal enum SettingKind
     Boolean,
 }
 
-/// <summary>One setting of a connection type: what it is, whether it is needed, what it defaults to, what is valid.</summary>
+/// <summary>
+/// One setting of a connection type: what it is, whether it is needed, what it defaults to, what is valid, and (for a
+/// type that can be either) whether only a source or only a destination takes it.
+/// </summary>
 internal sealed record SettingField(
     string Name,
     SettingKind Kind,
@@ -25,7 +28,9 @@ internal sealed record SettingField(
     long Min = long.MinValue,
     long Max = long.MaxValue,
     IReadOnlyList<string>? AllowedValues = null,
-    Func<string, string?>? Check = null);
+    Func<string, string?>? Check = null,
+    ConnectionKind? OnlyFor = null,
+    string? Unit = null);
 
 /// <summary>A secret of a connection type; write-only, so only whether it is set is ever shown.</summary>
 internal sealed record SecretField(string Name, bool Required, string Description, int MaxLength = 16 * 1024, Func<string, string?>? Check = null);
@@ -45,6 +50,10 @@ internal static partial class ConnectionTypes
 {
     private static readonly string[] SslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
+    // The range PostgreSQL accepts for max_slot_wal_keep_size (an int of MB): a budget can say whatever the server's own
+    // limit could, and no more.
+    private const long MaxWalDiskBudgetMb = int.MaxValue;
+
     public static readonly IReadOnlyList<ConnectionTypeSchema> All =
     [
         new(ConnectionType.Postgres, [ConnectionKind.Source, ConnectionKind.Destination], "PostgreSQL",
@@ -55,6 +64,11 @@ internal static partial class ConnectionTypes
                 new("username", SettingKind.String, true, "Login role; for a source it needs REPLICATION.", MaxLength: 63),
                 new("ssl_mode", SettingKind.String, false, "TLS mode, as libpq names it.", "prefer", AllowedValues: SslModes),
                 new("schema", SettingKind.String, false, "Destination only: schema that receives the tables.", "public", MaxLength: 63),
+                new("wal_disk_budget_mb", SettingKind.Integer, false,
+                    "Source only: the disk space, in MB, the source may spend on WAL retained for Freshet (its pipelines' slots). Health warns "
+                    + "(wal_retention_risk) when a slot's retained WAL nears it or would reach it within a day. Set it when max_slot_wal_keep_size "
+                    + "is unlimited (-1, the default) or larger than the free disk; the smaller of the two is the limit.",
+                    Min: 1, Max: MaxWalDiskBudgetMb, OnlyFor: ConnectionKind.Source, Unit: "MB"),
             ],
             [new("password", false, "Password of the login role.", 1024)]),
         new(ConnectionType.Mysql, [ConnectionKind.Source], "MySQL / MariaDB",
@@ -96,8 +110,12 @@ internal static partial class ConnectionTypes
 
     public static ConnectionTypeSchema For(ConnectionType type) => All.First(s => s.Type == type);
 
-    /// <summary>Validates raw settings for a type; returns the normalised object (defaults filled in) or errors.</summary>
-    public static JsonObject? ValidateSettings(ConnectionTypeSchema schema, JsonObject? existing, JsonObject? input, RequestValidator validator, string prefix = "settings")
+    /// <summary>
+    /// Validates raw settings for a type; returns the normalised object (defaults filled in) or errors. A setting for the
+    /// other kind of connection is refused when <paramref name="kind"/> is known.
+    /// </summary>
+    public static JsonObject? ValidateSettings(
+        ConnectionTypeSchema schema, ConnectionKind? kind, JsonObject? existing, JsonObject? input, RequestValidator validator, string prefix = "settings")
     {
         var result = existing is null ? new JsonObject() : (JsonObject)existing.DeepClone();
         var known = schema.Settings.ToDictionary(f => f.Name, StringComparer.Ordinal);
@@ -112,6 +130,12 @@ internal static partial class ConnectionTypes
             if (value is null)
             {
                 result.Remove(name);
+                continue;
+            }
+
+            if (field.OnlyFor is { } only && kind is { } actual && actual != only)
+            {
+                validator.Add($"{prefix}.{name}", $"Only a {ApiJson.EnumValue(only)} connection takes this setting; this one is a {ApiJson.EnumValue(actual)}.");
                 continue;
             }
 
@@ -216,14 +240,15 @@ internal static partial class ConnectionTypes
                 normalised = JsonValue.Create(text);
                 return null;
             case SettingKind.Integer:
+                var unit = field.Unit is { } u ? $" {u}" : "";
                 if (value.GetValueKind() != JsonValueKind.Number || !value.AsValue().TryGetValue<long>(out var number))
                 {
-                    return "Must be an integer.";
+                    return field.Unit is null ? "Must be an integer." : $"Must be a whole number of{unit}, without the unit.";
                 }
 
                 if (number < field.Min || number > field.Max)
                 {
-                    return $"Must be between {field.Min} and {field.Max}.";
+                    return $"Must be between {field.Min} and {field.Max}{unit}.";
                 }
 
                 normalised = JsonValue.Create(number);

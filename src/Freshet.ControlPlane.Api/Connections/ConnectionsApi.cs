@@ -35,7 +35,17 @@ internal static class ConnectionsApi
             s.Type,
             s.DisplayName,
             s.Kinds,
-            s.Settings.Select(f => new SettingDescription(f.Name, f.Kind.ToString().ToLowerInvariant(), f.Required, f.Description, f.Default, f.AllowedValues)).ToList(),
+            s.Settings.Select(f => new SettingDescription(
+                f.Name,
+                f.Kind.ToString().ToLowerInvariant(),
+                f.Required,
+                f.Description,
+                f.Default,
+                f.AllowedValues,
+                f.Kind == SettingKind.Integer && f.Min != long.MinValue ? f.Min : null,
+                f.Kind == SettingKind.Integer && f.Max != long.MaxValue ? f.Max : null,
+                f.Unit,
+                f.OnlyFor)).ToList(),
             s.Secrets.Select(f => new SecretDescription(f.Name, f.Required, f.Description)).ToList())).ToList());
 
     private static async Task<Results<Ok<Page<ConnectionResponse>>, ValidationProblem>> ListAsync(
@@ -97,7 +107,7 @@ internal static class ConnectionsApi
                 validator.Add("kind", $"{schema.DisplayName} can only be a {string.Join(" or ", schema.Kinds.Select(ApiJson.EnumValue))}.");
             }
 
-            settings = ConnectionTypes.ValidateSettings(schema, null, request.Settings, validator);
+            settings = ConnectionTypes.ValidateSettings(schema, request.Kind, null, request.Settings, validator);
             ConnectionTypes.ValidateSecrets(schema, request.Secrets, new HashSet<string>(), validator);
         }
 
@@ -161,7 +171,7 @@ internal static class ConnectionsApi
         var validator = new RequestValidator();
         validator.Name("name", request.Name, required: false);
         var schema = ConnectionTypes.For(connection.Type);
-        var settings = request.Settings is null ? connection.Settings : ConnectionTypes.ValidateSettings(schema, connection.Settings, request.Settings, validator);
+        var settings = request.Settings is null ? connection.Settings : ConnectionTypes.ValidateSettings(schema, connection.Kind, connection.Settings, request.Settings, validator);
         ConnectionTypes.ValidateSecrets(schema, request.Secrets, connection.SecretNames.ToHashSet(StringComparer.Ordinal), validator);
         if (!validator.IsValid)
         {

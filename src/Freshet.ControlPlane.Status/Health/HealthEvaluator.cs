@@ -39,7 +39,8 @@ public static class HealthEvaluator
             [HealthReasonCodes.RunStarting, HealthReasonCodes.RunRestarting], EndsEvaluation: false, BetweenRuns),
         new(PipelineHealthState.Degraded,
             "The run failed and will be retried; a table is quarantined; attempts were retried since the previous report; or "
-            + "the slot's retained WAL is above `WalRiskFraction` of its limit, or at its growth rate reaches the limit within `WalRiskHorizon`.",
+            + "the slot's retained WAL is above `WalRiskFraction` of its limit (`max_slot_wal_keep_size`, or the WAL disk budget configured on the "
+            + "connection when that is smaller), or at its growth rate reaches the limit within `WalRiskHorizon`.",
             [HealthReasonCodes.RunFailedRetrying, HealthReasonCodes.TableQuarantined, HealthReasonCodes.Retrying, HealthReasonCodes.WalRetentionRisk],
             EndsEvaluation: false, NeedsAttention),
         new(PipelineHealthState.Snapshotting,
@@ -236,17 +237,24 @@ public static class HealthEvaluator
             return null;
         }
 
+        // Which limit it is tells the reader what to do: raise max_slot_wal_keep_size (or consume the slot) before the server
+        // drops the slot, or look at the source's disk the operator budgeted.
+        var (named, shortName) = facts.Observation.RetainedWalLimitKind switch
+        {
+            RetainedWalLimitKind.WalDiskBudget => ($"the {Bytes(limit)} WAL disk budget configured on the connection", "the budget"),
+            _ => ($"the {Bytes(limit)} limit of max_slot_wal_keep_size", "the limit"),
+        };
         var message = new StringBuilder($"Slot retains {Bytes(retained)} of WAL");
         if (nearLimit)
         {
-            message.Append($" ({Percent(fraction * 100)} of the {Bytes(limit)} limit)");
+            message.Append($" ({Percent(fraction * 100)} of {named})");
         }
 
         if (reachesLimitSoon)
         {
             var rate = Bytes(facts.Observation.RetainedWalGrowthBytesPerSecond!.Value);
             var when = Duration(TimeSpan.FromSeconds(secondsToLimit!.Value));
-            message.Append(nearLimit ? $"; at {rate}/s it reaches the limit in about {when}" : $"; at {rate}/s it reaches the {Bytes(limit)} limit in about {when}");
+            message.Append(nearLimit ? $"; at {rate}/s it reaches {shortName} in about {when}" : $"; at {rate}/s it reaches {named} in about {when}");
         }
 
         return new(HealthReasonCodes.WalRetentionRisk, message.ToString());

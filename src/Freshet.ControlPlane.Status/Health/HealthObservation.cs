@@ -12,14 +12,15 @@ namespace Freshet.ControlPlane.Status.Health;
 /// <param name="ConsecutiveFailedReports">Reports in a row that said Failed (or had more errors than the one before).</param>
 /// <param name="LagThresholdSeconds">The pipeline's own lag threshold.</param>
 /// <param name="RetainedWalLimitBytes">
-/// How much WAL the slot may retain: <c>max_slot_wal_keep_size</c>, or the free disk an operator configured; null:
-/// unknown or unlimited.
+/// How much WAL the slot may retain: what <c>max_slot_wal_keep_size</c> allows, or the WAL disk budget configured on the
+/// source connection, whichever is smaller; null: unknown or unlimited.
 /// </param>
 /// <param name="RetainedWalGrowthBytesPerSecond">How fast the retained WAL grows, measured by the store from recent reports; null: unknown.</param>
 /// <param name="RetriesSincePreviousReport">
 /// Retried attempts since the previous report of the same run (the report's <see cref="PipelineProgressReport.Retries"/>
 /// counts since the run started, so only the store, which keeps the previous one, can tell whether they still increase).
 /// </param>
+/// <param name="RetainedWalLimitKind">Which limit <paramref name="RetainedWalLimitBytes"/> is; null: <c>max_slot_wal_keep_size</c> (all older workers knew).</param>
 public sealed record HealthObservation(
     bool Paused,
     bool Placed,
@@ -31,7 +32,8 @@ public sealed record HealthObservation(
     double LagThresholdSeconds,
     long? RetainedWalLimitBytes,
     double? RetainedWalGrowthBytesPerSecond,
-    long RetriesSincePreviousReport = 0);
+    long RetriesSincePreviousReport = 0,
+    RetainedWalLimitKind? RetainedWalLimitKind = null);
 
 /// <summary>The thresholds of the health rules.</summary>
 /// <param name="StaleAfter">A placed pipeline without a report for longer than this is Stale: the worker lease plus some grace.</param>

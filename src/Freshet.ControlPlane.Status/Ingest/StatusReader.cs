@@ -66,10 +66,11 @@ internal sealed class StatusReader(NpgsqlDataSource dataSource, TimeProvider tim
                 found ? row.Status.SnapshotStartedAt : null,
                 found ? row.Status.ConsecutiveFailedReports : 0,
                 query.LagThresholdSeconds,
-                // The source's own limit as the worker measured it; an operator-configured disk limit is not built yet.
+                // As the worker measured it: the server's limit or the connection's WAL disk budget, whichever is smaller.
                 RetainedWalLimitBytes: found ? row.Status.Report.RetainedWalLimitBytes : null,
                 found ? row.WalGrowth : null,
-                found ? row.Status.RetriesSincePrevious : 0);
+                found ? row.Status.RetriesSincePrevious : 0,
+                found ? row.Status.Report.RetainedWalLimitKind : null);
             views[query.PipelineId] = new PipelineStatusView(
                 query.PipelineId,
                 HealthEvaluator.Evaluate(observation, rules, now),

@@ -1,6 +1,7 @@
 using System.Collections.Concurrent;
 using Freshet.Contracts;
 using Freshet.DataPlane.Schema;
+using Freshet.DataPlane.Sources;
 
 namespace Freshet.DataPlane.Engine;
 
@@ -23,14 +24,14 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     private long _retries;
     private long _errors;
     private long _pendingIds;
-    private Func<(long? Head, long? Retained, long? RetainedLimit)> _sourceStatus = () => (null, null, null);
+    private Func<SourceStatus> _sourceStatus = () => SourceStatus.Unknown;
     private IReadOnlyList<Guid>? _handledResnapshots;
 
     public Guid PipelineId { get; } = pipelineId;
 
     public long Epoch { get; } = epoch;
 
-    internal void SetSourceStatus(Func<(long? Head, long? Retained, long? RetainedLimit)> sourceStatus) => _sourceStatus = sourceStatus;
+    internal void SetSourceStatus(Func<SourceStatus> sourceStatus) => _sourceStatus = sourceStatus;
 
     internal void SetState(PipelineRunState state, string? reason = null, DateTimeOffset? nextAttemptAt = null)
     {
@@ -129,7 +130,8 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     public PipelineProgressReport Report()
     {
         var now = time.GetUtcNow();
-        var (head, retained, retainedLimit) = _sourceStatus();
+        var source = _sourceStatus();
+        var head = source.HeadPosition;
         lock (_lock)
         {
             Sample();
@@ -155,7 +157,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
                 bytesPerSecond,
                 _lastDeliveryAt,
                 _lastSourceCommitAt,
-                retained,
+                source.RetainedBytes,
                 _rows,
                 _batches,
                 Interlocked.Read(ref _retries),
@@ -163,7 +165,8 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
                 _tables.ToDictionary(t => t.Key.ToString(), t => t.Value.Report()),
                 now,
                 _handledResnapshots,
-                retainedLimit);
+                source.RetainedLimitBytes,
+                source.RetainedLimitKind);
         }
     }
 

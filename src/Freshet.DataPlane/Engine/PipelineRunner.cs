@@ -37,7 +37,7 @@ internal sealed partial class PipelineRunner(
         progress.SetState(PipelineRunState.Starting);
         await using var destination = connectors.CreateDestination(spec, time);
         await using var source = connectors.CreateSource(spec, time);
-        progress.SetSourceStatus(() => (source.Status.HeadPosition, source.Status.RetainedBytes, source.Status.RetainedLimitBytes));
+        progress.SetSourceStatus(() => source.Status);
         var resilience = Resilience();
 
         var checkpoint = await resilience.ExecuteAsync(async ct => await destination.ClaimAsync(ct).ConfigureAwait(false), cancellationToken).ConfigureAwait(false);

@@ -1,5 +1,6 @@
 using Freshet.Contracts;
 using Freshet.DataPlane.Engine;
+using Freshet.DataPlane.Sources;
 using Microsoft.Extensions.Logging;
 
 namespace Freshet.DataPlane.Runtime;
@@ -18,7 +19,7 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly Dictionary<Guid, Running> _running = [];
     private readonly Dictionary<Guid, PipelineAssignment> _paused = [];
-    private readonly Dictionary<Guid, (DateTimeOffset At, long? Head, long? Retained)> _pausedSource = [];
+    private readonly Dictionary<Guid, (DateTimeOffset At, SourceStatus Status)> _pausedSource = [];
     private readonly SemaphoreSlim _lock = new(1, 1);
     // Guards _running's contents for readers outside _lock; _lock serializes the changes themselves.
     private readonly Lock _runningGate = new();
@@ -124,9 +125,10 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         var reports = Snapshot().Select(r => r.Supervisor.Progress.Report()).ToList();
         foreach (var paused in _paused.Values)
         {
-            var source = _pausedSource.GetValueOrDefault(paused.Spec.PipelineId);
+            var source = _pausedSource.TryGetValue(paused.Spec.PipelineId, out var measured) ? measured.Status : SourceStatus.Unknown;
             reports.Add(new PipelineProgressReport(paused.Spec.PipelineId, paused.Spec.Epoch, PipelineRunState.Paused, "paused",
-                null, source.Head, null, null, 0, 0, 0, null, null, source.Retained, 0, 0, 0, 0, new Dictionary<string, TableProgressReport>(), _time.GetUtcNow()));
+                null, source.HeadPosition, null, null, 0, 0, 0, null, null, source.RetainedBytes, 0, 0, 0, 0, new Dictionary<string, TableProgressReport>(),
+                _time.GetUtcNow(), RetainedWalLimitBytes: source.RetainedLimitBytes, RetainedWalLimitKind: source.RetainedLimitKind));
         }
 
         return reports;
@@ -177,11 +179,11 @@ public sealed partial class WorkerRuntime : IAsyncDisposable
         {
             await using var source = _connectors.CreateSource(spec, _time);
             var status = await source.MeasureAsync(cancellationToken).ConfigureAwait(false);
-            _pausedSource[spec.PipelineId] = (_time.GetUtcNow(), status.HeadPosition, status.RetainedBytes);
+            _pausedSource[spec.PipelineId] = (_time.GetUtcNow(), status);
         }
         catch (Exception e) when (e is not OperationCanceledException)
         {
-            _pausedSource[spec.PipelineId] = (_time.GetUtcNow(), null, null);
+            _pausedSource[spec.PipelineId] = (_time.GetUtcNow(), SourceStatus.Unknown);
             LogMeasureFailed(_logger, spec.PipelineId, Engine.FailureReason.Describe(e));
         }
     }

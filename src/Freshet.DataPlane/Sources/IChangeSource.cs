@@ -1,3 +1,4 @@
+using Freshet.Contracts;
 using System.Threading.Channels;
 using Freshet.DataPlane.Changes;
 using Freshet.DataPlane.Schema;
@@ -103,10 +104,16 @@ internal readonly record struct SourceEvent(
 /// <param name="RetainedBytes">Log the pipeline holds back on the source (PostgreSQL: the slot, from its restart point).</param>
 /// <param name="MeasuredAt">When these were measured.</param>
 /// <param name="RetainedLimitBytes">
-/// How much the source lets it hold before it gives the log up (PostgreSQL: retained plus the slot's <c>safe_wal_size</c>
-/// under <c>max_slot_wal_keep_size</c>); null when unlimited or unknown.
+/// How much it may hold (PostgreSQL: the smaller of retained plus the slot's <c>safe_wal_size</c> under
+/// <c>max_slot_wal_keep_size</c>, and the WAL disk budget configured on the connection); null when unlimited or unknown.
 /// </param>
-internal sealed record SourceStatus(long? HeadPosition, long? RetainedBytes, DateTimeOffset? MeasuredAt, long? RetainedLimitBytes = null)
+/// <param name="RetainedLimitKind">Which limit <paramref name="RetainedLimitBytes"/> is; null with it.</param>
+internal sealed record SourceStatus(
+    long? HeadPosition,
+    long? RetainedBytes,
+    DateTimeOffset? MeasuredAt,
+    long? RetainedLimitBytes = null,
+    RetainedWalLimitKind? RetainedLimitKind = null)
 {
     public static readonly SourceStatus Unknown = new(null, null, null);
 }

@@ -191,12 +191,12 @@ public sealed partial class HealthEvaluatorTests
     }
 
     [Theory]
-    [InlineData(41.0, 50.0, 2.1, "Slot retains 41.0 GB of WAL (82% of the 50.0 GB limit); at 2.1 MB/s it reaches the limit in about 1.2 h")]
-    [InlineData(10.0, 50.0, 1.0, "Slot retains 10.0 GB of WAL; at 1.0 MB/s it reaches the 50.0 GB limit in about 11.4 h")]
+    [InlineData(41.0, 50.0, 2.1, "Slot retains 41.0 GB of WAL (82% of the 50.0 GB limit of max_slot_wal_keep_size); at 2.1 MB/s it reaches the limit in about 1.2 h")]
+    [InlineData(10.0, 50.0, 1.0, "Slot retains 10.0 GB of WAL; at 1.0 MB/s it reaches the 50.0 GB limit of max_slot_wal_keep_size in about 11.4 h")]
     [InlineData(10.0, 50.0, 0.4, null)]
-    [InlineData(45.0, 50.0, null, "Slot retains 45.0 GB of WAL (90% of the 50.0 GB limit)")]
-    [InlineData(45.0, 50.0, -1.0, "Slot retains 45.0 GB of WAL (90% of the 50.0 GB limit)")]
-    [InlineData(52.0, 50.0, 3.0, "Slot retains 52.0 GB of WAL (104% of the 50.0 GB limit)")]
+    [InlineData(45.0, 50.0, null, "Slot retains 45.0 GB of WAL (90% of the 50.0 GB limit of max_slot_wal_keep_size)")]
+    [InlineData(45.0, 50.0, -1.0, "Slot retains 45.0 GB of WAL (90% of the 50.0 GB limit of max_slot_wal_keep_size)")]
+    [InlineData(52.0, 50.0, 3.0, "Slot retains 52.0 GB of WAL (104% of the 50.0 GB limit of max_slot_wal_keep_size)")]
     [InlineData(40.0, 50.0, null, null)]
     [InlineData(40.0, null, 100.0, null)]
     public void Evaluate_RetainedWal_IsARiskAboveTheFractionOrWhenProjectedToReachTheLimitWithinTheHorizon(
@@ -206,6 +206,40 @@ public sealed partial class HealthEvaluatorTests
         var observation = Placed(report, Start) with
         {
             RetainedWalLimitBytes = limitGiB is { } limit ? (long)(limit * GiB) : null,
+            RetainedWalGrowthBytesPerSecond = growthMiBPerSecond * MiB,
+        };
+
+        var health = HealthEvaluator.Evaluate(observation, Rules, Start);
+
+        if (message is null)
+        {
+            Assert.Equal(PipelineHealthState.Healthy, health.State);
+            Assert.Empty(health.Reasons);
+        }
+        else
+        {
+            Assert.Equal(PipelineHealthState.Degraded, health.State);
+            Assert.Equal(new HealthReason("wal_retention_risk", message), Assert.Single(health.Reasons));
+        }
+    }
+
+    [Theory]
+    [InlineData(RetainedWalLimitKind.WalDiskBudget, 9.0, 10.0, null, "Slot retains 9.0 GB of WAL (90% of the 10.0 GB WAL disk budget configured on the connection)")]
+    [InlineData(RetainedWalLimitKind.WalDiskBudget, 8.5, 10.0, 1.0,
+        "Slot retains 8.5 GB of WAL (85% of the 10.0 GB WAL disk budget configured on the connection); at 1.0 MB/s it reaches the budget in about 26 min")]
+    [InlineData(RetainedWalLimitKind.WalDiskBudget, 2.0, 10.0, 0.1,
+        "Slot retains 2.0 GB of WAL; at 102.4 kB/s it reaches the 10.0 GB WAL disk budget configured on the connection in about 22.8 h")]
+    [InlineData(RetainedWalLimitKind.WalDiskBudget, 2.0, 10.0, 0.05, null)]
+    [InlineData(RetainedWalLimitKind.MaxSlotWalKeepSize, 9.0, 10.0, null, "Slot retains 9.0 GB of WAL (90% of the 10.0 GB limit of max_slot_wal_keep_size)")]
+    public void Evaluate_RetainedWal_NamesWhichLimitItApproaches_TheConnectionsBudgetOrTheServersSetting(
+        RetainedWalLimitKind kind, double retainedGiB, double limitGiB, double? growthMiBPerSecond, string? message)
+    {
+        // An unlimited max_slot_wal_keep_size with a budget on the connection: the budget is the only limit there is.
+        var report = Streaming(Start) with { RetainedWalBytes = (long)(retainedGiB * GiB) };
+        var observation = Placed(report, Start) with
+        {
+            RetainedWalLimitBytes = (long)(limitGiB * GiB),
+            RetainedWalLimitKind = kind,
             RetainedWalGrowthBytesPerSecond = growthMiBPerSecond * MiB,
         };
 

@@ -116,6 +116,39 @@ public sealed class SourceTests
         Assert.Equal(0L, await harness.ScalarAsync<long>($"SELECT count(*) FROM pg_publication WHERE pubname = '{harness.SlotName}'"));
     }
 
+    [Fact]
+    public async Task SourceWithAWalDiskBudget_UnlimitedMaxSlotWalKeepSize_ReportsTheBudgetAsTheSlotsWalLimit()
+    {
+        await using var harness = await PipelineHarness.CreateAsync(Target.DuckDb, "budget");
+        await harness.ExecuteAsync("CREATE TABLE t (id integer PRIMARY KEY); INSERT INTO t VALUES (1)");
+        var spec = harness.Spec(tables: [new TableSpec("public", "t")]);
+        spec = spec with
+        {
+            Source = spec.Source with { Settings = new Dictionary<string, string>(spec.Source.Settings) { ["wal_disk_budget_mb"] = "2048" } },
+        };
+        const long budgetBytes = 2048L * 1024 * 1024;
+        // Short heartbeats: the slot is measured with each one.
+        var options = new DataPlaneOptions { SourceHeartbeatInterval = TimeSpan.FromMilliseconds(200) };
+        await using var runtime = new WorkerRuntime(options, TimeProvider.System, NullLoggerFactory.Instance);
+
+        await runtime.ReconcileAsync([new PipelineAssignment(spec, DesiredState.Running)], CancellationToken.None);
+        await WaitAsync(() => runtime.Reports().Any(r => r.State == PipelineRunState.Streaming && r.RetainedWalBytes is not null));
+        Assert.Equal(-1L, await harness.ScalarAsync<long>("SELECT setting::bigint FROM pg_settings WHERE name = 'max_slot_wal_keep_size'"));
+        var streaming = Assert.Single(runtime.Reports());
+        Assert.Equal(budgetBytes, streaming.RetainedWalLimitBytes);
+        Assert.Equal(RetainedWalLimitKind.WalDiskBudget, streaming.RetainedWalLimitKind);
+
+        // A paused pipeline's slot keeps holding WAL, so its report keeps the limit too.
+        await runtime.ReconcileAsync([new PipelineAssignment(spec, DesiredState.Paused)], CancellationToken.None);
+        var paused = Assert.Single(runtime.Reports());
+        Assert.Equal(PipelineRunState.Paused, paused.State);
+        Assert.Equal(budgetBytes, paused.RetainedWalLimitBytes);
+        Assert.Equal(RetainedWalLimitKind.WalDiskBudget, paused.RetainedWalLimitKind);
+
+        await runtime.ReconcileAsync([], CancellationToken.None);
+        Assert.Equal(0L, await harness.ScalarAsync<long>($"SELECT count(*) FROM pg_replication_slots WHERE slot_name = '{harness.SlotName}'"));
+    }
+
     private static async Task WaitAsync(Func<bool> condition)
     {
         var deadline = DateTime.UtcNow.AddSeconds(60);

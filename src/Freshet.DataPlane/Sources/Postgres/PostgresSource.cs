@@ -28,6 +28,7 @@ internal sealed partial class PostgresSource : IChangeSource
     private readonly NpgsqlConnectionStringBuilder _connectionString;
     private readonly NpgsqlDataSource _dataSource;
     private readonly PgCatalog _catalog;
+    private readonly long? _walDiskBudgetBytes;
     private readonly Dictionary<TableId, TableSchema> _tables = [];
     private LogicalReplicationConnection? _replication;
     private SourceStatus _status = SourceStatus.Unknown;
@@ -42,6 +43,7 @@ internal sealed partial class PostgresSource : IChangeSource
         _connectionString = PostgresEndpoint.ConnectionString(spec.Source, "freshet-worker");
         _dataSource = NpgsqlDataSource.Create(_connectionString);
         _catalog = new PgCatalog(_dataSource);
+        _walDiskBudgetBytes = WalRetentionLimit.BudgetBytes(spec.Source.Settings);
         var id = spec.PipelineId.ToString("N");
         SlotName = spec.Source.Settings.TryGetValue("slot_name", out var slot) ? slot : $"freshet_{id}";
         PublicationName = spec.Source.Settings.TryGetValue("publication_name", out var publication) ? publication : $"freshet_{id}";
@@ -384,9 +386,10 @@ internal sealed partial class PostgresSource : IChangeSource
     }
 
     /// <summary>
-    /// The server's WAL head, how much WAL the slot holds back (from its restart point), and how much it may hold before
-    /// the server invalidates it: what it holds plus <c>safe_wal_size</c>, which is null when <c>max_slot_wal_keep_size</c>
-    /// is unlimited (the disk is the limit then, which only the operator knows).
+    /// The server's WAL head, how much WAL the slot holds back (from its restart point), and how much it may hold: before
+    /// the server invalidates it, what it holds plus <c>safe_wal_size</c> (null when <c>max_slot_wal_keep_size</c> is
+    /// unlimited), or the WAL disk budget configured on the connection when that is smaller (the disk is the limit the
+    /// server does not know about; only the operator does).
     /// </summary>
     private async Task<SourceStatus> MeasureAsync(NpgsqlConnection connection, CancellationToken cancellationToken)
     {
@@ -397,11 +400,13 @@ internal sealed partial class PostgresSource : IChangeSource
             connection);
         await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         await reader.ReadAsync(cancellationToken).ConfigureAwait(false);
+        var (limit, limitKind) = WalRetentionLimit.Effective(reader.IsDBNull(2) ? null : reader.GetInt64(2), _walDiskBudgetBytes);
         return new SourceStatus(
             Lsn.ToPosition(reader.GetFieldValue<NpgsqlLogSequenceNumber>(0)),
             reader.IsDBNull(1) ? null : reader.GetInt64(1),
             _time.GetUtcNow(),
-            reader.IsDBNull(2) ? null : reader.GetInt64(2));
+            limit,
+            limitKind);
     }
 
     private static async Task<T> ScalarAsync<T>(NpgsqlConnection connection, string sql, CancellationToken cancellationToken)
