@@ -43,7 +43,6 @@ public static partial class HostCommands
         {
             builder.AddSchedulerModule();
         }
-
         else if (roles.Api || roles.Status)
         {
             // Where pipelines run, read from the control database: the API shows runtimes, status judges reports by them.

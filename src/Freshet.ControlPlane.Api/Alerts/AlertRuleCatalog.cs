@@ -36,9 +36,9 @@ internal sealed class AlertRuleCatalog(IServiceScopeFactory scopes) : IAlertRule
         await using var scope = PlatformScope(out var db);
         var ids = tenantIds.ToList();
         var pipelines = await db.Pipelines.AsNoTracking().Where(p => ids.Contains(p.TenantId)).OrderBy(p => p.Id).ToListAsync(cancellationToken);
-        // Without a scheduler in this process nothing is placed, as the status API sees it too.
-        IReadOnlyDictionary<Guid, PipelinePlacementInfo>? placements = scope.ServiceProvider.GetService<IWorkerPool>() is { } pool && pipelines.Count > 0
-            ? await pool.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken)
+        // Where pipelines run, as the status API reads it (null: this process cannot know, so nothing counts as placed).
+        IReadOnlyDictionary<Guid, PipelinePlacementInfo>? placements = scope.ServiceProvider.GetService<IPipelinePlacements>() is { } directory && pipelines.Count > 0
+            ? await directory.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken)
             : null;
         return pipelines.Select(p => new AlertSubject(
             p.TenantId,
