@@ -43,6 +43,13 @@ public sealed record AlertRuleDefinition(
     string SigningSecret,
     bool Enabled);
 
+/// <summary>How alert rules' signing secrets are written (as Standard Webhooks writes them): this prefix, then base64.</summary>
+public static class AlertSigningSecrets
+{
+    /// <summary>What every signing secret starts with; the key is the base64-decoded rest.</summary>
+    public const string Prefix = "whsec_";
+}
+
 /// <summary>A pipeline an alert rule may watch: its tenant, its name, and what its health is judged from.</summary>
 public sealed record AlertSubject(Guid TenantId, string PipelineName, PipelineStatusQuery Query);
 

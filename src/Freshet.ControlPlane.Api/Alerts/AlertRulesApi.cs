@@ -513,7 +513,7 @@ internal static class AlertRulesApi
     }
 
     /// <summary>32 random bytes as Standard Webhooks writes secrets: <c>whsec_</c> + base64.</summary>
-    private static string NewSecret() => "whsec_" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
+    private static string NewSecret() => AlertSigningSecrets.Prefix + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32));
 
     private static IAlertHistory? History(HttpContext http) => http.RequestServices.GetService<IAlertHistory>();
 

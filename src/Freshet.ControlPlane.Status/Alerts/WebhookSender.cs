@@ -4,6 +4,7 @@ using System.Net;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text;
+using Freshet.Contracts;
 using Freshet.ServiceDefaults;
 using Polly;
 using Polly.Retry;
@@ -32,8 +33,6 @@ internal sealed record WebhookAttempt(int Attempt, DateTimeOffset At, int? Statu
 /// </summary>
 internal sealed class WebhookSender : IDisposable
 {
-    public const string SecretPrefix = "whsec_";
-
     // A receiver's Retry-After beyond this is not waited for in one delivery: the attempt counts as failed.
     private static readonly TimeSpan MaxRetryAfter = TimeSpan.FromMinutes(2);
 
@@ -60,7 +59,7 @@ internal sealed class WebhookSender : IDisposable
     /// <summary>Signs <paramref name="body"/> as Standard Webhooks does: <c>v1,</c> + base64(HMAC-SHA256(secret, id.timestamp.body)).</summary>
     public static string Sign(string secret, string id, long timestamp, string body)
     {
-        var key = Convert.FromBase64String(secret.StartsWith(SecretPrefix, StringComparison.Ordinal) ? secret[SecretPrefix.Length..] : secret);
+        var key = Convert.FromBase64String(secret.StartsWith(AlertSigningSecrets.Prefix, StringComparison.Ordinal) ? secret[AlertSigningSecrets.Prefix.Length..] : secret);
         var signed = Encoding.UTF8.GetBytes(string.Create(CultureInfo.InvariantCulture, $"{id}.{timestamp}.{body}"));
         return "v1," + Convert.ToBase64String(HMACSHA256.HashData(key, signed));
     }
