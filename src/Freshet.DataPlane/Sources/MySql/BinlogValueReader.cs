@@ -51,21 +51,22 @@ internal static class BinlogValueReader
     {
         switch (column.Type)
         {
+            // Each branch boxes its own type: a conditional of two numeric types would widen both to a common one.
             case MySqlColumnType.Tiny:
                 var tiny = reader.ReadByte();
                 return column.Unsigned ? (short)tiny : (short)(sbyte)tiny;
             case MySqlColumnType.Short:
                 var small = reader.ReadUInt16();
-                return column.Unsigned ? (int)small : (short)small;
+                return column.Unsigned ? (object)(int)small : (short)small;
             case MySqlColumnType.Int24:
                 var medium = reader.ReadUInt24();
                 return column.Unsigned ? (int)medium : (int)(medium << 8) >> 8;
             case MySqlColumnType.Long:
                 var integer = reader.ReadUInt32();
-                return column.Unsigned ? (long)integer : (int)integer;
+                return column.Unsigned ? (object)(long)integer : (int)integer;
             case MySqlColumnType.LongLong:
                 var big = reader.ReadUInt64();
-                return column.Unsigned ? (decimal)big : (long)big;
+                return column.Unsigned ? (object)(decimal)big : (long)big;
             case MySqlColumnType.Float:
                 return BitConverter.Int32BitsToSingle((int)reader.ReadUInt32());
             case MySqlColumnType.Double:
@@ -92,7 +93,7 @@ internal static class BinlogValueReader
                 return MySqlTemporal.ReadTimestamp2(reader.ReadBytes(4 + (column.Precision + 1) / 2), column.Precision);
             case MySqlColumnType.Bit:
                 var bits = reader.ReadBytes((column.Length + 7) / 8);
-                return column.Length == 1 ? bits[0] != 0 : bits.ToArray();
+                return column.Length == 1 ? bits[0] != 0 : (object)bits.ToArray();
             case MySqlColumnType.Enum:
                 var index = (int)reader.ReadFixed(column.Length);
                 // Index 0 is the empty string MySQL stores for a value it could not match (non-strict mode).
@@ -289,8 +290,8 @@ internal static class MySqlTemporal
     /// <summary>Fractional seconds as microseconds: ⌈fsp/2⌉ big-endian bytes, in hundredths, ten-thousandths or millionths.</summary>
     private static long ReadFraction(ReadOnlySpan<byte> stored, int fsp, bool signed) => fsp switch
     {
-        1 or 2 => (signed ? (sbyte)stored[0] : stored[0]) * 10000L,
-        3 or 4 => (signed ? BinaryPrimitives.ReadInt16BigEndian(stored) : BinaryPrimitives.ReadUInt16BigEndian(stored)) * 100L,
+        1 or 2 => (signed ? (long)(sbyte)stored[0] : stored[0]) * 10000L,
+        3 or 4 => (signed ? (long)BinaryPrimitives.ReadInt16BigEndian(stored) : BinaryPrimitives.ReadUInt16BigEndian(stored)) * 100L,
         5 or 6 => signed ? (long)(ReadBigEndian(stored[..3]) << 40) >> 40 : (long)ReadBigEndian(stored[..3]),
         _ => 0,
     };

@@ -49,7 +49,7 @@ public sealed class BinlogStreamTests
             new byte[] { 0, 0, 0, 0 }, Array.Empty<byte>(), Array.Empty<byte>(), "", "", Array.Empty<byte>(),
             "small", "", false, new byte[] { 0, 0 }, (short)1901, new DateOnly(1000, 1, 1),
             MinusMicros(838, 59, 59, 0), MinusMicros(0, 0, 1, 250_000), MinusMicros(12, 34, 56, 789_000), MinusMicros(1, 0, 0, 500_000),
-            new DateTime(2000, 2, 29, 23, 59, 59, DateTimeKind.Unspecified), new DateTime(1999, 12, 31, 23, 59, 59, DateTimeKind.Unspecified).AddTicks(100_000),
+            new DateTime(2000, 2, 29, 23, 59, 59, DateTimeKind.Unspecified), new DateTime(1999, 12, 31, 23, 59, 59, DateTimeKind.Unspecified).AddTicks(1_000_000),
             new DateTime(1999, 12, 31, 23, 59, 59, DateTimeKind.Unspecified).AddTicks(10),
             new DateTime(2001, 9, 9, 1, 46, 40, DateTimeKind.Utc), new DateTime(1970, 1, 1, 0, 0, 1, DateTimeKind.Utc).AddTicks(10),
             "[]",
