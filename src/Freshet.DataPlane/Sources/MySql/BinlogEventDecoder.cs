@@ -1,0 +1,239 @@
+using System.Buffers.Binary;
+using System.IO.Hashing;
+using System.Text;
+
+namespace Freshet.DataPlane.Sources.MySql;
+
+/// <summary>
+/// Decodes binlog events one at a time, in stream order, keeping what later events depend on: the format description
+/// (header layout, checksum algorithm) and the table maps. Every event's CRC32 is verified when the stream carries
+/// checksums. One decoder per stream; not thread-safe.
+/// </summary>
+internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
+{
+    private const int ChecksumSize = 4;
+    private const int FormatDescriptionFixedSize = 2 + 50 + 4 + 1;
+
+    // STMT_END_F of a rows event: the statement's last rows event.
+    private const ushort RowsEndOfStatement = 0x0001;
+
+    private readonly Dictionary<ulong, BinlogTable> _tables = [];
+    private bool _checksums = checksumsBeforeFormatDescription;
+    private byte[] _postHeaderLengths = [];
+
+    /// <summary>Whether events currently end with a CRC32 (from the last FORMAT_DESCRIPTION).</summary>
+    public bool ChecksumsEnabled => _checksums;
+
+    public BinlogEvent Decode(ReadOnlySpan<byte> bytes)
+    {
+        if (bytes.Length < BinlogEventHeader.Size)
+        {
+            throw new MySqlProtocolException($"A binlog event of {bytes.Length} bytes is shorter than its header.");
+        }
+
+        var header = ReadHeader(bytes);
+        if (header.EventSize != bytes.Length)
+        {
+            throw new MySqlProtocolException($"A {header.Type} event says it has {header.EventSize} bytes but {bytes.Length} arrived.");
+        }
+
+        if (header.Type == BinlogEventType.FormatDescription)
+        {
+            return DecodeFormatDescription(header, bytes);
+        }
+
+        if (_checksums)
+        {
+            Verify(header, bytes);
+        }
+
+        var body = bytes[BinlogEventHeader.Size..(_checksums ? bytes.Length - ChecksumSize : bytes.Length)];
+        return header.Type switch
+        {
+            BinlogEventType.Rotate => DecodeRotate(header, body),
+            BinlogEventType.MariaDbGtid => DecodeMariaDbGtid(header, body),
+            BinlogEventType.MariaDbGtidList => DecodeGtidList(header, body),
+            BinlogEventType.MySqlGtid or BinlogEventType.MySqlAnonymousGtid => DecodeMySqlGtid(header, body),
+            BinlogEventType.Query => DecodeQuery(header, body),
+            BinlogEventType.TableMap => DecodeTableMap(header, body),
+            BinlogEventType.WriteRowsV1 or BinlogEventType.WriteRowsV2 => DecodeRows(header, body, RowsEventKind.Write),
+            BinlogEventType.UpdateRowsV1 or BinlogEventType.UpdateRowsV2 => DecodeRows(header, body, RowsEventKind.Update),
+            BinlogEventType.DeleteRowsV1 or BinlogEventType.DeleteRowsV2 => DecodeRows(header, body, RowsEventKind.Delete),
+            BinlogEventType.Xid => new XidEvent(header, BinaryPrimitives.ReadUInt64LittleEndian(body)),
+            BinlogEventType.Heartbeat => new HeartbeatEvent(header, Encoding.UTF8.GetString(body)),
+            BinlogEventType.TransactionPayload => throw new BinlogUnsupportedException(
+                "The server compresses transactions (MySQL binlog_transaction_compression=ON); this reader does not decode TRANSACTION_PAYLOAD events yet: turn the setting off."),
+            BinlogEventType.PartialUpdateRows => throw new BinlogUnsupportedException(
+                "The server writes partial JSON updates (MySQL binlog_row_value_options=PARTIAL_JSON); set it to '' so that rows arrive whole."),
+            >= BinlogEventType.QueryCompressed and <= BinlogEventType.DeleteRowsCompressed => throw new BinlogUnsupportedException(
+                $"The server compresses its binlog events ({header.Type}, MariaDB log_bin_compress=ON); this reader does not decode them yet: turn log_bin_compress off."),
+            _ => new SkippedEvent(header),
+        };
+    }
+
+    /// <summary>The table a TABLE_MAP event mapped to this id, if any.</summary>
+    public BinlogTable? TableById(ulong tableId) => _tables.GetValueOrDefault(tableId);
+
+    private static BinlogEventHeader ReadHeader(ReadOnlySpan<byte> bytes)
+    {
+        var reader = new PayloadReader(bytes);
+        return new BinlogEventHeader(reader.ReadUInt32(), (BinlogEventType)reader.ReadByte(), reader.ReadUInt32(), reader.ReadUInt32(), reader.ReadUInt32(), reader.ReadUInt16());
+    }
+
+    private static void Verify(BinlogEventHeader header, ReadOnlySpan<byte> bytes)
+    {
+        var expected = BinaryPrimitives.ReadUInt32LittleEndian(bytes[^ChecksumSize..]);
+        var actual = Crc32.HashToUInt32(bytes[..^ChecksumSize]);
+        if (expected != actual)
+        {
+            throw new BinlogChecksumException(
+                $"The {header.Type} event ending at binlog position {header.NextPosition} fails its CRC32 check (stored 0x{expected:X8}, computed 0x{actual:X8}): the stream is corrupt and was not applied.");
+        }
+    }
+
+    /// <summary>
+    /// FORMAT_DESCRIPTION: binlog version(2), server version(50, NUL-padded), create timestamp(4), header length(1),
+    /// post-header length per event type, then (servers that know checksums) the checksum algorithm(1) and a CRC32(4)
+    /// — at a fixed place from the end, so that a reader can find the algorithm before it knows anything else.
+    /// </summary>
+    private FormatDescriptionEvent DecodeFormatDescription(BinlogEventHeader header, ReadOnlySpan<byte> bytes)
+    {
+        var body = bytes[BinlogEventHeader.Size..];
+        var reader = new PayloadReader(body);
+        var binlogVersion = reader.ReadUInt16();
+        var serverVersion = Encoding.ASCII.GetString(reader.ReadBytes(50)).TrimEnd('\0');
+        reader.Skip(4);
+        var headerLength = reader.ReadByte();
+        if (headerLength != BinlogEventHeader.Size)
+        {
+            throw new MySqlProtocolException($"The binlog's event header is {headerLength} bytes; only the v4 header of 19 bytes is supported.");
+        }
+
+        var algorithm = body[^(ChecksumSize + 1)];
+        var hasCrc32 = algorithm == 1;
+        if (algorithm is not (0 or 1))
+        {
+            throw new BinlogUnsupportedException($"The binlog uses checksum algorithm {algorithm}; only NONE and CRC32 exist.");
+        }
+
+        if (hasCrc32)
+        {
+            Verify(header, bytes);
+        }
+
+        _postHeaderLengths = body[FormatDescriptionFixedSize..^(ChecksumSize + 1)].ToArray();
+        _checksums = hasCrc32;
+        // A new FORMAT_DESCRIPTION starts a new file: its table ids mean new things.
+        _tables.Clear();
+        return new FormatDescriptionEvent(header, binlogVersion, serverVersion, hasCrc32);
+    }
+
+    private static RotateEvent DecodeRotate(BinlogEventHeader header, ReadOnlySpan<byte> body) =>
+        new(header, Encoding.UTF8.GetString(body[8..]), BinaryPrimitives.ReadUInt64LittleEndian(body));
+
+    /// <summary>MariaDB GTID_EVENT: sequence number(8), domain id(4), flags(1), then optional parts by flag; the server id is the header's.</summary>
+    private static MariaDbGtidEvent DecodeMariaDbGtid(BinlogEventHeader header, ReadOnlySpan<byte> body)
+    {
+        var reader = new PayloadReader(body);
+        var sequence = reader.ReadUInt64();
+        var domain = reader.ReadUInt32();
+        var flags = reader.ReadByte();
+        return new MariaDbGtidEvent(header, new MariaDbGtid(domain, header.ServerId, sequence), flags);
+    }
+
+    /// <summary>MariaDB GTID_LIST_EVENT: count(4; the top 4 bits are flags), then per GTID domain(4), server(4), sequence(8).</summary>
+    private static MariaDbGtidListEvent DecodeGtidList(BinlogEventHeader header, ReadOnlySpan<byte> body)
+    {
+        var reader = new PayloadReader(body);
+        var count = reader.ReadUInt32() & 0x0FFFFFFF;
+        var gtids = new List<MariaDbGtid>((int)count);
+        for (var i = 0; i < count; i++)
+        {
+            gtids.Add(new MariaDbGtid(reader.ReadUInt32(), reader.ReadUInt32(), reader.ReadUInt64()));
+        }
+
+        return new MariaDbGtidListEvent(header, gtids);
+    }
+
+    /// <summary>MySQL GTID_LOG_EVENT: flags(1), source UUID(16, big-endian as written), transaction number(8).</summary>
+    private static MySqlGtidEvent DecodeMySqlGtid(BinlogEventHeader header, ReadOnlySpan<byte> body) =>
+        new(header, new Guid(body.Slice(1, 16), bigEndian: true), BinaryPrimitives.ReadInt64LittleEndian(body[17..]));
+
+    /// <summary>
+    /// QUERY_EVENT post-header: thread id(4), execution time(4), database name length(1), error code(2), status
+    /// variables length(2); body: status variables, database name NUL, statement text.
+    /// </summary>
+    private QueryEvent DecodeQuery(BinlogEventHeader header, ReadOnlySpan<byte> body)
+    {
+        var reader = new PayloadReader(body);
+        reader.Skip(8);
+        var databaseLength = reader.ReadByte();
+        var errorCode = reader.ReadUInt16();
+        var statusLength = reader.ReadUInt16();
+        reader.Position = PostHeaderLength(BinlogEventType.Query, 13) + statusLength;
+        var database = reader.ReadFixedString(databaseLength);
+        reader.Skip(1);
+        return new QueryEvent(header, database, Encoding.UTF8.GetString(reader.Rest), errorCode);
+    }
+
+    private int PostHeaderLength(BinlogEventType type, int fallback) =>
+        (int)type - 1 < _postHeaderLengths.Length ? _postHeaderLengths[(int)type - 1] : fallback;
+
+    /// <summary>Table ids are 6 bytes, or 4 when the format description says the post-header is 6 bytes long (old servers).</summary>
+    private ulong ReadTableId(ref PayloadReader reader, BinlogEventType type) =>
+        PostHeaderLength(type, 8) == 6 ? reader.ReadUInt32() : reader.ReadUInt48();
+
+    private TableMapEvent DecodeTableMap(BinlogEventHeader header, ReadOnlySpan<byte> body)
+    {
+        var reader = new PayloadReader(body);
+        var tableId = ReadTableId(ref reader, BinlogEventType.TableMap);
+        reader.Skip(2);
+        var table = TableMapDecoder.Decode(tableId, ref reader);
+        _tables[tableId] = table;
+        return new TableMapEvent(header, table);
+    }
+
+    /// <summary>
+    /// Rows events v1 (23–25) and v2 (30–32): table id, flags(2), v2 only: extra data length(2, counting itself) and
+    /// the extra data; then column count (length-encoded), the columns-present bitmap (UPDATE: one for the before and
+    /// one for the after image), then row images to the end of the event.
+    /// </summary>
+    private RowsEvent DecodeRows(BinlogEventHeader header, ReadOnlySpan<byte> body, RowsEventKind kind)
+    {
+        var reader = new PayloadReader(body);
+        var tableId = ReadTableId(ref reader, header.Type);
+        var flags = reader.ReadUInt16();
+        if (header.Type is BinlogEventType.WriteRowsV2 or BinlogEventType.UpdateRowsV2 or BinlogEventType.DeleteRowsV2)
+        {
+            var extraLength = reader.ReadUInt16();
+            reader.Skip(extraLength - 2);
+        }
+
+        if (!_tables.TryGetValue(tableId, out var table))
+        {
+            throw new MySqlProtocolException($"A {header.Type} event refers to table id {tableId}, which no TABLE_MAP event mapped.");
+        }
+
+        var columnCount = (int)reader.ReadLengthEncoded();
+        if (columnCount != table.Columns.Count)
+        {
+            throw new MySqlProtocolException($"A {header.Type} event for {table} has {columnCount} columns; its table map has {table.Columns.Count}.");
+        }
+
+        var bitmapSize = (columnCount + 7) / 8;
+        var beforePresent = reader.ReadBytes(bitmapSize);
+        var afterPresent = kind == RowsEventKind.Update ? reader.ReadBytes(bitmapSize) : beforePresent;
+        var rows = new List<RowImage>();
+        while (reader.Remaining > 0)
+        {
+            rows.Add(kind switch
+            {
+                RowsEventKind.Write => new RowImage(null, BinlogValueReader.ReadImage(ref reader, table, afterPresent)),
+                RowsEventKind.Delete => new RowImage(BinlogValueReader.ReadImage(ref reader, table, beforePresent), null),
+                _ => new RowImage(BinlogValueReader.ReadImage(ref reader, table, beforePresent), BinlogValueReader.ReadImage(ref reader, table, afterPresent)),
+            });
+        }
+
+        return new RowsEvent(header, kind, table, rows, (flags & RowsEndOfStatement) != 0);
+    }
+}
