@@ -88,13 +88,15 @@ public static class StatusModule
         services.AddSingleton<IAlertHistory>(sp => new AlertHistory(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp.GetRequiredService<WebhookSender>(),
-            sp.GetRequiredService<TimeProvider>()));
+            sp.GetRequiredService<TimeProvider>(),
+            sp.GetRequiredService<StatusMetrics>()));
         services.AddSingleton(sp => new WebhookDispatcher(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp.GetRequiredService<IAlertRuleCatalog>(),
             sp.GetRequiredService<WebhookSender>(),
             sp.GetRequiredService<TimeProvider>(),
-            sp.GetRequiredService<ILogger<WebhookDispatcher>>()));
+            sp.GetRequiredService<ILogger<WebhookDispatcher>>(),
+            sp.GetRequiredService<StatusMetrics>()));
         services.AddSingleton(sp => new AlertEngine(
             sp.GetRequiredKeyedService<NpgsqlDataSource>(nameof(StatusModule)),
             sp.GetRequiredService<IAlertRuleCatalog>(),

@@ -1,11 +1,12 @@
 using Freshet.Contracts;
+using Freshet.ControlPlane.Status.Metrics;
 using Npgsql;
 using NpgsqlTypes;
 
 namespace Freshet.ControlPlane.Status.Alerts;
 
 /// <summary>Alerts and deliveries as the API reads them, every query confined to the caller's tenant; and test sends.</summary>
-internal sealed class AlertHistory(NpgsqlDataSource dataSource, WebhookSender sender, TimeProvider time) : IAlertHistory
+internal sealed class AlertHistory(NpgsqlDataSource dataSource, WebhookSender sender, TimeProvider time, StatusMetrics? metrics = null) : IAlertHistory
 {
     public async Task<IReadOnlyList<AlertIncidentView>> ReadIncidentsAsync(
         Guid tenantId, Guid? ruleId, Guid? pipelineId, bool? open, long? before, int limit, CancellationToken cancellationToken)
@@ -111,11 +112,11 @@ internal sealed class AlertHistory(NpgsqlDataSource dataSource, WebhookSender se
 
         var result = await sender.DeliverAsync(
             rule.WebhookUrl, rule.SigningSecret, id, payload, retry: false,
-            attempt => WebhookDispatcher.RecordAttemptAsync(dataSource, id, attempt, CancellationToken.None),
+            attempt => WebhookDispatcher.RecordAttemptAsync(dataSource, id, attempt, metrics, CancellationToken.None),
             cancellationToken).ConfigureAwait(false);
         var completedAt = time.GetUtcNow();
         var state = result.Delivered ? "delivered" : "failed";
-        await WebhookDispatcher.CompleteAsync(dataSource, id, state, completedAt, CancellationToken.None).ConfigureAwait(false);
+        await WebhookDispatcher.CompleteAsync(dataSource, id, AlertPayloads.Test, state, completedAt, metrics, CancellationToken.None).ConfigureAwait(false);
         return new AlertDeliveryView(
             id, rule.RuleId, null, null, AlertPayloads.Test, state, now, completedAt,
             [new AlertDeliveryAttemptView(result.Attempt, result.At, result.StatusCode, result.Error, result.Duration.TotalMilliseconds)]);

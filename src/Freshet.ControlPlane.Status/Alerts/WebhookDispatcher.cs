@@ -1,4 +1,5 @@
 using Freshet.Contracts;
+using Freshet.ControlPlane.Status.Metrics;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 using Npgsql;
@@ -17,7 +18,8 @@ internal sealed partial class WebhookDispatcher(
     IAlertRuleCatalog catalog,
     WebhookSender sender,
     TimeProvider time,
-    ILogger<WebhookDispatcher> logger) : BackgroundService
+    ILogger<WebhookDispatcher> logger,
+    StatusMetrics? metrics = null) : BackgroundService
 {
     private const int ClaimSize = 16;
     private const int Parallelism = 4;
@@ -71,7 +73,7 @@ internal sealed partial class WebhookDispatcher(
         return claimed.Count;
     }
 
-    private async Task<List<(Guid Id, Guid RuleId, string Payload)>> ClaimAsync(CancellationToken cancellationToken)
+    private async Task<List<(Guid Id, Guid RuleId, string Type, string Payload)>> ClaimAsync(CancellationToken cancellationToken)
     {
         var now = time.GetUtcNow();
         await using var command = dataSource.CreateCommand(
@@ -83,45 +85,46 @@ internal sealed partial class WebhookDispatcher(
                 ORDER BY created_at
                 LIMIT $3
                 FOR UPDATE SKIP LOCKED)
-            RETURNING id, rule_id, payload::text
+            RETURNING id, rule_id, type, payload::text
             """);
         command.Parameters.Add(new NpgsqlParameter { Value = now });
         command.Parameters.Add(new NpgsqlParameter { Value = now + ClaimFor });
         command.Parameters.Add(new NpgsqlParameter { Value = ClaimSize });
-        var claimed = new List<(Guid, Guid, string)>();
+        var claimed = new List<(Guid, Guid, string, string)>();
         await using var rows = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
         while (await rows.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            claimed.Add((rows.GetGuid(0), rows.GetGuid(1), rows.GetString(2)));
+            claimed.Add((rows.GetGuid(0), rows.GetGuid(1), rows.GetString(2), rows.GetString(3)));
         }
 
         return claimed;
     }
 
-    private async Task DeliverAsync((Guid Id, Guid RuleId, string Payload) notification, CancellationToken cancellationToken)
+    private async Task DeliverAsync((Guid Id, Guid RuleId, string Type, string Payload) notification, CancellationToken cancellationToken)
     {
         var rule = await catalog.ReadRuleAsync(notification.RuleId, cancellationToken).ConfigureAwait(false);
         if (rule is not { Enabled: true })
         {
-            await CompleteAsync(dataSource, notification.Id, "dropped", time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+            await CompleteAsync(dataSource, notification.Id, notification.Type, "dropped", time.GetUtcNow(), metrics, cancellationToken).ConfigureAwait(false);
             return;
         }
 
         var result = await sender.DeliverAsync(
             rule.WebhookUrl, rule.SigningSecret, notification.Id, notification.Payload, retry: true,
-            attempt => RecordAttemptAsync(dataSource, notification.Id, attempt, cancellationToken),
+            attempt => RecordAttemptAsync(dataSource, notification.Id, attempt, metrics, cancellationToken),
             cancellationToken).ConfigureAwait(false);
         if (!result.Delivered)
         {
             LogDeliveryFailed(logger, notification.Id, rule.RuleId, result.Attempt, result.Error);
         }
 
-        await CompleteAsync(dataSource, notification.Id, result.Delivered ? "delivered" : "failed", time.GetUtcNow(), cancellationToken).ConfigureAwait(false);
+        await CompleteAsync(dataSource, notification.Id, notification.Type, result.Delivered ? "delivered" : "failed", time.GetUtcNow(), metrics, cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Records one attempt, numbered after those already recorded (a notification claimed again continues the count).</summary>
-    public static async Task RecordAttemptAsync(NpgsqlDataSource dataSource, Guid notificationId, WebhookAttempt attempt, CancellationToken cancellationToken)
+    public static async Task RecordAttemptAsync(NpgsqlDataSource dataSource, Guid notificationId, WebhookAttempt attempt, StatusMetrics? metrics, CancellationToken cancellationToken)
     {
+        metrics?.RecordAlertAttempt(attempt.StatusCode, attempt.Delivered);
         await using var command = dataSource.CreateCommand(
             """
             INSERT INTO alert_delivery_attempts (notification_id, attempt, at, status_code, error, duration_ms)
@@ -135,8 +138,10 @@ internal sealed partial class WebhookDispatcher(
         await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
-    public static async Task CompleteAsync(NpgsqlDataSource dataSource, Guid notificationId, string state, DateTimeOffset at, CancellationToken cancellationToken)
+    public static async Task CompleteAsync(
+        NpgsqlDataSource dataSource, Guid notificationId, string type, string state, DateTimeOffset at, StatusMetrics? metrics, CancellationToken cancellationToken)
     {
+        metrics?.RecordAlertNotice(type, state);
         await using var command = dataSource.CreateCommand("UPDATE alert_notifications SET state = $2, completed_at = $3, claimed_until = NULL WHERE id = $1");
         command.Parameters.Add(new NpgsqlParameter { Value = notificationId });
         command.Parameters.Add(new NpgsqlParameter { Value = state });

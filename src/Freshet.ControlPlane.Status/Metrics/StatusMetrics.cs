@@ -23,6 +23,8 @@ internal sealed class StatusMetrics
 
     private readonly Counter<long> _reportsIngested;
     private readonly Histogram<double> _ingestDuration;
+    private readonly Counter<long> _alertNotices;
+    private readonly Counter<long> _alertAttempts;
     private readonly TimeProvider _time;
     private Pipeline[] _pipelines = [];
 
@@ -39,6 +41,11 @@ internal sealed class StatusMetrics
             "How long one ingest of a worker's reports took, its transaction included.",
             tags: null,
             new InstrumentAdvice<double> { HistogramBucketBoundaries = [0.005, 0.01, 0.025, 0.05, 0.075, 0.1, 0.25, 0.5, 0.75, 1, 2.5, 5, 7.5, 10] });
+
+        _alertNotices = meter.CreateCounter<long>(
+            "freshet.alert.notices", "{notice}", "Alert notices finished, by type (alert.firing, alert.resolved, alert.test) and outcome (delivered, failed, dropped).");
+        _alertAttempts = meter.CreateCounter<long>(
+            "freshet.alert.delivery_attempts", "{attempt}", "Webhook posts, by result: delivered, refused (the receiver answered an error) or unreachable.");
 
         meter.CreateObservableGauge("freshet.pipeline.lag_seconds", () => Gauge(p => p.LagSeconds), "s",
             "Age of the oldest source commit not yet in the destination, at the latest report; zero when caught up.");
@@ -75,6 +82,12 @@ internal sealed class StatusMetrics
         _reportsIngested.Add(reports);
         _ingestDuration.Record(duration.TotalSeconds);
     }
+
+    public void RecordAlertNotice(string type, string outcome) =>
+        _alertNotices.Add(1, new KeyValuePair<string, object?>("type", type), new KeyValuePair<string, object?>("outcome", outcome));
+
+    public void RecordAlertAttempt(int? statusCode, bool delivered) =>
+        _alertAttempts.Add(1, new KeyValuePair<string, object?>("result", delivered ? "delivered" : statusCode is null ? "unreachable" : "refused"));
 
     /// <summary>Replaces the figures every observable instrument reports from.</summary>
     public void Publish(IEnumerable<PipelineFigures> figures) =>

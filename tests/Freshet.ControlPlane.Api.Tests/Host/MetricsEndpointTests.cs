@@ -1,3 +1,5 @@
+using System.Text.Json;
+using System.Net.Http.Json;
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
@@ -71,6 +73,21 @@ public sealed class MetricsEndpointTests(MetricsFactory factory) : IClassFixture
     }
 
     [Fact]
+    public async Task Scrape_AfterAnAlertTestSend_CountsTheNoticeAndItsAttempt()
+    {
+        using var demo = await factory.DemoAdminClientAsync();
+        // A loopback address, refused by default: the notice fails at its one attempt without any receiver needed.
+        var created = await WithinRateLimitAsync(() => demo.PostAsJsonAsync("/v1/alert-rules", new { name = "metrics", condition = "table_quarantined", webhook_url = "http://127.0.0.1:9/hook" }));
+        Assert.Equal(HttpStatusCode.Created, created.StatusCode);
+        var id = JsonDocument.Parse(await created.Content.ReadAsStringAsync()).RootElement.GetProperty("rule").GetProperty("id").GetGuid();
+        Assert.Equal(HttpStatusCode.OK, (await WithinRateLimitAsync(() => demo.PostAsync($"/v1/alert-rules/{id}/test", null))).StatusCode);
+
+        var scrape = await ScrapeUntilAsync(text => Sample(text, "freshet_alert_notices_total", "outcome=\"failed\"", "type=\"alert.test\"") is not null);
+        Assert.Equal(1, Sample(scrape, "freshet_alert_notices_total", "outcome=\"failed\"", "type=\"alert.test\"")?.Value);
+        Assert.Equal(1, Sample(scrape, "freshet_alert_delivery_attempts_total", "result=\"unreachable\"")?.Value);
+    }
+
+    [Fact]
     public async Task Scrape_WithoutOrWithAWrongToken_IsUnauthorizedWithAProblem()
     {
         using var http = factory.CreateClient();
@@ -99,6 +116,21 @@ public sealed class MetricsEndpointTests(MetricsFactory factory) : IClassFixture
         Assert.True(document.StatusCode == HttpStatusCode.OK, body);
         Assert.Contains("\"/v1/pipelines\"", body, StringComparison.Ordinal);
         Assert.DoesNotContain("\"/metrics\"", body, StringComparison.Ordinal);
+    }
+
+    /// <summary>This factory allows the tenant one request a second (to show /metrics is not counted): waits it out.</summary>
+    private static async Task<HttpResponseMessage> WithinRateLimitAsync(Func<Task<HttpResponseMessage>> send)
+    {
+        for (var attempt = 0; ; attempt++)
+        {
+            var response = await send();
+            if (response.StatusCode != HttpStatusCode.TooManyRequests || attempt == 10)
+            {
+                return response;
+            }
+
+            await Task.Delay(response.Headers.RetryAfter?.Delta ?? TimeSpan.FromSeconds(1));
+        }
     }
 
     private async Task<(Guid PipelineId, Guid TenantId)> FirstPipelineAsync()
