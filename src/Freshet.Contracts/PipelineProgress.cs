@@ -69,6 +69,11 @@ public sealed record TableProgressReport(
 /// <c>max_slot_wal_keep_size</c>: retained plus the slot's <c>safe_wal_size</c>) and the WAL disk budget configured on the
 /// source connection; null when neither limits it, or unknown.
 /// </param>
+/// <param name="ReadRowsPerSecond">
+/// Changes (and snapshot rows) taken in from the source per second, recently: beside <paramref name="RowsPerSecond"/>
+/// (out), a pipeline whose intake outruns its delivery is falling behind. Null from workers that predate it.
+/// </param>
+/// <param name="ReadBytesPerSecond">Approximate bytes of the changes taken in per second, recently; null from older workers.</param>
 /// <param name="RetainedWalLimitKind">
 /// Which of the two <paramref name="RetainedWalLimitBytes"/> is. Null when there is no limit, and from workers that
 /// predate the budget (their limit is always <see cref="Freshet.Contracts.RetainedWalLimitKind.MaxSlotWalKeepSize"/>).
@@ -96,7 +101,9 @@ public sealed record PipelineProgressReport(
     DateTimeOffset ReportedAt,
     IReadOnlyList<Guid>? HandledResnapshots = null,
     long? RetainedWalLimitBytes = null,
-    RetainedWalLimitKind? RetainedWalLimitKind = null);
+    RetainedWalLimitKind? RetainedWalLimitKind = null,
+    double? ReadRowsPerSecond = null,
+    double? ReadBytesPerSecond = null);
 
 /// <summary>What limits the WAL a pipeline's slot may hold back on its source.</summary>
 public enum RetainedWalLimitKind

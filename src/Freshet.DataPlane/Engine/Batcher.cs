@@ -100,6 +100,7 @@ internal sealed class Batcher(
                     _firstReceivedAt ??= time.GetUtcNow();
                     _changes.Add(change);
                     _bytes += change.ApproximateBytes;
+                    progress.Read(change.ApproximateBytes);
                     if (_changes.Count >= delivery.MaxBatchRows || _bytes >= delivery.MaxBatchBytes)
                     {
                         if (_committedCount > 0)

@@ -10,7 +10,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
 {
     private readonly Lock _lock = new();
     private readonly Dictionary<TableId, TableCounters> _tables = [];
-    private readonly Queue<(long Timestamp, long Rows, long Bytes)> _samples = new();
+    private readonly Queue<(long Timestamp, long Rows, long Bytes, long RowsRead, long BytesRead)> _samples = new();
     private readonly ConcurrentDictionary<long, DateTimeOffset> _pending = new();
     private PipelineRunState _state = PipelineRunState.Starting;
     private string? _reason;
@@ -20,6 +20,9 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     private DateTimeOffset? _lastSourceCommitAt;
     private long _rows;
     private long _bytes;
+    // Taken in from the source: bumped by the batcher per change without the lock (one writer, read under the lock).
+    private long _rowsRead;
+    private long _bytesRead;
     private long _batches;
     private long _retries;
     private long _errors;
@@ -78,6 +81,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
             counters.ChunksDone++;
             counters.SnapshotRows += rows;
             _rows += rows;
+            Interlocked.Add(ref _rowsRead, rows);
             _lastDeliveryAt = time.GetUtcNow();
             Sample();
         }
@@ -123,6 +127,13 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
         }
     }
 
+    /// <summary>A change was taken in from the source (not a replay of what the destination holds).</summary>
+    internal void Read(long approximateBytes)
+    {
+        Interlocked.Increment(ref _rowsRead);
+        Interlocked.Add(ref _bytesRead, approximateBytes);
+    }
+
     internal void Retried() => Interlocked.Increment(ref _retries);
 
     internal void Failed() => Interlocked.Increment(ref _errors);
@@ -135,7 +146,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
         lock (_lock)
         {
             Sample();
-            var (rowsPerSecond, bytesPerSecond) = Rates();
+            var (rowsPerSecond, bytesPerSecond, readRowsPerSecond, readBytesPerSecond) = Rates();
             // Enumerated once: the writer removes tickets concurrently, so checking for emptiness first could race.
             DateTimeOffset? oldest = null;
             foreach (var (_, pendingSince) in _pending)
@@ -166,7 +177,9 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
                 now,
                 _handledResnapshots,
                 source.RetainedLimitBytes,
-                source.RetainedLimitKind);
+                source.RetainedLimitKind,
+                readRowsPerSecond,
+                readBytesPerSecond);
         }
     }
 
@@ -185,24 +198,28 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
     private void Sample()
     {
         var now = time.GetTimestamp();
-        _samples.Enqueue((now, _rows, _bytes));
+        _samples.Enqueue((now, _rows, _bytes, Interlocked.Read(ref _rowsRead), Interlocked.Read(ref _bytesRead)));
         while (_samples.Count > 2 && time.GetElapsedTime(_samples.Peek().Timestamp, now) > TimeSpan.FromSeconds(10))
         {
             _samples.Dequeue();
         }
     }
 
-    private (double Rows, double Bytes) Rates()
+    private (double Rows, double Bytes, double RowsRead, double BytesRead) Rates()
     {
         if (_samples.Count < 2)
         {
-            return (0, 0);
+            return (0, 0, 0, 0);
         }
 
         var first = _samples.Peek();
         var last = _samples.Last();
         var seconds = Math.Max(1, time.GetElapsedTime(first.Timestamp, last.Timestamp).TotalSeconds);
-        return ((last.Rows - first.Rows) / seconds, (last.Bytes - first.Bytes) / seconds);
+        return (
+            (last.Rows - first.Rows) / seconds,
+            (last.Bytes - first.Bytes) / seconds,
+            (last.RowsRead - first.RowsRead) / seconds,
+            (last.BytesRead - first.BytesRead) / seconds);
     }
 
     private sealed class TableCounters

@@ -111,13 +111,35 @@ public sealed class BatcherTests
         await run;
     }
 
-    private static (ChannelWriter<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
-        DeliverySpec delivery, (long, long) applied = default, Func<bool>? writerBusy = null)
+    [Fact]
+    public async Task Run_ChangesTakenIn_CountAsReadRateBeforeAnyIsDelivered_ReplaysDoNot()
     {
         var time = new FakeTimeProvider(DateTimeOffset.UnixEpoch);
+        var progress = new PipelineProgress(Guid.NewGuid(), 1, time);
+        var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 60_000), applied: (100, long.MaxValue), time: time, progress: progress);
+        Assert.Equal(0, progress.Report().ReadRowsPerSecond);
+
+        await WriteTransactionAsync(input, position: 100, rows: 5); // a replay: at the applied point
+        await WriteTransactionAsync(input, position: 200, rows: 8);
+        await WaitUntilIdleAsync();
+        time.Advance(TimeSpan.FromSeconds(2));
+
+        var report = progress.Report();
+        Assert.Equal(4, report.ReadRowsPerSecond);
+        Assert.True(report.ReadBytesPerSecond > 0);
+        Assert.Equal(0, report.RowsPerSecond);
+        Assert.False(output.TryRead(out _));
+        input.Complete();
+        await run;
+    }
+
+    private static (ChannelWriter<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
+        DeliverySpec delivery, (long, long) applied = default, Func<bool>? writerBusy = null, FakeTimeProvider? time = null, PipelineProgress? progress = null)
+    {
+        time ??= new FakeTimeProvider(DateTimeOffset.UnixEpoch);
         var input = Channel.CreateUnbounded<SourceEvent>();
         var output = Channel.CreateUnbounded<WriterItem>();
-        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), new PipelineProgress(Guid.NewGuid(), 1, time), time, writerBusy);
+        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), progress ?? new PipelineProgress(Guid.NewGuid(), 1, time), time, writerBusy);
         var run = Task.Run(() => batcher.RunAsync(input.Reader, output.Writer, CancellationToken.None));
         return (input.Writer, output.Reader, time, run);
     }
