@@ -1,0 +1,165 @@
+using System.Security.Cryptography;
+using System.Text.Json;
+using Freshet.Testing;
+using Freshet.Testing.Pool;
+using Npgsql;
+
+namespace Freshet.Console.Tests.EndToEnd;
+
+/// <summary>
+/// The console as a person meets it, every part a real process: PostgreSQL, the control plane (api, scheduler, status;
+/// migrated and seeded with the demo tenants and the demo pipeline) and the console, which signs in through the
+/// control plane's OAuth2 server. No worker runs, so the demo pipeline waits for one (health Pending).
+/// </summary>
+internal sealed class ConsoleInstallation : IAsyncDisposable
+{
+    private readonly List<NodeProcess> _processes = [];
+
+    private ConsoleInstallation(string directory) => Directory = directory;
+
+    public string Directory { get; }
+
+    public Uri ApiUrl { get; private set; } = null!;
+
+    public Uri ConsoleUrl { get; private set; } = null!;
+
+    public string ControlConnectionString { get; private set; } = "";
+
+    /// <summary>The demo tenant's owner, as <c>seed-demo</c> wrote them to the credentials file.</summary>
+    public (string Email, string Password) DemoAdmin { get; private set; }
+
+    public Guid DemoPipelineId { get; private set; }
+
+    public string ConsoleOutput => _processes.Count > 1 ? _processes[1].Output : "";
+
+    public string ControlPlaneOutput => _processes.Count > 0 ? _processes[0].Output : "";
+
+    public static async Task<ConsoleInstallation> StartAsync()
+    {
+        var postgres = await PostgresServer.SharedAsync();
+        var directory = Path.Combine(PostgresServer.Root, $"console-{Guid.NewGuid():N}"[..20]);
+        System.IO.Directory.CreateDirectory(directory);
+        var installation = new ConsoleInstallation(directory);
+        try
+        {
+            await installation.StartProcessesAsync(postgres);
+            return installation;
+        }
+        catch
+        {
+            await installation.DisposeAsync();
+            throw;
+        }
+    }
+
+    private async Task StartProcessesAsync(PostgresServer postgres)
+    {
+        var controlDatabase = await postgres.CreateDatabaseAsync("console");
+        ControlConnectionString = postgres.ConnectionString(controlDatabase);
+        var app = new NpgsqlConnectionStringBuilder(ControlConnectionString) { Username = "freshet_app", Password = Convert.ToHexString(RandomNumberGenerator.GetBytes(12)) };
+        ApiUrl = new Uri($"http://127.0.0.1:{LocalMachine.FreePort()}/");
+        ConsoleUrl = new Uri($"http://127.0.0.1:{LocalMachine.FreePort()}/");
+        var control = new Dictionary<string, string>
+        {
+            ["ConnectionStrings__Control"] = app.ConnectionString,
+            ["ConnectionStrings__ControlAdmin"] = ControlConnectionString,
+            ["Freshet__Secrets__MasterKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
+            ["Freshet__DuckDb__Root"] = Path.Combine(Directory, "duckdb"),
+            ["Freshet__Roles"] = "api,scheduler,status",
+            // The console's address on this run: migrate registers it with the console's OAuth client.
+            ["Freshet__Auth__ConsoleClient__RedirectUris__0"] = new Uri(ConsoleUrl, "signin-oidc").ToString(),
+            ["Freshet__Auth__ConsoleClient__PostLogoutRedirectUris__0"] = new Uri(ConsoleUrl, "signout-callback-oidc").ToString(),
+        };
+        await NodeProcess.RunToEndAsync("Freshet.ControlPlane.Host", ["migrate"], control, TimeSpan.FromMinutes(2));
+
+        // The demo pipeline's source is only recorded by the seed; with no worker nothing connects to it.
+        var credentialsPath = Path.Combine(Directory, "dev-credentials.json");
+        var demoSource = new NpgsqlConnectionStringBuilder(postgres.ConnectionString(controlDatabase)) { Password = "unused" }.ConnectionString;
+        await NodeProcess.RunToEndAsync(
+            "Freshet.ControlPlane.Host",
+            ["seed-demo", "--credentials-out", credentialsPath, "--api-url", ApiUrl.ToString(), "--demo-source", demoSource, "--console-url", ConsoleUrl.ToString()],
+            control,
+            TimeSpan.FromMinutes(2));
+        var credentials = JsonDocument.Parse(await File.ReadAllTextAsync(credentialsPath)).RootElement;
+        var demo = credentials.GetProperty("tenants").EnumerateArray().Single(t => t.GetProperty("slug").GetString() == "demo");
+        DemoAdmin = (demo.GetProperty("adminEmail").GetString()!, demo.GetProperty("adminPassword").GetString()!);
+        DemoPipelineId = credentials.GetProperty("demo").GetProperty("pipelineId").GetGuid();
+        if (credentials.GetProperty("consoleUrl").GetString() != ConsoleUrl.ToString())
+        {
+            throw new InvalidOperationException($"seed-demo did not record the console's URL in {credentialsPath}.");
+        }
+
+        var controlPlane = NodeProcess.Start("control-plane", "Freshet.ControlPlane.Host", ["--urls", ApiUrl.ToString()], control);
+        _processes.Add(controlPlane);
+        await WaitReadyAsync(controlPlane, new Uri(ApiUrl, "health/ready"));
+
+        var console = NodeProcess.Start(
+            "console",
+            "Freshet.Console",
+            ["--urls", ConsoleUrl.ToString()],
+            new Dictionary<string, string> { ["Freshet__Console__ControlPlaneUrl"] = ApiUrl.ToString() },
+            folder: "web");
+        _processes.Add(console);
+        await WaitReadyAsync(console, new Uri(ConsoleUrl, "health/live"));
+    }
+
+    private static async Task WaitReadyAsync(NodeProcess process, Uri probe)
+    {
+        using var http = new HttpClient();
+        var deadline = DateTime.UtcNow + TimeSpan.FromSeconds(90);
+        while (true)
+        {
+            try
+            {
+                if ((await http.GetAsync(probe)).IsSuccessStatusCode)
+                {
+                    return;
+                }
+            }
+            catch (HttpRequestException)
+            {
+                // Not listening yet.
+            }
+
+            if (process.HasExited || DateTime.UtcNow > deadline)
+            {
+                throw new InvalidOperationException($"{process.Name} did not become ready at {probe}:\n{process.Output}");
+            }
+
+            await Task.Delay(200);
+        }
+    }
+
+    /// <summary>The state of the refresh tokens the control plane issued (OpenIddict's token table).</summary>
+    public async Task<List<string>> RefreshTokenStatusesAsync()
+    {
+        await using var connection = new NpgsqlConnection(ControlConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand("SELECT status FROM openiddict_tokens WHERE type = 'refresh_token' ORDER BY creation_date", connection);
+        var statuses = new List<string>();
+        await using var reader = await command.ExecuteReaderAsync();
+        while (await reader.ReadAsync())
+        {
+            statuses.Add(reader.GetString(0));
+        }
+
+        return statuses;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        foreach (var process in Enumerable.Reverse(_processes))
+        {
+            await process.DisposeAsync();
+        }
+
+        try
+        {
+            System.IO.Directory.Delete(Directory, recursive: true);
+        }
+        catch (IOException)
+        {
+            // Left for the next run's cleanup of the test folder.
+        }
+    }
+}
