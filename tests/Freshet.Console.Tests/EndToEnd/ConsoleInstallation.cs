@@ -130,12 +130,12 @@ internal sealed class ConsoleInstallation : IAsyncDisposable
         }
     }
 
-    /// <summary>The state of the refresh tokens the control plane issued (OpenIddict's token table).</summary>
+    /// <summary>The state of the refresh tokens the control plane issued (OpenIddict's token table; OpenIddict 5+ stores the type as a URN).</summary>
     public async Task<List<string>> RefreshTokenStatusesAsync()
     {
         await using var connection = new NpgsqlConnection(ControlConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT status FROM openiddict_tokens WHERE type = 'refresh_token' ORDER BY creation_date", connection);
+        await using var command = new NpgsqlCommand("SELECT status FROM \"OpenIddictTokens\" WHERE type LIKE '%refresh_token' ORDER BY creation_date", connection);
         var statuses = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())

@@ -6,19 +6,23 @@ using MudBlazor.Services;
 
 namespace Freshet.Console.Tests.Components.Shared;
 
-public sealed class PipelineActionsTests : BunitContext
+public sealed class PipelineActionsTests
 {
-    public PipelineActionsTests()
+    /// <summary>bUnit with MudBlazor's services; disposed asynchronously, as MudBlazor's services require.</summary>
+    private static BunitContext NewContext()
     {
-        Services.AddMudServices();
+        var context = new BunitContext();
+        context.Services.AddMudServices();
         // MudBlazor calls into its JavaScript for focus and popovers; there is no browser here, and nothing asserted depends on it.
-        JSInterop.Mode = JSRuntimeMode.Loose;
+        context.JSInterop.Mode = JSRuntimeMode.Loose;
+        return context;
     }
 
     [Fact]
-    public void Viewer_SeesPauseDisabledWithTheReason()
+    public async Task Viewer_SeesPauseDisabledWithTheReason()
     {
-        var cut = Render<PipelineActions>(p => p
+        await using var context = NewContext();
+        var cut = context.Render<PipelineActions>(p => p
             .Add(a => a.PipelineName, "orders")
             .Add(a => a.CanChange, false)
             .Add(a => a.DisabledReason, "Your role in Demo Co is viewer: only an editor, admin or owner can pause or resume pipelines."));
@@ -30,9 +34,10 @@ public sealed class PipelineActionsTests : BunitContext
     }
 
     [Fact]
-    public void Editor_OfPausedPipeline_SeesResumeEnabledAndNoReason()
+    public async Task Editor_OfPausedPipeline_SeesResumeEnabledAndNoReason()
     {
-        var cut = Render<PipelineActions>(p => p.Add(a => a.PipelineName, "orders").Add(a => a.CanChange, true).Add(a => a.Paused, true));
+        await using var context = NewContext();
+        var cut = context.Render<PipelineActions>(p => p.Add(a => a.PipelineName, "orders").Add(a => a.CanChange, true).Add(a => a.Paused, true));
 
         Assert.False(cut.Find("[data-testid=resume]").HasAttribute("disabled"));
         Assert.Empty(cut.FindAll("[data-testid=pause]"));
@@ -40,11 +45,12 @@ public sealed class PipelineActionsTests : BunitContext
     }
 
     [Fact]
-    public void Pause_AsksForConfirmation_AndActsOnlyWhenConfirmed()
+    public async Task Pause_AsksForConfirmation_AndActsOnlyWhenConfirmed()
     {
-        var dialogs = Render<MudDialogProvider>();
+        await using var context = NewContext();
+        var dialogs = context.Render<MudDialogProvider>();
         var decisions = new List<bool>();
-        var cut = Render<PipelineActions>(p => p
+        var cut = context.Render<PipelineActions>(p => p
             .Add(a => a.PipelineName, "orders")
             .Add(a => a.CanChange, true)
             .Add(a => a.OnConfirmed, (bool pause) => decisions.Add(pause)));

@@ -8,17 +8,22 @@ using Microsoft.Extensions.DependencyInjection;
 
 namespace Freshet.Console.Tests.Components.Shared;
 
-public sealed class ProblemAlertTests : BunitContext
+public sealed class ProblemAlertTests
 {
-    public ProblemAlertTests()
+    /// <summary>bUnit with MudBlazor's services; disposed asynchronously, as MudBlazor's services require.</summary>
+    private static BunitContext NewContext()
     {
-        Services.AddMudServices();
-        JSInterop.Mode = JSRuntimeMode.Loose;
+        var context = new BunitContext();
+        context.Services.AddMudServices();
+        // MudBlazor calls into its JavaScript for focus and popovers; there is no browser here, and nothing asserted depends on it.
+        context.JSInterop.Mode = JSRuntimeMode.Loose;
+        return context;
     }
 
     [Fact]
     public async Task ValidationProblem_ShowsTitleDetailAndEveryFieldMessage()
     {
+        await using var context = NewContext();
         // A problem body as the control plane writes it (RFC 9457, snake_case field paths).
         using var response = new HttpResponseMessage(HttpStatusCode.BadRequest)
         {
@@ -29,7 +34,7 @@ public sealed class ProblemAlertTests : BunitContext
         };
         var problem = await ApiProblem.ReadAsync(response, CancellationToken.None);
 
-        var cut = Render<ProblemAlert>(p => p.Add(a => a.Problem, problem));
+        var cut = context.Render<ProblemAlert>(p => p.Add(a => a.Problem, problem));
 
         Assert.Contains("One or more validation errors occurred.", cut.Markup, StringComparison.Ordinal);
         Assert.Contains("Fix the fields below.", cut.Markup, StringComparison.Ordinal);
@@ -40,13 +45,14 @@ public sealed class ProblemAlertTests : BunitContext
     [Fact]
     public async Task ErrorWithoutProblemBody_ShowsWhatTheStatusMeans_NotTheBody()
     {
+        await using var context = NewContext();
         using var response = new HttpResponseMessage(HttpStatusCode.InternalServerError)
         {
             Content = new StringContent("System.InvalidOperationException: boom\n   at Freshet.Something()", Encoding.UTF8, "text/plain"),
         };
         var problem = await ApiProblem.ReadAsync(response, CancellationToken.None);
 
-        var cut = Render<ProblemAlert>(p => p.Add(a => a.Problem, problem));
+        var cut = context.Render<ProblemAlert>(p => p.Add(a => a.Problem, problem));
 
         Assert.Contains("The control plane answered 500", cut.Markup, StringComparison.Ordinal);
         Assert.DoesNotContain("InvalidOperationException", cut.Markup, StringComparison.Ordinal);
