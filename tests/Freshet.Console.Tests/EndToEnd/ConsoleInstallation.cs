@@ -13,6 +13,12 @@ namespace Freshet.Console.Tests.EndToEnd;
 /// </summary>
 internal sealed class ConsoleInstallation : IAsyncDisposable
 {
+    /// <summary>The shortest access-token lifetime the control plane accepts is 10 s; a minute keeps clock skew harmless.</summary>
+    private const int AccessTokenLifetimeSeconds = 60;
+
+    /// <summary>How long the console uses an access token before it refreshes it (the lifetime less its refresh margin).</summary>
+    public static readonly TimeSpan AccessTokenUsableFor = TimeSpan.FromSeconds(2);
+
     private readonly List<NodeProcess> _processes = [];
 
     private ConsoleInstallation(string directory) => Directory = directory;
@@ -66,6 +72,8 @@ internal sealed class ConsoleInstallation : IAsyncDisposable
             ["Freshet__Secrets__MasterKey"] = Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)),
             ["Freshet__DuckDb__Root"] = Path.Combine(Directory, "duckdb"),
             ["Freshet__Roles"] = "api,scheduler,status",
+            // Short-lived access tokens (with the console's refresh margin below) make the console refresh within the test.
+            ["Freshet__Auth__AccessTokenLifetimeSeconds"] = AccessTokenLifetimeSeconds.ToString(System.Globalization.CultureInfo.InvariantCulture),
             // The console's address on this run: migrate registers it with the console's OAuth client.
             ["Freshet__Auth__ConsoleClient__RedirectUris__0"] = new Uri(ConsoleUrl, "signin-oidc").ToString(),
             ["Freshet__Auth__ConsoleClient__PostLogoutRedirectUris__0"] = new Uri(ConsoleUrl, "signout-callback-oidc").ToString(),
@@ -97,7 +105,11 @@ internal sealed class ConsoleInstallation : IAsyncDisposable
             "console",
             "Freshet.Console",
             ["--urls", ConsoleUrl.ToString()],
-            new Dictionary<string, string> { ["Freshet__Console__ControlPlaneUrl"] = ApiUrl.ToString() },
+            new Dictionary<string, string>
+            {
+                ["Freshet__Console__ControlPlaneUrl"] = ApiUrl.ToString(),
+                ["Freshet__Console__RefreshBeforeExpiry"] = (TimeSpan.FromSeconds(AccessTokenLifetimeSeconds) - AccessTokenUsableFor).ToString("c", System.Globalization.CultureInfo.InvariantCulture),
+            },
             folder: "web");
         _processes.Add(console);
         await WaitReadyAsync(console, new Uri(ConsoleUrl, "health/live"));
