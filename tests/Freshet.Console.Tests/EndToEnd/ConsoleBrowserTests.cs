@@ -62,6 +62,11 @@ public sealed class ConsoleBrowserTests
             await Expect(page.GetByTestId("pause")).ToBeEnabledAsync();
             await ScreenshotAsync(page, "03-pipeline-detail");
 
+            // A pipeline the tenant does not have (the API answers 404, as for another tenant's) is a page that says so.
+            await page.GotoAsync(console + $"/pipelines/{Guid.NewGuid()}");
+            await Expect(page.GetByTestId("not-found")).ToContainTextAsync("Pipeline not found");
+            await ScreenshotAsync(page, "03b-pipeline-not-found");
+
             // Signing out revokes the refresh token and ends the control plane's session as well as the console's.
             await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign out" }).ClickAsync();
             await page.WaitForURLAsync(console + "/signed-out");

@@ -6,7 +6,9 @@ namespace Freshet.Console.Components.Shared;
 internal static class Health
 {
     /// <summary>Every state the API knows, worst first (as the API sorts its overview).</summary>
-    public static readonly IReadOnlyList<string> States = ["failing", "stale", "degraded", "lagging", "pending", "starting", "snapshotting", "healthy", "paused"];
+    public static IReadOnlyList<string> States => WorstFirst;
+
+    private static readonly string[] WorstFirst = ["failing", "stale", "degraded", "lagging", "pending", "starting", "snapshotting", "healthy", "paused"];
 
     public static string Label(string state) => state switch
     {
@@ -23,22 +25,10 @@ internal static class Health
         _ => MudBlazor.Color.Default,
     };
 
+    /// <summary>0 is the worst; a state this console does not know yet sorts last.</summary>
     public static int Rank(string state)
     {
-        var index = States.IndexOf(state);
-        return index < 0 ? States.Count : index;
-    }
-
-    private static int IndexOf(this IReadOnlyList<string> list, string value)
-    {
-        for (var i = 0; i < list.Count; i++)
-        {
-            if (string.Equals(list[i], value, StringComparison.Ordinal))
-            {
-                return i;
-            }
-        }
-
-        return -1;
+        var index = Array.IndexOf(WorstFirst, state);
+        return index < 0 ? WorstFirst.Length : index;
     }
 }
