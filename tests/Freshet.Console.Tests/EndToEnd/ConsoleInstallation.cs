@@ -11,7 +11,7 @@ namespace Freshet.Console.Tests.EndToEnd;
 /// migrated and seeded with the demo tenants and the demo pipeline) and the console, which signs in through the
 /// control plane's OAuth2 server. No worker runs, so the demo pipeline waits for one (health Pending).
 /// </summary>
-internal sealed class ConsoleInstallation : IAsyncDisposable
+public sealed class ConsoleInstallation : IAsyncDisposable
 {
     /// <summary>The shortest access-token lifetime the control plane accepts is 10 s; a minute keeps clock skew harmless.</summary>
     private const int AccessTokenLifetimeSeconds = 60;
@@ -35,6 +35,9 @@ internal sealed class ConsoleInstallation : IAsyncDisposable
     public (string Email, string Password) DemoAdmin { get; private set; }
 
     public Guid DemoPipelineId { get; private set; }
+
+    /// <summary>The demo tenant's API client (role admin), for setting things up through the REST API.</summary>
+    private (string Id, string Secret) DemoClient { get; set; }
 
     public string ConsoleOutput => _processes.Count > 1 ? _processes[1].Output : "";
 
@@ -91,6 +94,7 @@ internal sealed class ConsoleInstallation : IAsyncDisposable
         var credentials = JsonDocument.Parse(await File.ReadAllTextAsync(credentialsPath)).RootElement;
         var demo = credentials.GetProperty("tenants").EnumerateArray().Single(t => t.GetProperty("slug").GetString() == "demo");
         DemoAdmin = (demo.GetProperty("adminEmail").GetString()!, demo.GetProperty("adminPassword").GetString()!);
+        DemoClient = (demo.GetProperty("clientId").GetString()!, demo.GetProperty("clientSecret").GetString()!);
         DemoPipelineId = credentials.GetProperty("demo").GetProperty("pipelineId").GetGuid();
         if (credentials.GetProperty("consoleUrl").GetString() != ConsoleUrl.ToString())
         {
@@ -142,12 +146,44 @@ internal sealed class ConsoleInstallation : IAsyncDisposable
         }
     }
 
-    /// <summary>The state of the refresh tokens the control plane issued (OpenIddict's token table; OpenIddict 5+ stores the type as a URN).</summary>
-    public async Task<List<string>> RefreshTokenStatusesAsync()
+    /// <summary>Adds a member to the demo tenant through the REST API, as its admin automation would; returns the new account's password.</summary>
+    public async Task<string> AddDemoMemberAsync(string email, string role)
+    {
+        using var http = new HttpClient { BaseAddress = ApiUrl };
+        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = DemoClient.Id,
+            ["client_secret"] = DemoClient.Secret,
+        }));
+        token.EnsureSuccessStatusCode();
+        var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        var password = "Pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12)) + "-a1";
+        using var added = await http.PostAsync("v1/members", System.Net.Http.Json.JsonContent.Create(new { email, role, initial_password = password }));
+        if (!added.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"POST /v1/members answered {(int)added.StatusCode}: {await added.Content.ReadAsStringAsync()}");
+        }
+
+        return password;
+    }
+
+    /// <summary>
+    /// The state of the refresh tokens the control plane issued to one person, oldest first (OpenIddict's token table;
+    /// OpenIddict 5+ stores the type as a URN).
+    /// </summary>
+    public async Task<List<string>> RefreshTokenStatusesAsync(string email)
     {
         await using var connection = new NpgsqlConnection(ControlConnectionString);
         await connection.OpenAsync();
-        await using var command = new NpgsqlCommand("SELECT status FROM \"OpenIddictTokens\" WHERE type LIKE '%refresh_token' ORDER BY creation_date", connection);
+        await using var command = new NpgsqlCommand(
+            """
+            SELECT t.status FROM "OpenIddictTokens" t JOIN users u ON t.subject = u.id::text
+            WHERE u.email = @email AND t.type LIKE '%refresh_token' ORDER BY t.creation_date
+            """,
+            connection);
+        command.Parameters.AddWithValue("email", email);
         var statuses = new List<string>();
         await using var reader = await command.ExecuteReaderAsync();
         while (await reader.ReadAsync())
