@@ -11,6 +11,12 @@ internal sealed class ConsoleOptions
     [Required]
     public Uri ControlPlaneUrl { get; set; } = new("http://127.0.0.1:5080");
 
+    /// <summary>
+    /// <see cref="ControlPlaneUrl"/> ending in a slash, so relative paths (<c>v1/status</c>, <c>connect/token</c>) keep a
+    /// path prefix such as <c>https://example.com/freshet</c>.
+    /// </summary>
+    public Uri ApiBase => ControlPlaneUrl.AbsoluteUri.EndsWith('/') ? ControlPlaneUrl : new Uri(ControlPlaneUrl.AbsoluteUri + "/");
+
     [Required]
     public string ClientId { get; set; } = "freshet-console";
 

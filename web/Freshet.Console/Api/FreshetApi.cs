@@ -136,7 +136,7 @@ internal sealed class FreshetApi(HttpClient http, AuthenticationStateProvider au
 
     internal static void Configure(IServiceProvider provider, HttpClient http)
     {
-        http.BaseAddress = provider.GetRequiredService<IOptions<ConsoleOptions>>().Value.ControlPlaneUrl;
+        http.BaseAddress = provider.GetRequiredService<IOptions<ConsoleOptions>>().Value.ApiBase;
         // The live feed stays open; other calls have their own deadline.
         http.Timeout = Timeout.InfiniteTimeSpan;
     }

@@ -18,7 +18,7 @@ internal static class ConsoleAuthentication
         services.AddSingleton<SessionTicketStore>();
         services.AddSingleton<SessionTokens>();
         services.AddHttpClient(SessionTokens.TokenClient, (provider, http) =>
-            http.BaseAddress = provider.GetRequiredService<IOptions<ConsoleOptions>>().Value.ControlPlaneUrl);
+            http.BaseAddress = provider.GetRequiredService<IOptions<ConsoleOptions>>().Value.ApiBase);
         services.AddCascadingAuthenticationState();
         services.AddAuthorization();
         services.AddAuthentication(options =>
@@ -69,7 +69,7 @@ internal static class ConsoleAuthentication
 
     private static void ConfigureOpenIdConnect(OpenIdConnectOptions options, ConsoleOptions console)
     {
-        options.Authority = console.ControlPlaneUrl.ToString();
+        options.Authority = console.ApiBase.ToString();
         options.RequireHttpsMetadata = console.ControlPlaneUrl.Scheme == Uri.UriSchemeHttps;
         options.ClientId = console.ClientId;
         options.ClientSecret = string.IsNullOrEmpty(console.ClientSecret) ? null : console.ClientSecret;
