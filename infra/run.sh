@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs Freshet locally: a PostgreSQL control database under the data folder, the control plane (all roles,
-# embedded worker) on loopback, demo data and credentials, and the demo pipeline streaming a demo shop database
+# embedded worker) on loopback, the web console beside it, demo data and credentials, and the demo pipeline streaming a demo shop database
 # (with live traffic) into a DuckDB file. With FRESHET_WORKERS=N (N > 0), also a private RabbitMQ node and N
 # standalone data-plane worker processes beside the embedded one. Ctrl-C stops everything it started.
 #
@@ -8,6 +8,7 @@
 #
 # Environment (all optional):
 #   FRESHET_API_PORT   API port on 127.0.0.1                       (default 5080)
+#   FRESHET_CONSOLE_PORT  web console port on 127.0.0.1            (default 5081)
 #   FRESHET_PG_PORT    control database port on 127.0.0.1          (default 5433)
 #   FRESHET_DATA_DIR   cluster, secrets, logs, dev credentials     (default <repo>/.data)
 #   FRESHET_KEEP_PG=1  leave PostgreSQL running when the script ends
@@ -19,7 +20,7 @@
 # Files in $FRESHET_DATA_DIR: pg/ (cluster), pg-socket/, secrets.env (mode 600: superuser, app role, demo
 # source, master key and worker client secrets, generated on first run and reused), dev-credentials.json
 # (written by seed-demo), duckdb/<tenant id>/demo.duckdb (the demo pipeline's destination), rabbitmq/ (the
-# RabbitMQ node, FRESHET_WORKERS > 0 only), logs/postgresql.log, logs/controlplane.log, logs/demo-traffic.log,
+# RabbitMQ node, FRESHET_WORKERS > 0 only), logs/postgresql.log, logs/controlplane.log, logs/console.log, logs/demo-traffic.log,
 # logs/rabbitmq.log and logs/worker-<i>.log (FRESHET_WORKERS > 0 only).
 # shellcheck source-path=SCRIPTDIR
 set -euo pipefail
@@ -30,6 +31,7 @@ REPO_ROOT="$(cd "$SCRIPT_DIR/.." && pwd)"
 source "$SCRIPT_DIR/lib/common.sh"
 
 API_PORT="${FRESHET_API_PORT:-5080}"
+CONSOLE_PORT="${FRESHET_CONSOLE_PORT:-5081}"
 PG_PORT="${FRESHET_PG_PORT:-5433}"
 # Absolute now: the script changes folder later.
 DATA_DIR="$(realpath -m -- "${FRESHET_DATA_DIR:-$REPO_ROOT/.data}")"
@@ -40,12 +42,14 @@ DEMO_TRAFFIC="${FRESHET_DEMO_TRAFFIC:-1}"
 WORKERS="${FRESHET_WORKERS:-0}"
 [[ "$WORKERS" =~ ^[0-9]+$ ]] && ((WORKERS <= 32)) || freshet_die "FRESHET_WORKERS must be a number from 0 to 32; it is '$WORKERS'"
 
-for port in "$API_PORT" "$PG_PORT"; do
+for port in "$API_PORT" "$PG_PORT" "$CONSOLE_PORT"; do
     if [[ ! "$port" =~ ^[0-9]+$ ]] || ((port < 1 || port > 65535)); then
         freshet_die "invalid port '$port'"
     fi
 done
 [[ "$API_PORT" != "$PG_PORT" ]] || freshet_die "FRESHET_API_PORT and FRESHET_PG_PORT must differ"
+[[ "$CONSOLE_PORT" != "$API_PORT" && "$CONSOLE_PORT" != "$PG_PORT" ]] \
+    || freshet_die "FRESHET_CONSOLE_PORT must differ from FRESHET_API_PORT and FRESHET_PG_PORT"
 
 HOST_PROJECT="$REPO_ROOT/src/Freshet.ControlPlane.Host"
 HOST_DLL="$HOST_PROJECT/bin/Release/net10.0/Freshet.ControlPlane.Host.dll"
@@ -54,6 +58,10 @@ HOST_DLL="$HOST_PROJECT/bin/Release/net10.0/Freshet.ControlPlane.Host.dll"
 WORKER_PROJECT="$REPO_ROOT/src/Freshet.DataPlane.Worker"
 WORKER_DLL="$WORKER_PROJECT/bin/Release/net10.0/Freshet.DataPlane.Worker.dll"
 API_URL="http://127.0.0.1:$API_PORT"
+# The web console (web/Freshet.Console): signs people in through the control plane's OAuth2 server.
+CONSOLE_PROJECT="$REPO_ROOT/web/Freshet.Console"
+CONSOLE_DLL="$CONSOLE_PROJECT/bin/Release/net10.0/Freshet.Console.dll"
+CONSOLE_URL="http://127.0.0.1:$CONSOLE_PORT"
 
 # --- 1. Tools --------------------------------------------------------------------------------------
 # postgresql: the control database; curl: readiness probe; jq: reads dev-credentials.json for the banner;
@@ -72,6 +80,8 @@ freshet_ensure_dotnet
 # Fail now rather than after a long build.
 freshet_port_free "$API_PORT" \
     || freshet_die "port $API_PORT on 127.0.0.1 is in use; set FRESHET_API_PORT to another port"
+freshet_port_free "$CONSOLE_PORT" \
+    || freshet_die "port $CONSOLE_PORT on 127.0.0.1 is in use; set FRESHET_CONSOLE_PORT to another port"
 
 # --- 2. Data folder, lock, secrets ----------------------------------------------------------------
 mkdir -p "$DATA_DIR" "$DATA_DIR/logs"
@@ -79,6 +89,7 @@ PG_DIR="$DATA_DIR/pg"
 PG_LOG="$DATA_DIR/logs/postgresql.log"
 SERVER_LOG="$DATA_DIR/logs/controlplane.log"
 TRAFFIC_LOG="$DATA_DIR/logs/demo-traffic.log"
+CONSOLE_LOG="$DATA_DIR/logs/console.log"
 SECRETS_FILE="$DATA_DIR/secrets.env"
 CREDENTIALS_FILE="$DATA_DIR/dev-credentials.json"
 
@@ -143,6 +154,7 @@ WORKER_CLIENT_SECRET="${SECRETS[FRESHET_WORKER_CLIENT_SECRET]}"
 
 # --- 3. Cleanup on exit ---------------------------------------------------------------------------
 SERVER_PID=""
+CONSOLE_PID=""
 TAIL_PID=""
 TRAFFIC_PID=""
 WORKER_PIDS=()
@@ -200,6 +212,16 @@ cleanup() {
     if [[ -n "$TAIL_PID" ]]; then
         kill "$TAIL_PID" 2>/dev/null || true
         wait "$TAIL_PID" 2>/dev/null || true
+    fi
+    if [[ -n "$CONSOLE_PID" ]] && kill -0 "$CONSOLE_PID" 2>/dev/null; then
+        freshet_log "stopping the console (pid $CONSOLE_PID)"
+        kill -TERM "$CONSOLE_PID" 2>/dev/null || true
+        for _ in $(seq 1 100); do
+            kill -0 "$CONSOLE_PID" 2>/dev/null || break
+            sleep 0.1
+        done
+        kill -KILL "$CONSOLE_PID" 2>/dev/null || true
+        wait "$CONSOLE_PID" 2>/dev/null || true
     fi
     # The standalone workers before the control plane: on SIGTERM each hands its pipelines back to it (drain).
     local -a alive=()
@@ -358,6 +380,9 @@ export Freshet__Secrets__MasterKey="$MASTER_KEY"
 export Freshet__DuckDb__Root="$DATA_DIR/duckdb"
 # The demo source lives on this machine: let connections reach loopback (a managed installation keeps it off).
 export Freshet__Connections__AllowPrivateNetworks=true
+# The console's OAuth client (synced by migrate) must accept the console's own address as its redirect.
+export Freshet__Auth__ConsoleClient__RedirectUris__0="$CONSOLE_URL/signin-oidc"
+export Freshet__Auth__ConsoleClient__PostLogoutRedirectUris__0="$CONSOLE_URL/signout-callback-oidc"
 # Likewise for alert webhooks, so a receiver on this machine (e.g. `nc -l`) can be tried with "test".
 export Freshet__Status__Alerts__AllowPrivateNetworks=true
 if ((WORKERS > 0)); then
@@ -373,8 +398,11 @@ if [[ "$SKIP_BUILD" != 1 ]]; then
     dotnet build "$HOST_PROJECT" -c Release -nologo
     freshet_log "building the data-plane worker (Release)"
     dotnet build "$WORKER_PROJECT" -c Release -nologo
+    freshet_log "building the web console (Release)"
+    dotnet build "$CONSOLE_PROJECT" -c Release -nologo
 fi
 [[ -f "$HOST_DLL" ]] || freshet_die "$HOST_DLL not found after the build"
+[[ -f "$CONSOLE_DLL" ]] || freshet_die "$CONSOLE_DLL not found after the build"
 if ((WORKERS > 0)); then
     [[ -f "$WORKER_DLL" ]] || freshet_die "$WORKER_DLL not found after the build (FRESHET_WORKERS=$WORKERS needs it)"
 else
@@ -384,7 +412,7 @@ fi
 freshet_log "applying migrations"
 dotnet "$HOST_DLL" migrate
 freshet_log "seeding demo data"
-dotnet "$HOST_DLL" seed-demo --credentials-out "$CREDENTIALS_FILE" --api-url "$API_URL" --demo-source "$DEMO_SOURCE"
+dotnet "$HOST_DLL" seed-demo --credentials-out "$CREDENTIALS_FILE" --api-url "$API_URL" --demo-source "$DEMO_SOURCE" --console-url "$CONSOLE_URL"
 [[ -f "$CREDENTIALS_FILE" ]] || freshet_die "seed-demo did not write $CREDENTIALS_FILE"
 chmod 600 "$CREDENTIALS_FILE"
 
@@ -417,6 +445,26 @@ if ! freshet_wait_http "$API_URL/health/ready" 60 "$SERVER_PID"; then
     echo "----- last lines of $SERVER_LOG -----" >&2
     tail -n 60 "$SERVER_LOG" >&2 || true
     freshet_die "the control plane did not become ready"
+fi
+
+# --- 6a. Web console -------------------------------------------------------------------------------
+# It talks to the control plane over HTTP only (OAuth2 and the REST API): no database credentials, no master key.
+freshet_port_free "$CONSOLE_PORT" \
+    || freshet_die "port $CONSOLE_PORT on 127.0.0.1 is in use; set FRESHET_CONSOLE_PORT to another port"
+freshet_log "starting the web console on $CONSOLE_URL (log: $CONSOLE_LOG)"
+: >"$CONSOLE_LOG"
+(
+    exec {LOCK_FD}>&-
+    exec env -u ConnectionStrings__ControlAdmin -u ConnectionStrings__Control -u Freshet__Secrets__MasterKey \
+        -u Freshet__Auth__WorkerClient__ClientSecret \
+        Freshet__Console__ControlPlaneUrl="$API_URL" \
+        dotnet "$CONSOLE_DLL" --urls "$CONSOLE_URL"
+) >>"$CONSOLE_LOG" 2>&1 </dev/null &
+CONSOLE_PID=$!
+if ! freshet_wait_http "$CONSOLE_URL/health/live" 60 "$CONSOLE_PID"; then
+    echo "----- last lines of $CONSOLE_LOG -----" >&2
+    tail -n 60 "$CONSOLE_LOG" >&2 || true
+    freshet_die "the web console did not become ready"
 fi
 
 # --- 6b. Standalone workers (FRESHET_WORKERS > 0) ---------------------------------------------------
@@ -488,6 +536,7 @@ cat <<EOF
   ==========================================================================
     Freshet is running
   ==========================================================================
+  Console    $CONSOLE_URL   (sign in with a user below)
   API        $API_URL
   API docs   $API_URL/docs
   OpenAPI    $API_URL/openapi/v1.json
@@ -495,6 +544,7 @@ cat <<EOF
 
   Sign in
     platform admin   $(cred '.platformAdmin.email')  /  $(cred '.platformAdmin.password')
+    support user     $(cred '.supportUser.email')  /  $(cred '.supportUser.password')   (the support view is not in the console yet)
 EOF
 jq -r '.tenants[]? | "    tenant \(.slug) admin   \(.adminEmail)  /  \(.adminPassword)"' "$CREDENTIALS_FILE"
 cat <<EOF
@@ -552,8 +602,8 @@ else
 fi
 cat <<EOF
   All demo credentials: $CREDENTIALS_FILE
-  Server log: $SERVER_LOG
-  Ctrl-C stops the server$([[ "$DEMO_TRAFFIC" == 0 ]] || printf ', the demo traffic')$(((WORKERS == 0)) || printf ', the workers, RabbitMQ')$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
+  Server log: $SERVER_LOG   Console log: $CONSOLE_LOG
+  Ctrl-C stops the server, the console$([[ "$DEMO_TRAFFIC" == 0 ]] || printf ', the demo traffic')$(((WORKERS == 0)) || printf ', the workers, RabbitMQ')$([[ "$KEEP_PG" == 1 ]] || printf ' and PostgreSQL').
 
 EOF
 

@@ -30,7 +30,7 @@ TEST_PACKAGES=(
     postgresql # control database; PostgreSQL source and destination (logical replication)
     rabbitmq-server # MassTransit over RabbitMQ: the worker-pool tests start a private node
     mariadb-server # MySQL/MariaDB binlog source: the fixtures start a private server with the binlog on
-    # chromium         # web console browser tests (Playwright drives /usr/bin/chromium)
+    chromium # web console browser tests (Playwright drives /usr/bin/chromium)
 )
 
 RESULTS_DIR="${FRESHET_TEST_RESULTS_DIR:-$REPO_ROOT/TestResults}"

@@ -14,6 +14,6 @@ public static class ApiModuleCommands
         await scopedServices.GetRequiredService<BuiltInClients>().SynchronizeAsync(cancellationToken);
     }
 
-    public static Task SeedDemoAsync(IServiceProvider scopedServices, string credentialsPath, string apiUrl, string? demoSourceConnectionString, CancellationToken cancellationToken) =>
-        scopedServices.GetRequiredService<DemoSeeder>().SeedAsync(credentialsPath, apiUrl, demoSourceConnectionString, cancellationToken);
+    public static Task SeedDemoAsync(IServiceProvider scopedServices, string credentialsPath, string apiUrl, string? demoSourceConnectionString, string? consoleUrl, CancellationToken cancellationToken) =>
+        scopedServices.GetRequiredService<DemoSeeder>().SeedAsync(credentialsPath, apiUrl, demoSourceConnectionString, consoleUrl, cancellationToken);
 }

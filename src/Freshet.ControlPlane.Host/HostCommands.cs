@@ -153,10 +153,11 @@ public static partial class HostCommands
         var credentialsPath = Option("--credentials-out") ?? ".data/dev-credentials.json";
         var apiUrl = Option("--api-url") ?? "http://127.0.0.1:5080";
         var demoSource = Option("--demo-source");
+        var consoleUrl = Option("--console-url");
         var builder = Microsoft.Extensions.Hosting.Host.CreateApplicationBuilder(new HostApplicationBuilderSettings { ContentRootPath = AppContext.BaseDirectory });
         using var host = ComposeForCommands(builder).Build();
         await using var scope = host.Services.CreateAsyncScope();
-        await ApiModuleCommands.SeedDemoAsync(scope.ServiceProvider, credentialsPath, apiUrl, demoSource, CancellationToken.None);
+        await ApiModuleCommands.SeedDemoAsync(scope.ServiceProvider, credentialsPath, apiUrl, demoSource, consoleUrl, CancellationToken.None);
         Console.WriteLine($"Wrote {credentialsPath}");
         return 0;
     }

@@ -23,7 +23,8 @@ internal sealed record DevCredentials(
     UserCredentials SupportUser,
     ClientCredentials PlatformClient,
     List<TenantCredentials> Tenants,
-    DemoPipeline? Demo = null);
+    DemoPipeline? Demo = null,
+    string? ConsoleUrl = null);
 
 /// <summary>The running demo pipeline: where its changes come from and the DuckDB file they land in.</summary>
 internal sealed record DemoPipeline(string SourceConnectionString, string DuckdbPath, Guid PipelineId);
@@ -54,7 +55,7 @@ internal sealed class DemoSeeder(
 
     private static readonly (string Slug, string Name)[] DemoTenants = [("demo", "Demo Co"), ("acme", "Acme Analytics")];
 
-    public async Task<DevCredentials> SeedAsync(string credentialsPath, string apiUrl, string? demoSourceConnectionString, CancellationToken cancellationToken)
+    public async Task<DevCredentials> SeedAsync(string credentialsPath, string apiUrl, string? demoSourceConnectionString, string? consoleUrl, CancellationToken cancellationToken)
     {
         tenant.SetPlatformScope();
         var previous = File.Exists(credentialsPath) ? JsonSerializer.Deserialize<DevCredentials>(await File.ReadAllTextAsync(credentialsPath, cancellationToken), FileJson) : null;
@@ -86,7 +87,7 @@ internal sealed class DemoSeeder(
             }
         }
 
-        var credentials = new DevCredentials(apiUrl, apiUrl.TrimEnd('/') + "/docs", admin, support, platformClient, tenantCredentials, demo);
+        var credentials = new DevCredentials(apiUrl, apiUrl.TrimEnd('/') + "/docs", admin, support, platformClient, tenantCredentials, demo, consoleUrl);
         Directory.CreateDirectory(Path.GetDirectoryName(Path.GetFullPath(credentialsPath))!);
         await File.WriteAllTextAsync(credentialsPath, JsonSerializer.Serialize(credentials, FileJson), cancellationToken);
         if (!OperatingSystem.IsWindows())

@@ -69,7 +69,7 @@ public class ControlPlaneFactory : WebApplicationFactory<Program>, IAsyncLifetim
         await using (var scope = Services.CreateAsyncScope())
         {
             // The demo pipeline's source is this very database: a real PostgreSQL the connection test can reach.
-            await ApiModuleCommands.SeedDemoAsync(scope.ServiceProvider, credentialsPath, "http://localhost", AdminConnectionString, CancellationToken.None);
+            await ApiModuleCommands.SeedDemoAsync(scope.ServiceProvider, credentialsPath, "http://localhost", AdminConnectionString, consoleUrl: null, CancellationToken.None);
         }
 
         Seed = JsonSerializer.Deserialize<Credentials>(await File.ReadAllTextAsync(credentialsPath), new JsonSerializerOptions(JsonSerializerDefaults.Web))!;

@@ -38,10 +38,10 @@ public sealed class NodeProcess : IAsyncDisposable
         }
     }
 
-    /// <summary>Starts <c>dotnet PROJECT.dll ARGS</c> from <c>src/PROJECT/bin/CONFIGURATION/net10.0</c>.</summary>
-    public static NodeProcess Start(string name, string project, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment)
+    /// <summary>Starts <c>dotnet PROJECT.dll ARGS</c> from <c>FOLDER/PROJECT/bin/CONFIGURATION/net10.0</c> (folder <c>src</c> or <c>web</c>).</summary>
+    public static NodeProcess Start(string name, string project, IEnumerable<string> arguments, IReadOnlyDictionary<string, string> environment, string folder = "src")
     {
-        var directory = Path.Combine(RepositoryRoot(), "src", project, "bin", Configuration(), "net10.0");
+        var directory = Path.Combine(RepositoryRoot(), folder, project, "bin", Configuration(), "net10.0");
         var dll = Path.Combine(directory, project + ".dll");
         if (!File.Exists(dll))
         {
