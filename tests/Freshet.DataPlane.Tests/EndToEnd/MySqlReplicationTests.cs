@@ -18,9 +18,13 @@ public sealed class MySqlReplicationTests
         await shop.LoadAsync(items: 3000, lines: 2000, seed: 42);
         var spec = await shop.WriteSpecAsync(shop.Spec(new DeliverySpec(MaxBatchDelayMilliseconds: 100, SnapshotChunkRows: 400)));
 
+        // Writes run from before the worker starts until it streams, then go on for a while.
         using var stop = new CancellationTokenSource();
-        var workload = Task.Run(() => shop.RunUntilAsync(seed: 43, stop.Token, transactions: 400));
+        var workload = Task.Run(() => shop.RunUntilAsync(seed: 43, stop.Token));
         await using var worker = WorkerProcess.Start(spec);
+        await worker.WaitForReportAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromSeconds(60));
+        await Task.Delay(3000);
+        await stop.CancelAsync();
         var committed = await workload;
         var differences = await shop.WaitForEqualAsync(TimeSpan.FromSeconds(90));
 
