@@ -86,7 +86,7 @@ internal sealed class MariaDbShop : IAsyncDisposable
         for (var start = 0; start < lines; start += 500)
         {
             var values = Enumerable.Range(start, Math.Min(500, lines - start)).Select(i => $"({i / 4}, {i % 4}, 'sku-{random.Next(1000)}', {random.Next(100000)}.{random.Next(1000):000})");
-            await ExecuteAsync(connection, $"INSERT IGNORE INTO order_lines VALUES {string.Join(", ", values)}");
+            await ExecuteAsync(connection, $"INSERT IGNORE INTO order_lines (order_id, line, sku, amount) VALUES {string.Join(", ", values)}");
         }
     }
 
@@ -110,7 +110,7 @@ internal sealed class MariaDbShop : IAsyncDisposable
                     // A key change: the destination must drop the old key.
                     6 => $"UPDATE items SET id = {++_nextItem + 1_000_000} WHERE id = {id}",
                     7 => $"UPDATE items SET at = NOW(6), at_tz = NOW(6), day = CURDATE(), flag = {random.Next(-128, 128)} WHERE id BETWEEN {id} AND {id + 20}",
-                    8 => $"INSERT INTO order_lines VALUES ({random.Next(2000)}, {random.Next(8)}, 'sku-{random.Next(1000)}', {random.Next(1000)}.5) "
+                    8 => $"INSERT INTO order_lines (order_id, line, sku, amount) VALUES ({random.Next(2000)}, {random.Next(8)}, 'sku-{random.Next(1000)}', {random.Next(1000)}.5) "
                         + "ON DUPLICATE KEY UPDATE amount = amount + 1, sku = CONCAT(sku, '+')",
                     _ => $"DELETE FROM order_lines WHERE order_id = {random.Next(2000)} AND line < {random.Next(4)}",
                 };
