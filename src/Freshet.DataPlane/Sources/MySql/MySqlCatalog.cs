@@ -169,6 +169,12 @@ internal static class MySqlCatalog
             return null;
         }
 
+        // Decimals wider than System.Decimal cannot go through GetValue.
+        if (type.Kind == ValueKind.NumericText)
+        {
+            return reader.GetMySqlDecimal(ordinal).ToString();
+        }
+
         var value = reader.GetValue(ordinal);
         var invariant = CultureInfo.InvariantCulture;
         return type.Kind switch
@@ -177,7 +183,6 @@ internal static class MySqlCatalog
             ValueKind.Int32 => Convert.ToInt32(value, invariant),
             ValueKind.Int64 => Convert.ToInt64(value, invariant),
             ValueKind.Decimal => Convert.ToDecimal(value, invariant),
-            ValueKind.NumericText => reader.GetMySqlDecimal(ordinal).ToString(),
             ValueKind.Float32 => Convert.ToSingle(value, invariant),
             ValueKind.Float64 => Convert.ToDouble(value, invariant),
             ValueKind.Boolean => Convert.ToUInt64(value, invariant) != 0,

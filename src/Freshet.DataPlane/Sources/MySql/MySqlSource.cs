@@ -144,10 +144,6 @@ internal sealed partial class MySqlSource : IChangeSource
         // yet has an empty state, from which MariaDB would send its whole binlog, so the file and offset are used.
         options = start.GtidState.Length > 0 ? options with { GtidState = start.GtidState } : options with { File = start.File, Position = start.Offset };
         await using var stream = await BinlogStream.OpenAsync(_endpoint, options, cancellationToken).ConfigureAwait(false);
-        if (!stream.ServerVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase) && start.GtidState.Length > 0)
-        {
-            throw new NotSupportedException("Streaming from MySQL by GTID is not implemented yet.");
-        }
 
         LogStreaming(_logger, _spec.PipelineId, resumePosition, _serverId);
         using var measuring = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
@@ -212,7 +208,7 @@ internal sealed partial class MySqlSource : IChangeSource
             {
                 await MeasureAsync(cancellationToken).ConfigureAwait(false);
             }
-            catch (MySqlException e)
+            catch (Exception e) when (e is MySqlException or InvalidOperationException or IOException && !cancellationToken.IsCancellationRequested)
             {
                 LogMeasureFailed(_logger, e.Message);
             }
