@@ -22,6 +22,7 @@ internal sealed partial class MySqlSource : IChangeSource
     private readonly string _connectionString;
     private readonly MySqlEndpoint _endpoint;
     private readonly uint _serverId;
+    private readonly string _sslMode;
     private readonly Dictionary<TableId, TableSchema> _tables = [];
     private SourceStatus _status = SourceStatus.Unknown;
 
@@ -37,11 +38,7 @@ internal sealed partial class MySqlSource : IChangeSource
         var user = Required(settings, "username");
         var password = spec.Source.Secrets.GetValueOrDefault("password") ?? "";
         var sslMode = settings.GetValueOrDefault("ssl_mode") ?? "preferred";
-        if (sslMode is "required" or "verify_ca" or "verify_identity")
-        {
-            // The binlog would travel in the clear while the settings promise otherwise.
-            throw new NotSupportedException($"ssl_mode={sslMode}: the MySQL source's replication client has no TLS yet; use disabled or preferred.");
-        }
+        _sslMode = sslMode;
 
         _connectionString = new MySqlConnectionStringBuilder
         {
@@ -50,7 +47,14 @@ internal sealed partial class MySqlSource : IChangeSource
             Database = Required(settings, "database"),
             UserID = user,
             Password = password,
-            SslMode = sslMode == "disabled" ? MySqlSslMode.None : MySqlSslMode.Preferred,
+            SslMode = sslMode switch
+            {
+                "disabled" => MySqlSslMode.None,
+                "required" => MySqlSslMode.Required,
+                "verify_ca" => MySqlSslMode.VerifyCA,
+                "verify_identity" => MySqlSslMode.VerifyFull,
+                _ => MySqlSslMode.Preferred,
+            },
             // Values in the binlog's representations: TINYINT(1) is a number and BINARY(16)/CHAR(36) are not GUIDs.
             TreatTinyAsBoolean = false,
             GuidFormat = MySqlGuidFormat.None,
@@ -98,7 +102,13 @@ internal sealed partial class MySqlSource : IChangeSource
             }
         }
 
-        var problems = MySqlPrerequisites.Problems(variables, privileges, user);
+        var problems = MySqlPrerequisites.Problems(variables, privileges, user).ToList();
+        if (_sslMode is "required" or "verify_ca" or "verify_identity")
+        {
+            // The binlog would travel in the clear while the connection's settings promise otherwise.
+            problems.Add($"ssl_mode is {_sslMode}, but the MySQL source's replication client has no TLS yet: use disabled or preferred on a trusted network.");
+        }
+
         if (problems.Count > 0)
         {
             throw new SourcePrerequisiteException(problems);
