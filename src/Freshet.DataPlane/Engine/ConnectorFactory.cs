@@ -3,6 +3,7 @@ using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Destinations.DuckDb;
 using Freshet.DataPlane.Destinations.Postgres;
 using Freshet.DataPlane.Sources;
+using Freshet.DataPlane.Sources.MySql;
 using Freshet.DataPlane.Sources.Postgres;
 using Microsoft.Extensions.Logging;
 
@@ -18,6 +19,7 @@ internal sealed class ConnectorFactory(DataPlaneOptions options, ILoggerFactory 
         {
             ConnectionType.Postgres => new PostgresSource(spec, new PostgresSourceOptions(
                 options.SourceHeartbeatInterval, options.StreamBufferLimitBytes, delivery.SnapshotChunkRows, delivery.SnapshotParallelism, options.SpillDirectory), time, loggerFactory),
+            ConnectionType.Mysql => new MySqlSource(spec, new MySqlSourceOptions(options.SourceHeartbeatInterval, delivery.SnapshotChunkRows), time, loggerFactory),
             _ => throw new NotSupportedException($"This worker cannot read {spec.Source.Type} sources yet."),
         };
     }

@@ -28,6 +28,22 @@ internal sealed class TableContents(string name, IReadOnlyList<string> columns, 
         return await ReadAsync(table, columns, keys, json, async () => await reader.ReadAsync(), i => reader.IsDBNull(i) ? null : PostgresValue(reader, i));
     }
 
+    /// <summary>Reads a MariaDB source table (the session in UTC, so TIMESTAMP values are instants as the destination holds them).</summary>
+    public static async Task<TableContents> FromMariaDbAsync(string connectionString, string table, IReadOnlyList<string> columns, IReadOnlyList<string> keys)
+    {
+        await using var connection = new MySqlConnector.MySqlConnection(connectionString);
+        await connection.OpenAsync();
+        await using (var zone = new MySqlConnector.MySqlCommand("SET time_zone = '+00:00'", connection))
+        {
+            await zone.ExecuteNonQueryAsync();
+        }
+
+        await using var command = new MySqlConnector.MySqlCommand($"SELECT {string.Join(", ", columns.Select(c => $"`{c}`"))} FROM `{table}`", connection);
+        await using var reader = await command.ExecuteReaderAsync();
+        return await ReadAsync(table, columns, keys, null, async () => await reader.ReadAsync(), i => reader.IsDBNull(i) ? null
+            : reader.GetDataTypeName(i) == "DATE" ? DateOnly.FromDateTime(reader.GetDateTime(i)) : reader.GetValue(i));
+    }
+
     /// <summary>Reads a DuckDB destination table the way any other process would: read-only, waiting for the writer politely.</summary>
     public static async Task<TableContents> FromDuckDbAsync(
         string path, string table, IReadOnlyList<string> columns, IReadOnlyList<string> keys,

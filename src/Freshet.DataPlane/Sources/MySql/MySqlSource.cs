@@ -1,0 +1,285 @@
+using System.Globalization;
+using System.Threading.Channels;
+using Freshet.Contracts;
+using Freshet.DataPlane.Schema;
+using Microsoft.Extensions.Logging;
+using MySqlConnector;
+
+namespace Freshet.DataPlane.Sources.MySql;
+
+/// <summary>
+/// Reads a MariaDB (and, where noted, MySQL) database: a consistent snapshot through MySqlConnector, then the binlog
+/// through our own replication client (<see cref="BinlogStream"/>) from the snapshot's position. Nothing is created on
+/// the server: the binlog is kept by the server's retention, not by this reader, so there is nothing to acknowledge or
+/// drop. The spec's table schema is the MySQL database.
+/// </summary>
+internal sealed partial class MySqlSource : IChangeSource
+{
+    private readonly PipelineSpec _spec;
+    private readonly MySqlSourceOptions _options;
+    private readonly TimeProvider _time;
+    private readonly ILogger _logger;
+    private readonly string _connectionString;
+    private readonly MySqlEndpoint _endpoint;
+    private readonly uint _serverId;
+    private readonly string _sslMode;
+    private readonly Dictionary<TableId, TableSchema> _tables = [];
+    private SourceStatus _status = SourceStatus.Unknown;
+
+    public MySqlSource(PipelineSpec spec, MySqlSourceOptions options, TimeProvider time, ILoggerFactory loggerFactory)
+    {
+        _spec = spec;
+        _options = options;
+        _time = time;
+        _logger = loggerFactory.CreateLogger<MySqlSource>();
+        var settings = spec.Source.Settings;
+        var host = Required(settings, "host");
+        var port = settings.TryGetValue("port", out var portText) ? int.Parse(portText, CultureInfo.InvariantCulture) : 3306;
+        var user = Required(settings, "username");
+        var password = spec.Source.Secrets.GetValueOrDefault("password") ?? "";
+        var sslMode = settings.GetValueOrDefault("ssl_mode") ?? "preferred";
+        _sslMode = sslMode;
+
+        _connectionString = new MySqlConnectionStringBuilder
+        {
+            Server = host,
+            Port = (uint)port,
+            Database = Required(settings, "database"),
+            UserID = user,
+            Password = password,
+            SslMode = sslMode switch
+            {
+                "disabled" => MySqlSslMode.None,
+                "required" => MySqlSslMode.Required,
+                "verify_ca" => MySqlSslMode.VerifyCA,
+                "verify_identity" => MySqlSslMode.VerifyFull,
+                _ => MySqlSslMode.Preferred,
+            },
+            // Values in the binlog's representations: TINYINT(1) is a number and BINARY(16)/CHAR(36) are not GUIDs.
+            TreatTinyAsBoolean = false,
+            GuidFormat = MySqlGuidFormat.None,
+            ConnectionTimeout = 15,
+            DefaultCommandTimeout = 0,
+            Keepalive = 30,
+            ApplicationName = "freshet-worker",
+        }.ConnectionString;
+        _endpoint = new MySqlEndpoint(host, port, user, password);
+        // A stable id per pipeline: a predecessor still dumping under the same id is disconnected by the server, as a
+        // PostgreSQL slot is taken over. High range, so it does not collide with the small ids servers usually have.
+        _serverId = settings.TryGetValue("server_id", out var id)
+            ? uint.Parse(id, CultureInfo.InvariantCulture)
+            : 0x8000_0000u | (uint)(BitConverter.ToUInt32(spec.PipelineId.ToByteArray(), 0) & 0x7FFF_FFFF);
+    }
+
+    public SourceStatus Status => _status;
+
+    public async Task<IReadOnlyList<SourceTable>> PrepareAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        var variables = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        await using (var command = new MySqlCommand(
+            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata', 'binlog_checksum', "
+            + "'binlog_expire_logs_seconds', 'expire_logs_days')", connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                variables[reader.GetString(0)] = reader.GetString(1);
+            }
+        }
+
+        var user = await ScalarAsync(connection, "SELECT CURRENT_USER()", cancellationToken).ConfigureAwait(false) ?? "";
+        var privileges = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        await using (var command = new MySqlCommand(
+            // USER_PRIVILEGES lists each of the login's global privileges; GRANTEE is quoted as 'user'@'host'.
+            "SELECT PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = CONCAT('''', SUBSTRING_INDEX(CURRENT_USER(), '@', 1), '''@''', SUBSTRING_INDEX(CURRENT_USER(), '@', -1), '''')",
+            connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                privileges.Add(reader.GetString(0));
+            }
+        }
+
+        var problems = MySqlPrerequisites.Problems(variables, privileges, user).ToList();
+        if (_sslMode is "required" or "verify_ca" or "verify_identity")
+        {
+            // The binlog would travel in the clear while the connection's settings promise otherwise.
+            problems.Add($"ssl_mode is {_sslMode}, but the MySQL source's replication client has no TLS yet: use disabled or preferred on a trusted network.");
+        }
+
+        if (problems.Count > 0)
+        {
+            throw new SourcePrerequisiteException(problems);
+        }
+
+        var tables = await MySqlCatalog.DescribeAsync(connection, _spec.Tables, cancellationToken).ConfigureAwait(false);
+        foreach (var table in tables.Where(t => t.Schema is not null))
+        {
+            _tables[table.Id] = table.Schema!;
+        }
+
+        return tables;
+    }
+
+    public async Task<ISnapshotSession> OpenSnapshotAsync(IReadOnlyList<TableSchema> tables, string? resumePlan, CancellationToken cancellationToken)
+    {
+        if (resumePlan is null)
+        {
+            var session = await MySqlSnapshotSession.StartAsync(_connectionString, tables, _options.SnapshotChunkRows, null, _time, cancellationToken).ConfigureAwait(false);
+            LogSnapshot(_logger, _spec.PipelineId, session.ResumePosition);
+            return session;
+        }
+
+        var resumed = await MySqlSnapshotSession.ResumeAsync(_connectionString, resumePlan, cancellationToken).ConfigureAwait(false);
+        var start = BinlogPosition.Parse(resumed.ResumePosition);
+        if (!await BinlogExistsAsync(start.File, cancellationToken).ConfigureAwait(false))
+        {
+            await resumed.DisposeAsync().ConfigureAwait(false);
+            throw new SnapshotLostException($"binlog {start.File}, where the interrupted snapshot's stream starts, has been purged");
+        }
+
+        return resumed;
+    }
+
+    public async Task<ISnapshotSession> OpenAddedTablesSnapshotAsync(IReadOnlyList<TableSchema> tables, string streamPosition, CancellationToken cancellationToken) =>
+        await MySqlSnapshotSession.StartAsync(_connectionString, tables, _options.SnapshotChunkRows, streamPosition, _time, cancellationToken).ConfigureAwait(false);
+
+    public async Task StreamAsync(string resumePosition, ChannelWriter<SourceEvent> output, CancellationToken cancellationToken)
+    {
+        var start = BinlogPosition.Parse(resumePosition);
+        var options = new BinlogStreamOptions(_serverId, HeartbeatPeriod: _options.HeartbeatInterval);
+        // GTIDs when there are any (they name transactions, not bytes of one file); a server that has written no GTID
+        // yet has an empty state, from which MariaDB would send its whole binlog, so the file and offset are used.
+        options = start.GtidState.Length > 0 ? options with { GtidState = start.GtidState } : options with { File = start.File, Position = start.Offset };
+        await using var stream = await BinlogStream.OpenAsync(_endpoint, options, cancellationToken).ConfigureAwait(false);
+
+        LogStreaming(_logger, _spec.PipelineId, resumePosition, _serverId);
+        using var measuring = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
+        var measure = MeasureLoopAsync(measuring.Token);
+        try
+        {
+            var decoder = new BinlogChangeDecoder(_tables, start, output);
+            while (true)
+            {
+                var next = await stream.ReadAsync(cancellationToken).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException("The binlog dump ended.");
+                await decoder.HandleAsync(next, cancellationToken).ConfigureAwait(false);
+            }
+        }
+        finally
+        {
+            await measuring.CancelAsync().ConfigureAwait(false);
+            try
+            {
+                await measure.ConfigureAwait(false);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+    }
+
+    /// <summary>Nothing to tell the server: it keeps binlogs by its own retention, whatever a reader has read.</summary>
+    public ValueTask AcknowledgeAsync(ulong acknowledgePosition, CancellationToken cancellationToken) => ValueTask.CompletedTask;
+
+    /// <summary>
+    /// The binlog head as a numeric position (file index and offset, comparable with the changes' positions) and the
+    /// binlog the server keeps in total; the pipeline holds none back (the server's retention decides).
+    /// </summary>
+    public async Task<SourceStatus> MeasureAsync(CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        long? head = null;
+        await using (var command = new MySqlCommand("SHOW MASTER STATUS", connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                head = BinlogPosition.ToNumeric(reader.GetString(0), Convert.ToUInt32(reader.GetValue(1), CultureInfo.InvariantCulture));
+            }
+        }
+
+        _status = new SourceStatus(head, null, _time.GetUtcNow());
+        return _status;
+    }
+
+    /// <summary>Nothing was created on the server.</summary>
+    public Task DropAsync(CancellationToken cancellationToken) => Task.CompletedTask;
+
+    public ValueTask DisposeAsync() => ValueTask.CompletedTask;
+
+    private async Task MeasureLoopAsync(CancellationToken cancellationToken)
+    {
+        while (!cancellationToken.IsCancellationRequested)
+        {
+            try
+            {
+                await MeasureAsync(cancellationToken).ConfigureAwait(false);
+            }
+            catch (Exception e) when (e is MySqlException or InvalidOperationException or IOException && !cancellationToken.IsCancellationRequested)
+            {
+                LogMeasureFailed(_logger, e.Message);
+            }
+
+            await Task.Delay(_options.HeartbeatInterval, _time, cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    private async Task<bool> BinlogExistsAsync(string file, CancellationToken cancellationToken)
+    {
+        await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
+        await using var command = new MySqlCommand("SHOW BINARY LOGS", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        {
+            if (string.Equals(reader.GetString(0), file, StringComparison.Ordinal))
+            {
+                return true;
+            }
+        }
+
+        return false;
+    }
+
+    private async Task<MySqlConnection> OpenAsync(CancellationToken cancellationToken)
+    {
+        var connection = new MySqlConnection(_connectionString);
+        try
+        {
+            await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
+            return connection;
+        }
+        catch
+        {
+            await connection.DisposeAsync().ConfigureAwait(false);
+            throw;
+        }
+    }
+
+    private static async Task<string?> ScalarAsync(MySqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new MySqlCommand(sql, connection);
+        return Convert.ToString(await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false), CultureInfo.InvariantCulture);
+    }
+
+    private static string Required(IReadOnlyDictionary<string, string> settings, string name) =>
+        settings.TryGetValue(name, out var value) && !string.IsNullOrEmpty(value)
+            ? value
+            : throw new ArgumentException($"The MySQL connection needs the '{name}' setting.", nameof(settings));
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: MySQL snapshot taken at {Position}")]
+    private static partial void LogSnapshot(ILogger logger, Guid pipelineId, string position);
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: streaming the binlog from {Position} as replica {ServerId}")]
+    private static partial void LogStreaming(ILogger logger, Guid pipelineId, string position, uint serverId);
+
+    [LoggerMessage(Level = LogLevel.Warning, Message = "Measuring the MySQL source failed: {Reason}")]
+    private static partial void LogMeasureFailed(ILogger logger, string reason);
+}
+
+/// <summary>Tunables of the MySQL source.</summary>
+/// <param name="HeartbeatInterval">How often the server sends a heartbeat when idle, and the head position is measured.</param>
+/// <param name="SnapshotChunkRows">Target rows per snapshot chunk.</param>
+internal sealed record MySqlSourceOptions(TimeSpan HeartbeatInterval, int SnapshotChunkRows);
