@@ -1,5 +1,6 @@
 using Freshet.Contracts;
 using Microsoft.Extensions.Options;
+using MySqlConnector;
 using Npgsql;
 
 namespace Freshet.ControlPlane.Api.Connections;
@@ -35,6 +36,39 @@ internal sealed class ConnectionEndpoints(ConnectionSecrets secrets, IOptions<Du
             },
             Timeout = 5,
             CommandTimeout = 10,
+            Pooling = false,
+            ApplicationName = "freshet-control-plane",
+        };
+        if (secrets.Open(connection).TryGetValue("password", out var password))
+        {
+            builder.Password = password;
+        }
+
+        return builder;
+    }
+
+    /// <summary>
+    /// A MySQL/MariaDB login that names no database: a login lacking rights on the connection's database still signs in,
+    /// so the test can say that SELECT is missing rather than only that the login failed.
+    /// </summary>
+    public MySqlConnectionStringBuilder MySql(Connection connection)
+    {
+        var settings = connection.Settings;
+        var builder = new MySqlConnectionStringBuilder
+        {
+            Server = settings["host"]!.GetValue<string>(),
+            Port = settings["port"] is { } port ? (uint)port.GetValue<long>() : 3306,
+            UserID = settings["username"]!.GetValue<string>(),
+            SslMode = (settings["ssl_mode"]?.GetValue<string>() ?? "preferred") switch
+            {
+                "disabled" => MySqlSslMode.None,
+                "required" => MySqlSslMode.Required,
+                "verify_ca" => MySqlSslMode.VerifyCA,
+                "verify_identity" => MySqlSslMode.VerifyFull,
+                _ => MySqlSslMode.Preferred,
+            },
+            ConnectionTimeout = 5,
+            DefaultCommandTimeout = 10,
             Pooling = false,
             ApplicationName = "freshet-control-plane",
         };

@@ -1,5 +1,6 @@
 using DuckDB.NET.Data;
 using Freshet.Contracts;
+using MySqlConnector;
 using Npgsql;
 
 namespace Freshet.ControlPlane.Api.Connections;
@@ -16,6 +17,7 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, NetworkPol
         {
             ConnectionType.Postgres => await TestPostgresAsync(connection, cancellationToken),
             ConnectionType.Duckdb => TestDuckDb(connection),
+            ConnectionType.Mysql => await TestMySqlAsync(connection, cancellationToken),
             _ => [new ConnectionCheck("reachable", CheckStatus.Skipped, $"Testing {ConnectionTypes.For(connection.Type).DisplayName} connections is not available in this release yet; the settings were validated when saved.")],
         };
         return new ConnectionTestResponse(checks.All(c => c.Status != CheckStatus.Failed) && checks.Any(c => c.Status == CheckStatus.Passed), checks, clock.GetUtcNow());
@@ -110,6 +112,110 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, NetworkPol
         return checks;
     }
 
+    /// <summary>Names of the MySQL checks after login, so a failed login lists them as skipped.</summary>
+    private static readonly string[] MySqlChecks =
+        ["server_version", "log_bin", "server_id", "binlog_format", "binlog_row_image", "binlog_row_metadata", "binlog_checksum", "binlog_retention", "replication_slave", "replication_client", "select_on_database"];
+
+    /// <summary>
+    /// The same prerequisites the data plane's MySQL source checks before a pipeline starts (shared through
+    /// <see cref="MySqlPrerequisites"/>), one item each, plus SELECT on the connection's database.
+    /// </summary>
+    private async Task<List<ConnectionCheck>> TestMySqlAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        var checks = new List<ConnectionCheck>();
+        var builder = endpoints.MySql(connection);
+        var database = connection.Settings["database"]!.GetValue<string>();
+        if (await network.CheckAsync(builder.Server, cancellationToken) is { } refused)
+        {
+            checks.Add(new("network", CheckStatus.Failed, refused, "Give the database's public host name or address."));
+            return SkipRest(checks, MySqlChecks);
+        }
+
+        await using var db = new MySqlConnection(builder.ConnectionString);
+        try
+        {
+            await db.OpenAsync(cancellationToken);
+            checks.Add(new("login", CheckStatus.Passed, $"Signed in to {builder.Server}:{builder.Port} as {builder.UserID} ({db.ServerVersion})."));
+        }
+        catch (MySqlException ex) when (ex.ErrorCode is MySqlErrorCode.AccessDenied or MySqlErrorCode.DatabaseAccessDenied or MySqlErrorCode.HostNotPrivileged)
+        {
+            checks.Add(new("login", CheckStatus.Failed, $"The server refused the login: {ex.Message} ({(int)ex.ErrorCode}).",
+                ex.ErrorCode == MySqlErrorCode.HostNotPrivileged
+                    ? "The user may not connect from Freshet's address: create it for this host (e.g. 'user'@'%')."
+                    : "Check the username and password (set the password secret again if it changed)."));
+            return SkipRest(checks, MySqlChecks);
+        }
+        catch (Exception ex) when (ex is MySqlException or TimeoutException or System.Net.Sockets.SocketException or InvalidOperationException or System.Security.Authentication.AuthenticationException)
+        {
+            checks.Add(new("login", CheckStatus.Failed, $"Could not reach {builder.Server}:{builder.Port}: {ex.GetBaseException().Message}", "Check host, port, firewall rules and ssl_mode; Freshet must be allowed to connect."));
+            return SkipRest(checks, MySqlChecks);
+        }
+
+        var variables = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
+        await using (var command = new MySqlCommand(
+            MySqlPrerequisites.VariablesSql, db))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken))
+        {
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                variables[reader.GetString(0)] = reader.GetString(1);
+            }
+        }
+
+        await using var userCommand = new MySqlCommand("SELECT CURRENT_USER()", db);
+        var user = Convert.ToString(await userCommand.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) ?? "";
+        var privileges = new HashSet<string>(StringComparer.OrdinalIgnoreCase);
+        var canSelect = false;
+        await using (var command = new MySqlCommand(
+            // USER_PRIVILEGES lists the login's global privileges, SCHEMA_PRIVILEGES its per-database ones; GRANTEE is
+            // quoted as 'user'@'host', and a database grant's name may be a LIKE pattern (db\_name, db%).
+            """
+            SELECT 'global', PRIVILEGE_TYPE FROM information_schema.USER_PRIVILEGES WHERE GRANTEE = @grantee
+            UNION ALL
+            SELECT 'database', PRIVILEGE_TYPE FROM information_schema.SCHEMA_PRIVILEGES
+            WHERE GRANTEE = @grantee AND PRIVILEGE_TYPE = 'SELECT' AND @database LIKE TABLE_SCHEMA
+            """,
+            db))
+        {
+            var at = user.LastIndexOf('@');
+            command.Parameters.AddWithValue("@grantee", at < 0 ? user : $"'{user[..at]}'@'{user[(at + 1)..]}'");
+            command.Parameters.AddWithValue("@database", database);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+            while (await reader.ReadAsync(cancellationToken))
+            {
+                var privilege = reader.GetString(1);
+                if (reader.GetString(0) == "global")
+                {
+                    privileges.Add(privilege);
+                }
+
+                canSelect |= privilege is "SELECT" or "ALL PRIVILEGES";
+            }
+        }
+
+        var quotedUser = user.LastIndexOf('@') is var split and > 0 ? $"'{user[..split]}'@'{user[(split + 1)..]}'" : user;
+        checks.AddRange(MySqlPrerequisites.Evaluate(variables, privileges, quotedUser, db.ServerVersion)
+            .Select(c => c.Passed
+                ? new ConnectionCheck(c.Name, CheckStatus.Passed, c.Detail)
+                : new ConnectionCheck(c.Name, CheckStatus.Failed, Sentence(c.Detail), Sentence(c.Fix!))));
+
+        await using var exists = new MySqlCommand("SELECT COUNT(*) FROM information_schema.SCHEMATA WHERE SCHEMA_NAME = @database", db);
+        exists.Parameters.AddWithValue("@database", database);
+        var visible = Convert.ToInt64(await exists.ExecuteScalarAsync(cancellationToken), System.Globalization.CultureInfo.InvariantCulture) > 0;
+        checks.Add((canSelect, visible) switch
+        {
+            (true, true) => new("select_on_database", CheckStatus.Passed, $"{quotedUser} may read the tables of {database}."),
+            (true, false) => new("select_on_database", CheckStatus.Failed, $"The database {database} does not exist.", "Check the database setting."),
+            _ => new("select_on_database", CheckStatus.Failed, $"{quotedUser} may not SELECT from the tables of {database} (needed for the initial snapshot).",
+                $"Run: GRANT SELECT ON `{database.Replace("`", "``", StringComparison.Ordinal)}`.* TO {quotedUser};"),
+        });
+        return checks;
+    }
+
+    /// <summary>The shared checks' texts are written to follow one another in one sentence; an item shows each on its own.</summary>
+    private static string Sentence(string text) =>
+        text.Length == 0 ? text : char.ToUpperInvariant(text[0]) + text[1..].TrimEnd('.') + ".";
+
     private List<ConnectionCheck> TestDuckDb(Connection connection)
     {
         var path = endpoints.DuckDbPath(connection);
@@ -162,11 +268,13 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, NetworkPol
         _ => "Check pg_hba.conf allows this host and user, and the credentials.",
     };
 
-    private static List<ConnectionCheck> SkipRest(List<ConnectionCheck> checks, ConnectionKind kind)
+    private static List<ConnectionCheck> SkipRest(List<ConnectionCheck> checks, ConnectionKind kind) =>
+        SkipRest(checks, kind == ConnectionKind.Source
+            ? ["server_version", "wal_level", "replication_privilege", "free_replication_slots", "free_wal_senders"]
+            : ["create_tables", "create_state_schema"]);
+
+    private static List<ConnectionCheck> SkipRest(List<ConnectionCheck> checks, string[] rest)
     {
-        var rest = kind == ConnectionKind.Source
-            ? new[] { "server_version", "wal_level", "replication_privilege", "free_replication_slots", "free_wal_senders" }
-            : ["create_tables", "create_state_schema"];
         checks.AddRange(rest.Select(name => new ConnectionCheck(name, CheckStatus.Skipped, "Not checked: the login failed.")));
         return checks;
     }

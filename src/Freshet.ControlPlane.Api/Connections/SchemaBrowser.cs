@@ -3,6 +3,7 @@ using Freshet.Contracts;
 using Freshet.ControlPlane.Api.Common;
 using Microsoft.AspNetCore.Http;
 using Microsoft.AspNetCore.Http.HttpResults;
+using MySqlConnector;
 using Npgsql;
 
 namespace Freshet.ControlPlane.Api.Connections;
@@ -33,6 +34,7 @@ internal sealed class SchemaBrowser(ConnectionEndpoints endpoints, NetworkPolicy
             {
                 ConnectionType.Postgres => TypedResults.Ok(await BrowsePostgresAsync(connection, cancellationToken)),
                 ConnectionType.Duckdb => BrowseDuckDb(connection),
+                ConnectionType.Mysql => TypedResults.Ok(await BrowseMySqlAsync(connection, cancellationToken)),
                 _ => TypedResults.Problem(
                     title: "Not available yet",
                     detail: $"Browsing {ConnectionTypes.For(connection.Type).DisplayName} schemas is not available in this release yet.",
@@ -43,7 +45,7 @@ internal sealed class SchemaBrowser(ConnectionEndpoints endpoints, NetworkPolicy
         {
             return TypedResults.Problem(title: "Address not allowed", detail: ex.Message, statusCode: StatusCodes.Status422UnprocessableEntity);
         }
-        catch (Exception ex) when (ex is NpgsqlException or TimeoutException or DuckDBException or System.Net.Sockets.SocketException)
+        catch (Exception ex) when (ex is NpgsqlException or MySqlException or TimeoutException or DuckDBException or System.Net.Sockets.SocketException)
         {
             return TypedResults.Problem(
                 title: "Cannot reach the database",
@@ -68,6 +70,46 @@ internal sealed class SchemaBrowser(ConnectionEndpoints endpoints, NetworkPolicy
         while (await reader.ReadAsync(cancellationToken))
         {
             rows.Add(new CatalogRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4), reader.GetInt32(5), reader.GetString(6), reader.GetInt64(7)));
+        }
+
+        return Group(rows);
+    }
+
+    /// <summary>
+    /// The connection's database only: a MySQL source replicates the tables of the one database its settings name
+    /// (a MySQL database is what PostgreSQL calls a schema), so listing the others would offer tables it cannot read.
+    /// Base tables the login can see (information_schema hides the rest); views have no binlog rows.
+    /// </summary>
+    private const string MySqlCatalogSql = """
+        SELECT c.TABLE_SCHEMA, c.TABLE_NAME, c.COLUMN_NAME, c.COLUMN_TYPE, c.IS_NULLABLE = 'YES',
+               COALESCE(k.ORDINAL_POSITION, 0), t.TABLE_ROWS
+        FROM information_schema.TABLES t
+        JOIN information_schema.COLUMNS c ON c.TABLE_SCHEMA = t.TABLE_SCHEMA AND c.TABLE_NAME = t.TABLE_NAME
+        LEFT JOIN information_schema.KEY_COLUMN_USAGE k
+          ON k.TABLE_SCHEMA = c.TABLE_SCHEMA AND k.TABLE_NAME = c.TABLE_NAME AND k.COLUMN_NAME = c.COLUMN_NAME AND k.CONSTRAINT_NAME = 'PRIMARY'
+        WHERE t.TABLE_SCHEMA = @database AND t.TABLE_TYPE = 'BASE TABLE'
+        ORDER BY c.TABLE_SCHEMA, c.TABLE_NAME, c.ORDINAL_POSITION
+        """;
+
+    private async Task<SchemaResponse> BrowseMySqlAsync(Connection connection, CancellationToken cancellationToken)
+    {
+        var builder = endpoints.MySql(connection);
+        if (await network.CheckAsync(builder.Server, cancellationToken) is { } refused)
+        {
+            throw new NetworkPolicyException(refused);
+        }
+
+        await using var db = new MySqlConnection(builder.ConnectionString);
+        await db.OpenAsync(cancellationToken);
+        await using var command = new MySqlCommand(MySqlCatalogSql, db);
+        command.Parameters.AddWithValue("@database", connection.Settings["database"]!.GetValue<string>());
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken);
+        var rows = new List<CatalogRow>();
+        while (await reader.ReadAsync(cancellationToken))
+        {
+            rows.Add(new CatalogRow(reader.GetString(0), reader.GetString(1), reader.GetString(2), reader.GetString(3), reader.GetBoolean(4),
+                Convert.ToInt32(reader.GetValue(5), System.Globalization.CultureInfo.InvariantCulture), null,
+                reader.IsDBNull(6) ? null : Convert.ToInt64(reader.GetValue(6), System.Globalization.CultureInfo.InvariantCulture)));
         }
 
         return Group(rows);

@@ -78,8 +78,7 @@ internal sealed partial class MySqlSource : IChangeSource
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
         var variables = new Dictionary<string, string>(StringComparer.OrdinalIgnoreCase);
         await using (var command = new MySqlCommand(
-            "SHOW GLOBAL VARIABLES WHERE Variable_name IN ('log_bin', 'binlog_format', 'binlog_row_image', 'binlog_row_metadata', 'binlog_checksum', "
-            + "'binlog_expire_logs_seconds', 'expire_logs_days')", connection))
+            MySqlPrerequisites.VariablesSql, connection))
         await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
             while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
@@ -102,7 +101,7 @@ internal sealed partial class MySqlSource : IChangeSource
             }
         }
 
-        var problems = MySqlPrerequisites.Problems(variables, privileges, user).ToList();
+        var problems = MySqlPrerequisites.Problems(variables, privileges, user, connection.ServerVersion).ToList();
         if (_sslMode is "required" or "verify_ca" or "verify_identity")
         {
             // The binlog would travel in the clear while the connection's settings promise otherwise.
