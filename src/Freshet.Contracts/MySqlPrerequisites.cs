@@ -118,7 +118,14 @@ public static class MySqlPrerequisites
     /// <summary>MariaDB 10.5 and MySQL 8.0.1 are the first to write column names into the binlog (binlog_row_metadata).</summary>
     private static MySqlPrerequisiteCheck VersionCheck(string version)
     {
+        // MariaDB's handshake prefixes its version with 5.5.5- so that old MySQL clients do not take 10.x for 1.0.
+        const string HandshakePrefix = "5.5.5-";
         var mariaDb = version.Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+        if (mariaDb && version.StartsWith(HandshakePrefix, StringComparison.Ordinal))
+        {
+            version = version[HandshakePrefix.Length..];
+        }
+
         var product = mariaDb ? "MariaDB" : "MySQL";
         var digits = new string(version.TakeWhile(c => char.IsDigit(c) || c == '.').ToArray());
         if (!Version.TryParse(digits.Count(c => c == '.') == 0 ? digits + ".0" : digits, out var parsed))
