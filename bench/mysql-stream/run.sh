@@ -10,10 +10,14 @@
 # (5): latency = _freshet_synced_at − the row's NOW(6) at insert (binlog commit times are whole seconds). With the worker
 # stopped: (a) mariadb-binlog --read-from-remote-server reads the live load's binlog range to /dev/null; (b) DuckDB
 # bulk-inserts the same 1,000,000 rows (INSERT … SELECT) into a fresh keyed table. ratio = ours / min(a, b).
+# The mariadb-binlog read is repeated with --base64-output=DECODE-ROWS --verbose for context. Then a catch-up run:
+# 1,000,000 more rows loaded with the worker stopped, drained by a freshly started worker (the ceilings' situation).
 # Environment: BENCH_TRANSACTIONS, BENCH_ROWS_PER_TRANSACTION, BENCH_WARMUP_ROWS, BENCH_RATE, BENCH_SECONDS,
-# BENCH_WARMUP_SECONDS, BENCH_KEEP (keep the scratch folder and the worker log), BENCH_WORKER_ENV_X=v.
+# BENCH_WARMUP_SECONDS, BENCH_CATCHUP (1; 0 skips it), BENCH_KEEP (keep the scratch folder and the worker logs),
+# BENCH_WORKER_ENV_X=v.
 # Last line: BENCH mysql-stream rows_per_s=… binlog_rows_per_s=… duckdb_bulk_rows_per_s=… ratio=… p50_s=… p99_s=…
-#            peak_rss_mb=… latency_rows_per_s=… load_rows_per_s=… busy_before_pct=…
+#            peak_rss_mb=… latency_rows_per_s=… load_rows_per_s=… binlog_decoded_rows_per_s=… catchup_rows_per_s=…
+#            catchup_ratio=… busy_before_pct=…
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../../infra/lib/common.sh
