@@ -39,6 +39,21 @@ internal static class BenchCommands
             }
         }
 
+        if (verb == "mysql-stream")
+        {
+            // Starts its own MariaDB (in process, tests/Freshet.Testing MariaDbServer); no PostgreSQL.
+            try
+            {
+                await MySqlStreamBench.RunAsync(BenchSettings.WorkerOnlyFromEnvironment(), stop.Token);
+                return 0;
+            }
+            catch (BenchException e)
+            {
+                await Console.Error.WriteLineAsync($"{verb}: {e.Message}");
+                return 1;
+            }
+        }
+
         Func<BenchSettings, CancellationToken, Task>? bench = verb switch
         {
             "pg-stream" => PgStreamBench.RunAsync,
@@ -49,7 +64,7 @@ internal static class BenchCommands
         };
         if (bench is null)
         {
-            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|status-ingest|placement|failover  (run through bench/run NAME)");
+            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|mysql-stream|status-ingest|placement|failover  (run through bench/run NAME)");
             return 2;
         }
 

@@ -29,6 +29,22 @@ internal sealed record BenchSettings(string Host, int Port, string User, string 
         return settings;
     }
 
+    /// <summary>
+    /// For the benchmarks that start their own source (mysql-stream starts MariaDB in process): only the worker build
+    /// (BENCH_WORKER_DLL) and the scratch folder (BENCH_WORK_DIR) come from the environment; the PostgreSQL fields are empty.
+    /// </summary>
+    public static BenchSettings WorkerOnlyFromEnvironment()
+    {
+        var settings = new BenchSettings("", 0, "", "", "", Required("BENCH_WORKER_DLL"), Required("BENCH_WORK_DIR"));
+        if (!File.Exists(settings.WorkerDll))
+        {
+            throw new BenchException($"the worker build {settings.WorkerDll} does not exist (build src/Freshet.DataPlane.Worker in Release)");
+        }
+
+        Directory.CreateDirectory(settings.WorkDir);
+        return settings;
+    }
+
     /// <summary>An optional numeric tunable from the environment.</summary>
     public static int Number(string name, int fallback) =>
         Environment.GetEnvironmentVariable(name) is { Length: > 0 } text ? int.Parse(text, CultureInfo.InvariantCulture) : fallback;
