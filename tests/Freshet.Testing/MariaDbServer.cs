@@ -159,11 +159,11 @@ public sealed class MariaDbServer
         if (asRoot)
         {
             // Started as root, mariadbd switches to the mysql user, which must own the folder it writes.
-            await RunAsync("chown", $"-R mysql:mysql {directory}");
-            await RunAsync("chmod", $"755 {PostgresServer.Root}");
+            await LocalMachine.RunToEndAsync("chown", $"-R mysql:mysql {directory}");
+            await LocalMachine.RunToEndAsync("chmod", $"755 {PostgresServer.Root}");
         }
 
-        await RunAsync(installer, $"--no-defaults --datadir={data} {(asRoot ? "--user=mysql" : "")} --auth-root-authentication-method=normal --skip-test-db");
+        await LocalMachine.RunToEndAsync(installer, $"--no-defaults --datadir={data} {(asRoot ? "--user=mysql" : "")} --auth-root-authentication-method=normal --skip-test-db");
 
         var start = new ProcessStartInfo(server, $"--defaults-file={config}")
         {
@@ -210,16 +210,10 @@ public sealed class MariaDbServer
     /// </summary>
     private static void StartReaper(int serverPid, string directory)
     {
-        var script = $"""
-            while kill -0 {Environment.ProcessId} 2>/dev/null; do sleep 1; done
+        LocalMachine.WhenThisProcessEnds($"""
             kill -9 {serverPid} 2>/dev/null
             rm -rf '{directory}'
-            """;
-        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("bash");
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(script);
-        using var reaper = Process.Start(start);
+            """);
     }
 
     private void Stop()
@@ -282,24 +276,6 @@ public sealed class MariaDbServer
             catch (IOException)
             {
             }
-        }
-    }
-
-    private static async Task RunAsync(string file, string arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        }) ?? throw new InvalidOperationException($"Could not start {file}.");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {arguments} exited with {process.ExitCode}: {await error}{await output}");
         }
     }
 }

@@ -79,8 +79,8 @@ public sealed class PostgresServer
         {
             // initdb refuses to run as root: the cluster belongs to the postgres user. Only its own (new, empty) folder:
             // a recursive chown of the shared root raced other tests' files coming and going ("No such file").
-            await RunAsync("chown", $"postgres:postgres {data}");
-            await RunAsync("chmod", $"755 {Root}");
+            await LocalMachine.RunToEndAsync("chown", $"postgres:postgres {data}");
+            await LocalMachine.RunToEndAsync("chmod", $"755 {Root}");
         }
 
         await RunPgAsync(bin, asPostgres, "initdb", $"-D {data} -A trust -U postgres --no-sync -E UTF8 --locale=C.UTF-8");
@@ -175,24 +175,6 @@ public sealed class PostgresServer
 
     private static Task RunPgAsync(string bin, bool asPostgres, string tool, string arguments) =>
         asPostgres
-            ? RunAsync("runuser", $"-u postgres -- {Path.Combine(bin, tool)} {arguments}")
-            : RunAsync(Path.Combine(bin, tool), arguments);
-
-    private static async Task RunAsync(string file, string arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments)
-        {
-            RedirectStandardOutput = true,
-            RedirectStandardError = true,
-            UseShellExecute = false,
-            WorkingDirectory = Path.GetTempPath(),
-        }) ?? throw new InvalidOperationException($"Could not start {file}.");
-        var output = process.StandardOutput.ReadToEndAsync();
-        var error = process.StandardError.ReadToEndAsync();
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {arguments} exited with {process.ExitCode}: {await error}{await output}");
-        }
-    }
+            ? LocalMachine.RunToEndAsync("runuser", $"-u postgres -- {Path.Combine(bin, tool)} {arguments}")
+            : LocalMachine.RunToEndAsync(Path.Combine(bin, tool), arguments);
 }

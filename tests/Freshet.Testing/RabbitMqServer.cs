@@ -76,8 +76,8 @@ public sealed class RabbitMqServer
         if (Environment.UserName == "root")
         {
             // Started as root, rabbitmq-server switches to the rabbitmq user, which must own its folders.
-            await RunAsync("chown", $"-R rabbitmq:rabbitmq {directory}");
-            await RunAsync("chmod", $"755 {PostgresServer.Root}");
+            await LocalMachine.RunToEndAsync("chown", $"-R rabbitmq:rabbitmq {directory}");
+            await LocalMachine.RunToEndAsync("chmod", $"755 {PostgresServer.Root}");
         }
 
         var port = LocalMachine.FreePort();
@@ -146,18 +146,12 @@ public sealed class RabbitMqServer
     /// </summary>
     private static void StartReaper(string nodeName, string directory)
     {
-        var script = $$"""
-            while kill -0 {{Environment.ProcessId}} 2>/dev/null; do sleep 1; done
+        LocalMachine.WhenThisProcessEnds($$"""
             for p in /proc/[0-9]*; do
                 if tr '\0' '\n' < "$p/environ" 2>/dev/null | grep -qx 'RABBITMQ_NODENAME={{nodeName}}'; then kill -9 "${p#/proc/}" 2>/dev/null; fi
             done
             rm -rf '{{directory}}'
-            """;
-        var start = new ProcessStartInfo("setsid") { UseShellExecute = false, RedirectStandardOutput = true, RedirectStandardError = true };
-        start.ArgumentList.Add("bash");
-        start.ArgumentList.Add("-c");
-        start.ArgumentList.Add(script);
-        using var reaper = Process.Start(start);
+            """);
     }
 
     private static async Task<bool> AcceptsAsync(int port)
@@ -242,17 +236,6 @@ public sealed class RabbitMqServer
             {
                 yield return pid;
             }
-        }
-    }
-
-    private static async Task RunAsync(string file, string arguments)
-    {
-        using var process = Process.Start(new ProcessStartInfo(file, arguments) { UseShellExecute = false, RedirectStandardError = true })
-            ?? throw new InvalidOperationException($"Could not start {file}.");
-        await process.WaitForExitAsync();
-        if (process.ExitCode != 0)
-        {
-            throw new InvalidOperationException($"{file} {arguments} exited with {process.ExitCode}: {await process.StandardError.ReadToEndAsync()}");
         }
     }
 }

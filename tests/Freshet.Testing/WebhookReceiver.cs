@@ -51,10 +51,7 @@ public sealed class WebhookReceiver : IAsyncDisposable
 
     public static WebhookReceiver Start(int failFirst)
     {
-        using var probe = new TcpListener(IPAddress.Loopback, 0);
-        probe.Start();
-        var port = ((IPEndPoint)probe.LocalEndpoint).Port;
-        probe.Stop();
+        var port = LocalMachine.FreePort();
         var url = $"http://127.0.0.1:{port}/hooks/freshet/";
         var listener = new HttpListener();
         listener.Prefixes.Add(url);

@@ -36,14 +36,9 @@ internal sealed class AlertRuleCatalog(IServiceScopeFactory scopes) : IAlertRule
         await using var scope = PlatformScope(out var db);
         var ids = tenantIds.ToList();
         var pipelines = await db.Pipelines.AsNoTracking().Where(p => ids.Contains(p.TenantId)).OrderBy(p => p.Id).ToListAsync(cancellationToken);
-        // Where pipelines run, as the status API reads it (null: this process cannot know, so nothing counts as placed).
-        IReadOnlyDictionary<Guid, PipelinePlacementInfo>? placements = scope.ServiceProvider.GetService<IPipelinePlacements>() is { } directory && pipelines.Count > 0
-            ? await directory.GetPlacementsAsync(pipelines.Select(p => p.Id).ToList(), cancellationToken)
-            : null;
-        return pipelines.Select(p => new AlertSubject(
-            p.TenantId,
-            p.Name,
-            PipelineStatusQueries.For(p, placements is null ? null : PipelineRuntime.From(p.DesiredState, placements.GetValueOrDefault(p.Id))))).ToList();
+        // Where pipelines run, read as the status API reads it.
+        var runtimeOf = await PipelineRuntimes.ReadAsync(scope.ServiceProvider, pipelines, cancellationToken);
+        return pipelines.Select(p => new AlertSubject(p.TenantId, p.Name, PipelineStatusQueries.For(p, runtimeOf?.Invoke(p)))).ToList();
     }
 
     public static AlertRuleDefinition Definition(AlertRule rule, SecretBox box) =>

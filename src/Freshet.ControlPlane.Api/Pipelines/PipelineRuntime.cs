@@ -71,9 +71,12 @@ internal sealed record PipelineRuntime(
 /// <summary>Runtime states for a page of pipelines: one read of the placements (none when this process cannot read them).</summary>
 internal static class PipelineRuntimes
 {
-    public static async Task<Func<Pipeline, PipelineRuntime>?> ReadAsync(HttpContext http, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken)
+    public static Task<Func<Pipeline, PipelineRuntime>?> ReadAsync(HttpContext http, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken) =>
+        ReadAsync(http.RequestServices, pipelines, cancellationToken);
+
+    public static async Task<Func<Pipeline, PipelineRuntime>?> ReadAsync(IServiceProvider services, IReadOnlyList<Pipeline> pipelines, CancellationToken cancellationToken)
     {
-        if (http.RequestServices.GetService<IPipelinePlacements>() is not { } directory)
+        if (services.GetService<IPipelinePlacements>() is not { } directory)
         {
             return null;
         }
