@@ -18,7 +18,7 @@ namespace Freshet.Console.Api;
 /// The token is attached here, not in a delegating handler: handlers live in the HTTP client factory's own scope, which
 /// does not see the circuit's user.
 /// </remarks>
-internal sealed class FreshetApi(HttpClient http, AuthenticationStateProvider authentication, SessionTokens tokens, TenantSelection tenant)
+internal sealed partial class FreshetApi(HttpClient http, AuthenticationStateProvider authentication, SessionTokens tokens, TenantSelection tenant)
 {
     public const string TenantHeader = "Freshet-Tenant";
 
