@@ -67,6 +67,14 @@ public interface IDestination : IAsyncDisposable
     /// <summary>Ends the snapshot: clears the snapshot state and stores the position streaming starts from.</summary>
     Task FinishSnapshotAsync(string resumePosition, CancellationToken cancellationToken);
 
+    /// <summary>
+    /// Ends the snapshot as <see cref="FinishSnapshotAsync(string, CancellationToken)"/>; with
+    /// <paramref name="restartsStream"/> the stream starts over from the snapshot's position (a snapshot of the whole
+    /// pipeline), so the applied point is cleared too: a source whose numbering restarted (MySQL after RESET MASTER)
+    /// writes positions below the old one, and a restart must not take them for replays.
+    /// </summary>
+    Task FinishSnapshotAsync(string resumePosition, bool restartsStream, CancellationToken cancellationToken);
+
     /// <summary>Stores the set of quarantined tables with their reasons (kept across restarts).</summary>
     Task SaveQuarantineAsync(IReadOnlyDictionary<TableId, string> quarantined, CancellationToken cancellationToken);
 }

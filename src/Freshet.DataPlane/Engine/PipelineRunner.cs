@@ -91,12 +91,25 @@ internal sealed partial class PipelineRunner(
 
         var resumePosition = checkpoint.Position;
         var applied = (checkpoint.AppliedPosition, checkpoint.AppliedSequence);
-        if (resumePosition is null || checkpoint.Snapshot is not null)
+
+        // Requests for every table the run replicates make a snapshot from nothing: a new source position (PostgreSQL: a
+        // new slot; MySQL: the binlog where it is now) instead of copies stamped with the stored one. That is how a
+        // pipeline whose position is lost (slot invalidated, binlog purged or renumbered) recovers, and for a pipeline
+        // that still has it the outcome is the same: every table emptied and copied, then streamed.
+        var whole = resumePosition is not null && checkpoint.Snapshot is null && resnapshots.Count > 0
+            && schemas.All(s => resnapshots.Any(r => r.Table == s.Schema));
+        if (whole)
+        {
+            LogWholeResnapshot(_logger, spec.PipelineId);
+            added.Clear();
+        }
+
+        if (resumePosition is null || checkpoint.Snapshot is not null || whole)
         {
             progress.SetState(PipelineRunState.Snapshotting);
-            var initial = schemas.Where(s => s.Snapshot).Select(s => s.Schema).ToList();
+            var initial = schemas.Where(s => s.Snapshot || whole).Select(s => s.Schema).ToList();
             var covered = resnapshots.Where(r => initial.Contains(r.Table)).ToList();
-            (resumePosition, var began) = await SnapshotAsync(source, destination, initial, checkpoint.Snapshot, null, [.. covered.Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
+            (resumePosition, var began) = await SnapshotAsync(source, destination, initial, whole ? null : checkpoint.Snapshot, null, [.. covered.Select(r => r.Id)], cancellationToken).ConfigureAwait(false);
             applied = (0, 0);
             if (began)
             {
@@ -176,7 +189,8 @@ internal sealed partial class PipelineRunner(
                     progress.SnapshotChunkDone(item.Table.Source, rows);
                 }).ConfigureAwait(false);
 
-            await destination.FinishSnapshotAsync(session.ResumePosition, cancellationToken).ConfigureAwait(false);
+            // Without a stream position the stream starts over from this snapshot's; added tables join the running one.
+            await destination.FinishSnapshotAsync(session.ResumePosition, restartsStream: streamPosition is null, cancellationToken).ConfigureAwait(false);
             return (session.ResumePosition, fresh);
         }
     }
@@ -351,6 +365,9 @@ internal sealed partial class PipelineRunner(
             BreakDuration = TimeSpan.FromSeconds(5),
         })
         .Build();
+
+    [LoggerMessage(Level = LogLevel.Information, Message = "Pipeline {PipelineId}: every table is to be copied again, so the pipeline takes a new snapshot and streams from its position")]
+    private static partial void LogWholeResnapshot(ILogger logger, Guid pipelineId);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId}: the interrupted snapshot starts over ({Reason})")]
     private static partial void LogSnapshotRestart(ILogger logger, Guid pipelineId, string reason);

@@ -127,3 +127,10 @@ internal sealed class SourcePrerequisiteException(IReadOnlyList<string> problems
 
 /// <summary>An interrupted snapshot cannot be resumed (its log position is gone) and must start over.</summary>
 internal sealed class SnapshotLostException(string reason) : Exception(reason);
+
+/// <summary>
+/// The stored stream position can no longer be read from (MySQL: the binlog was purged, or its numbering restarted by
+/// RESET MASTER or a restored server). Retrying does not help: the message says what happened and that a re-snapshot of
+/// the whole pipeline (every table) recovers, which starts from a new position.
+/// </summary>
+internal sealed class SourcePositionLostException(string reason) : Exception(reason);

@@ -35,9 +35,9 @@ internal sealed class MariaDbShop : IAsyncDisposable
 
     public string ConnectionString => Source.Server.ConnectionString(Source.Database);
 
-    public static async Task<MariaDbShop> CreateAsync(string prefix)
+    public static async Task<MariaDbShop> CreateAsync(string prefix, MariaDbServer? server = null)
     {
-        var source = await MariaDbSource.CreateAsync(prefix);
+        var source = await MariaDbSource.CreateAsync(prefix, server);
         await source.ExecuteAsync(
             """
             CREATE TABLE items (

@@ -836,7 +836,13 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     }
 
     public Task FinishSnapshotAsync(string resumePosition, CancellationToken cancellationToken) =>
-        UpdateCheckpointAsync("snapshot = NULL, position = $1", resumePosition, cancellationToken);
+        FinishSnapshotAsync(resumePosition, restartsStream: false, cancellationToken);
+
+    public Task FinishSnapshotAsync(string resumePosition, bool restartsStream, CancellationToken cancellationToken) =>
+        UpdateCheckpointAsync(
+            restartsStream ? "snapshot = NULL, position = $1, applied_position = 0, applied_sequence = 0" : "snapshot = NULL, position = $1",
+            resumePosition,
+            cancellationToken);
 
     public Task SaveQuarantineAsync(IReadOnlyDictionary<TableId, string> quarantined, CancellationToken cancellationToken) =>
         UpdateCheckpointAsync(

@@ -265,9 +265,15 @@ internal sealed partial class PostgresDestination(DestinationContext context, IL
         return count;
     }
 
-    public async Task FinishSnapshotAsync(string resumePosition, CancellationToken cancellationToken)
+    public Task FinishSnapshotAsync(string resumePosition, CancellationToken cancellationToken) =>
+        FinishSnapshotAsync(resumePosition, restartsStream: false, cancellationToken);
+
+    public async Task FinishSnapshotAsync(string resumePosition, bool restartsStream, CancellationToken cancellationToken)
     {
-        await UpdateCheckpointAsync("snapshot = NULL, position = $2", resumePosition, cancellationToken).ConfigureAwait(false);
+        await UpdateCheckpointAsync(
+            restartsStream ? "snapshot = NULL, position = $2, applied_position = 0, applied_sequence = 0" : "snapshot = NULL, position = $2",
+            resumePosition,
+            cancellationToken).ConfigureAwait(false);
         LogSnapshotFinished(_logger);
     }
 

@@ -31,14 +31,28 @@ internal sealed partial class BinlogChangeDecoder(
     private long _sequence;
     private DateTimeOffset _groupTime;
 
+    private BinlogPosition _committed = start;
+    private int _rotations;
+
     /// <summary>The binlog file the events come from (the stream tells it through ROTATE).</summary>
     public string File => _file;
+
+    /// <summary>The position after the last group handed on: where a new dump would resume.</summary>
+    public BinlogPosition Position => _committed;
 
     public async ValueTask HandleAsync(BinlogEvent binlogEvent, CancellationToken cancellationToken)
     {
         switch (binlogEvent)
         {
             case RotateEvent rotate:
+                // The dump's first ROTATE names the file it starts in; a later one to a lower number means the server's
+                // binlog started over beneath the reader, whose numeric positions would then run backwards.
+                if (_rotations++ > 0 && BinlogPosition.FileIndex(rotate.NextFile) < BinlogPosition.FileIndex(_file))
+                {
+                    throw new SourcePositionLostException(BinlogPositionLoss.Message(
+                        $"the server's binlog numbering started over while it was read (RESET MASTER?): after {_file} came {rotate.NextFile}"));
+                }
+
                 _file = rotate.NextFile;
                 break;
             case MariaDbGtidEvent gtid:
@@ -200,6 +214,7 @@ internal sealed partial class BinlogChangeDecoder(
 
         _inGroup = false;
         var resume = new BinlogPosition(_gtids.ToString(), _file, header.NextPosition);
+        _committed = resume;
         await output.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(_groupPosition, resume.ToString(), (ulong)_groupPosition, _groupTime)), cancellationToken).ConfigureAwait(false);
     }
 

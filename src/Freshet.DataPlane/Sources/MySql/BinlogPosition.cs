@@ -12,8 +12,9 @@ namespace Freshet.DataPlane.Sources.MySql;
 /// The numeric position the engine orders changes by is <see cref="Numeric"/>: the binlog file's index in the high 32
 /// bits and the byte offset in the low 32 (binlog files are at most 1 GiB, max_binlog_size). Event groups are written
 /// to the binlog whole and in commit order, so the start offset of a group orders transactions as the server committed
-/// them, and a consistent snapshot's binlog position lies between groups. Purging or RESET MASTER restarting the file
-/// numbering breaks that order; detecting it is still to do (issue 7).
+/// them, and a consistent snapshot's binlog position lies between groups. RESET MASTER restarting the file numbering
+/// breaks that order: <see cref="BinlogPositionLoss"/> detects it (and purged files), and the pipeline then needs a new
+/// snapshot, whose positions start a new order (the checkpoint's applied point is cleared with it).
 /// </remarks>
 internal sealed record BinlogPosition(string GtidState, string File, uint Offset)
 {

@@ -43,6 +43,13 @@ internal sealed class MariaDbGtidState
         return state;
     }
 
+    /// <summary>
+    /// Every GTID of a list such as <c>@@gtid_binlog_state</c>, which keeps the last one of each domain and server (so a
+    /// domain can appear more than once, unlike in a position).
+    /// </summary>
+    public static IReadOnlyList<MariaDbGtid> ParseAll(string text) =>
+        [.. text.Split(',', StringSplitOptions.RemoveEmptyEntries | StringSplitOptions.TrimEntries).Select(MariaDbGtid.Parse)];
+
     /// <summary>Records <paramref name="gtid"/> as the last one applied in its domain.</summary>
     public void Advance(MariaDbGtid gtid) => _byDomain[gtid.DomainId] = gtid;
 

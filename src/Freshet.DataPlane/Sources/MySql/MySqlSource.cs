@@ -132,11 +132,10 @@ internal sealed partial class MySqlSource : IChangeSource
         }
 
         var resumed = await MySqlSnapshotSession.ResumeAsync(_connectionString, resumePlan, cancellationToken).ConfigureAwait(false);
-        var start = BinlogPosition.Parse(resumed.ResumePosition);
-        if (!await BinlogExistsAsync(start.File, cancellationToken).ConfigureAwait(false))
+        if (await FindPositionLossAsync(BinlogPosition.Parse(resumed.ResumePosition), cancellationToken).ConfigureAwait(false) is { } loss)
         {
             await resumed.DisposeAsync().ConfigureAwait(false);
-            throw new SnapshotLostException($"binlog {start.File}, where the interrupted snapshot's stream starts, has been purged");
+            throw new SnapshotLostException($"the interrupted snapshot's stream cannot start: {loss}");
         }
 
         return resumed;
@@ -148,24 +147,45 @@ internal sealed partial class MySqlSource : IChangeSource
     public async Task StreamAsync(string resumePosition, ChannelWriter<SourceEvent> output, CancellationToken cancellationToken)
     {
         var start = BinlogPosition.Parse(resumePosition);
+        // Checked before every dump: the server would answer a purged position with error 1236, but a renumbered binlog
+        // (RESET MASTER, a restored server) can still have a file of that name, and reading it would be a silent loss.
+        if (await FindPositionLossAsync(start, cancellationToken).ConfigureAwait(false) is { } loss)
+        {
+            throw new SourcePositionLostException(BinlogPositionLoss.Message(loss));
+        }
+
         var options = new BinlogStreamOptions(_serverId, HeartbeatPeriod: _options.HeartbeatInterval);
         // GTIDs when there are any (they name transactions, not bytes of one file); a server that has written no GTID
         // yet has an empty state, from which MariaDB would send its whole binlog, so the file and offset are used.
         options = start.GtidState.Length > 0 ? options with { GtidState = start.GtidState } : options with { File = start.File, Position = start.Offset };
-        await using var stream = await BinlogStream.OpenAsync(_endpoint, options, cancellationToken).ConfigureAwait(false);
+        BinlogStream stream;
+        try
+        {
+            stream = await BinlogStream.OpenAsync(_endpoint, options, cancellationToken).ConfigureAwait(false);
+        }
+        catch (MySqlServerException e) when (e.ErrorCode == MySqlServerException.FatalErrorReadingBinlog)
+        {
+            throw await PositionLostAsync(start, e, cancellationToken).ConfigureAwait(false);
+        }
 
+        await using var dump = stream;
         LogStreaming(_logger, _spec.PipelineId, resumePosition, _serverId);
         using var measuring = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var measure = MeasureLoopAsync(measuring.Token);
+        var decoder = new BinlogChangeDecoder(_tables, start, output);
         try
         {
-            var decoder = new BinlogChangeDecoder(_tables, start, output);
             while (true)
             {
                 var next = await stream.ReadAsync(cancellationToken).ConfigureAwait(false)
                     ?? throw new InvalidOperationException("The binlog dump ended.");
                 await decoder.HandleAsync(next, cancellationToken).ConfigureAwait(false);
             }
+        }
+        catch (MySqlServerException e) when (e.ErrorCode == MySqlServerException.FatalErrorReadingBinlog)
+        {
+            // The dump's errors arrive mid-stream too (e.g. the binlog reset under a connected reader).
+            throw await PositionLostAsync(decoder.Position, e, cancellationToken).ConfigureAwait(false);
         }
         finally
         {
@@ -226,20 +246,57 @@ internal sealed partial class MySqlSource : IChangeSource
         }
     }
 
-    private async Task<bool> BinlogExistsAsync(string file, CancellationToken cancellationToken)
+    /// <summary>Why the binlog cannot be read from <paramref name="position"/> any more (purged, reset), or null when it can.</summary>
+    private async Task<string?> FindPositionLossAsync(BinlogPosition position, CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        await using var command = new MySqlCommand("SHOW BINARY LOGS", connection);
-        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
-        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+        var files = new List<(string Name, long Size)>();
+        await using (var command = new MySqlCommand("SHOW BINARY LOGS", connection))
+        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
         {
-            if (string.Equals(reader.GetString(0), file, StringComparison.Ordinal))
+            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
             {
-                return true;
+                files.Add((reader.GetString(0), Convert.ToInt64(reader.GetValue(1), CultureInfo.InvariantCulture)));
             }
         }
 
-        return false;
+        var mariaDb = connection.ServerVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+        if (!mariaDb)
+        {
+            return BinlogPositionLoss.Explain(position, files, null);
+        }
+
+        var gtidState = await ScalarAsync(connection, "SELECT @@global.gtid_binlog_state", cancellationToken).ConfigureAwait(false) ?? "";
+        string? atPosition = null;
+        if (files.Any(f => string.Equals(f.Name, position.File, StringComparison.Ordinal)))
+        {
+            await using var command = new MySqlCommand("SELECT BINLOG_GTID_POS(@file, @offset)", connection);
+            command.Parameters.AddWithValue("@file", position.File);
+            command.Parameters.AddWithValue("@offset", position.Offset);
+            atPosition = await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) is { } value and not DBNull
+                ? Convert.ToString(value, CultureInfo.InvariantCulture)
+                : null;
+        }
+
+        return BinlogPositionLoss.Explain(position, files, gtidState, atPosition);
+    }
+
+    /// <summary>
+    /// The failure for a dump the server ended with error 1236: a lost position when the binlog shows it is (or the
+    /// server says so), else the server's error as it is (1236 also covers e.g. an event over max_allowed_packet).
+    /// </summary>
+    private async Task<Exception> PositionLostAsync(BinlogPosition position, MySqlServerException error, CancellationToken cancellationToken)
+    {
+        if (await FindPositionLossAsync(position, cancellationToken).ConfigureAwait(false) is { } loss)
+        {
+            return new SourcePositionLostException(BinlogPositionLoss.Message(loss));
+        }
+
+        var said = error.ServerMessage;
+        return said.Contains("purged", StringComparison.OrdinalIgnoreCase) || said.Contains("not in the master's binlog", StringComparison.OrdinalIgnoreCase)
+            || said.Contains("Could not find first log file", StringComparison.OrdinalIgnoreCase)
+            ? new SourcePositionLostException(BinlogPositionLoss.Message($"the server cannot send the binlog from the pipeline's position ({position}): {said}"))
+            : error;
     }
 
     private async Task<MySqlConnection> OpenAsync(CancellationToken cancellationToken)

@@ -23,9 +23,10 @@ internal sealed class MariaDbSource
     /// <summary>The replication user (mysql_native_password, the grants a pipeline needs).</summary>
     public MySqlEndpoint Endpoint { get; }
 
-    public static async Task<MariaDbSource> CreateAsync(string prefix)
+    /// <summary>A database and user on <paramref name="server"/>, by default the server this test process shares.</summary>
+    public static async Task<MariaDbSource> CreateAsync(string prefix, MariaDbServer? server = null)
     {
-        var server = await MariaDbServer.SharedAsync();
+        server ??= await MariaDbServer.SharedAsync();
         var database = await server.CreateDatabaseAsync(prefix);
         var user = "cdc_" + Guid.NewGuid().ToString("N")[..12];
         var password = "pw-" + Guid.NewGuid().ToString("N");
