@@ -1,3 +1,4 @@
+using Freshet.Contracts;
 using System.Text.RegularExpressions;
 using System.Threading.Channels;
 using Freshet.DataPlane.Changes;
@@ -7,9 +8,31 @@ namespace Freshet.DataPlane.Sources.MySql;
 
 /// <summary>
 /// Turns binlog events into the engine's source events: row changes of the selected tables, a commit at the end of
-/// every event group (transaction or standalone statement) carrying the resume position after it, and a failed table
-/// for DDL on a selected table that is not applied yet (TRUNCATE is: it becomes a truncate change).
+/// every event group (transaction or standalone statement) carrying the resume position after it, schema changes, and
+/// failed tables.
 /// </summary>
+/// <remarks>
+/// <para>
+/// A table's shape comes from the TABLE_MAP before its rows (binlog_row_metadata=FULL names and types every column):
+/// that is the shape of exactly those rows, where information_schema only knows the table as it is now. When the
+/// table map differs from the known schema after an ALTER TABLE of that table was read, the new shape (known columns
+/// keep their description, new or retyped ones take the table map's) goes to the engine as a schema change before the
+/// rows, and the destination applies it per the pipeline's schema-change policy — the same path as PostgreSQL's
+/// relation messages. Key columns stay those the catalog described (as for PostgreSQL); a key column that is gone, or
+/// an ALTER that changes the primary key, fails the table.
+/// </para>
+/// <para>
+/// A table map that differs while no ALTER of the table was read since the stream started is a replay from before a
+/// change the catalog already shows (a restart from a checkpoint older than the DDL): its rows are mapped onto the
+/// known schema by name (columns it lacks are null, columns since dropped are left out), so the destination's shape
+/// does not go back and forth.
+/// </para>
+/// <para>
+/// Statements: TRUNCATE becomes a truncate change; RENAME TABLE (or ALTER … RENAME) naming a selected table, DROP
+/// TABLE and CREATE OR REPLACE TABLE fail that table (the pipeline follows tables by name, as the PostgreSQL source
+/// does); an ALTER TABLE whose table cannot be made out fails each selected table it mentions, and no other.
+/// </para>
+/// </remarks>
 /// <remarks>
 /// A group's changes and its commit carry the group's start offset as their numeric position (see
 /// <see cref="BinlogPosition"/>): the binlog writes a group whole at commit, so start offsets order groups as the server
@@ -17,11 +40,12 @@ namespace Freshet.DataPlane.Sources.MySql;
 /// snapshot's rows (sequence 0) at the same position.
 /// </remarks>
 internal sealed partial class BinlogChangeDecoder(
-    IReadOnlyDictionary<TableId, TableSchema> tables, BinlogPosition start, ChannelWriter<SourceEvent> output)
+    Dictionary<TableId, TableSchema> tables, IReadOnlyList<TableSpec> specs, BinlogPosition start, ChannelWriter<SourceEvent> output)
 {
     private readonly MariaDbGtidState _gtids = MariaDbGtidState.Parse(start.GtidState);
     private readonly Dictionary<ulong, ColumnMap?> _maps = [];
     private readonly HashSet<TableId> _failed = [];
+    private readonly HashSet<TableId> _altered = [];
     private string _file = start.File;
     private bool _inGroup;
     private bool _standalone;
@@ -114,7 +138,10 @@ internal sealed partial class BinlogChangeDecoder(
         }
     }
 
-    /// <summary>DDL touching a selected table: TRUNCATE is replicated; anything else fails that table only.</summary>
+    /// <summary>
+    /// DDL touching a selected table: TRUNCATE is replicated; ALTER TABLE is noted (its new shape arrives with the next
+    /// table map); a rename, a drop, a replacement or a change of the primary key fails that table only.
+    /// </summary>
     private async ValueTask StatementAsync(QueryEvent query, CancellationToken cancellationToken)
     {
         var match = DdlStatement().Match(query.Sql);
@@ -124,9 +151,17 @@ internal sealed partial class BinlogChangeDecoder(
         }
 
         var verb = match.Groups["verb"].Value.ToUpperInvariant();
-        foreach (var (id, schema) in tables)
+        if (verb.StartsWith("ALTER", StringComparison.Ordinal))
         {
-            if (_failed.Contains(id) || !Mentions(query.Sql, query.Database, id))
+            await AlterAsync(query, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        // CREATE TABLE names other tables too (… LIKE t, … SELECT FROM t): only the one it creates counts.
+        var created = verb.StartsWith("CREATE", StringComparison.Ordinal) ? CreateTarget(query.Sql, query.Database) : null;
+        foreach (var (id, schema) in tables.ToList())
+        {
+            if (_failed.Contains(id) || !(created is { } target ? SameTable(id, target) : Mentions(query.Sql, query.Database, id)))
             {
                 continue;
             }
@@ -145,11 +180,56 @@ internal sealed partial class BinlogChangeDecoder(
                 continue;
             }
 
-            _failed.Add(id);
-            await output.WriteAsync(SourceEvent.ForFailedTable(id,
-                $"{id} was changed by DDL the MySQL source does not apply yet ({Shorten(query.Sql)}); re-snapshot the table to pick up its new shape"),
-                cancellationToken).ConfigureAwait(false);
+            var why = verb.StartsWith("RENAME", StringComparison.Ordinal)
+                ? $"{id} was renamed ({Shorten(query.Sql)}); the pipeline follows tables by name: select the table under its new name (it is copied then)"
+                : $"{id} was dropped or replaced ({Shorten(query.Sql)}); re-snapshot the table once it exists again";
+            await FailAsync(id, why, cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>
+    /// ALTER TABLE: the table it changes is noted, so that the next table map that differs is taken as its new shape;
+    /// a rename or a change of the primary key fails the table; when the table cannot be made out, every selected table
+    /// the statement mentions fails (and only those).
+    /// </summary>
+    private async ValueTask AlterAsync(QueryEvent query, CancellationToken cancellationToken)
+    {
+        var target = AlterTarget(query.Sql, query.Database);
+        if (target is null)
+        {
+            foreach (var id in tables.Keys.Where(id => !_failed.Contains(id) && Mentions(query.Sql, query.Database, id)).ToList())
+            {
+                await FailAsync(id, $"{id} may have been changed by a statement the MySQL source could not parse ({Shorten(query.Sql)}); re-snapshot the table", cancellationToken).ConfigureAwait(false);
+            }
+
+            return;
+        }
+
+        var touched = tables.Keys.FirstOrDefault(id => SameTable(id, target.Value));
+        if (touched == default || _failed.Contains(touched))
+        {
+            return;
+        }
+
+        if (AlterRenames().IsMatch(query.Sql))
+        {
+            await FailAsync(touched, $"{touched} was renamed ({Shorten(query.Sql)}); the pipeline follows tables by name: select the table under its new name (it is copied then)", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        if (AlterChangesKey().IsMatch(query.Sql))
+        {
+            await FailAsync(touched, $"the primary key of {touched} was changed ({Shorten(query.Sql)}); the destination merges rows on it, so re-snapshot the table", cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        _altered.Add(touched);
+    }
+
+    private async ValueTask FailAsync(TableId id, string reason, CancellationToken cancellationToken)
+    {
+        _failed.Add(id);
+        await output.WriteAsync(SourceEvent.ForFailedTable(id, reason), cancellationToken).ConfigureAwait(false);
     }
 
     private async ValueTask RowsAsync(RowsEvent rows, CancellationToken cancellationToken)
@@ -160,17 +240,23 @@ internal sealed partial class BinlogChangeDecoder(
             return;
         }
 
-        // Table ids change when a table's definition is reopened (DDL, FLUSH), so a map is kept per id.
-        if (!_maps.TryGetValue(rows.Table.TableId, out var map) || map is null || map.Table.Columns.Count != rows.Table.Columns.Count)
+        // Table ids change when a table's definition is reopened (DDL, FLUSH), so a map is kept per id; each transaction
+        // sends its table maps again, and one that describes other columns than the map's is looked at anew.
+        if (!_maps.TryGetValue(rows.Table.TableId, out var map) || map is null || map.Schema != schema
+            || (!ReferenceEquals(map.Table, rows.Table) && !SameColumns(map.Table, rows.Table)))
         {
-            map = ColumnMap.Create(schema, rows.Table, out var error);
+            map = await MapAsync(id, schema, rows.Table, cancellationToken).ConfigureAwait(false);
             _maps[rows.Table.TableId] = map;
             if (map is null)
             {
-                _failed.Add(id);
-                await output.WriteAsync(SourceEvent.ForFailedTable(id, $"{id} no longer has the shape the pipeline replicates: {error}; re-snapshot the table"), cancellationToken).ConfigureAwait(false);
                 return;
             }
+
+            schema = map.Schema;
+        }
+        else if (!ReferenceEquals(map.Table, rows.Table))
+        {
+            _maps[rows.Table.TableId] = map = map.For(rows.Table);
         }
 
         foreach (var row in rows.Rows)
@@ -184,6 +270,108 @@ internal sealed partial class BinlogChangeDecoder(
             await output.WriteAsync(SourceEvent.ForChange(change), cancellationToken).ConfigureAwait(false);
         }
     }
+
+    /// <summary>
+    /// How the rows of <paramref name="table"/> become values of the table's schema: the known one when the table map
+    /// matches it, or when no ALTER of the table was read yet (a replay from before a change the catalog shows); else
+    /// the shape the table map describes, announced to the engine first. Null when the table cannot be replicated any
+    /// more (it was failed).
+    /// </summary>
+    private async ValueTask<ColumnMap?> MapAsync(TableId id, TableSchema known, BinlogTable table, CancellationToken cancellationToken)
+    {
+        if (!table.HasColumnNames)
+        {
+            await FailAsync(id, $"{id} cannot be followed: the binlog does not name its columns (binlog_row_metadata must be FULL); re-snapshot the table", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        var shaped = Shape(known, table, out var error);
+        if (shaped is null)
+        {
+            await FailAsync(id, $"{id} no longer has a shape the pipeline can replicate: {error}; re-snapshot the table", cancellationToken).ConfigureAwait(false);
+            return null;
+        }
+
+        if (shaped.SameShapeAs(known) || !_altered.Contains(id))
+        {
+            return ColumnMap.Create(known, table);
+        }
+
+        tables[id] = shaped;
+        await output.WriteAsync(SourceEvent.ForSchema(shaped), cancellationToken).ConfigureAwait(false);
+        return ColumnMap.Create(shaped, table);
+    }
+
+    /// <summary>
+    /// The schema the table map describes: its columns in order (the spec's excluded ones left out), each known column
+    /// kept as the catalog described it while its type holds the same values, new and retyped ones as the table map
+    /// types them; the key as known. Null (with why) when a key column is gone or a column's type is not supported.
+    /// </summary>
+    private TableSchema? Shape(TableSchema known, BinlogTable table, out string? error)
+    {
+        error = null;
+        var spec = specs.FirstOrDefault(t => SameTable(new TableId(t.Schema, t.Name), known.Source));
+        var excluded = new HashSet<string>(spec?.ExcludedColumns ?? [], StringComparer.OrdinalIgnoreCase);
+        var columns = new List<ColumnSchema>();
+        foreach (var column in table.Columns)
+        {
+            if (excluded.Contains(column.Name!))
+            {
+                continue;
+            }
+
+            ColumnType type;
+            try
+            {
+                type = column.ToColumnType();
+            }
+            catch (BinlogUnsupportedException e)
+            {
+                error = e.Message;
+                return null;
+            }
+
+            var was = known.Columns.FirstOrDefault(c => string.Equals(c.Name, column.Name, StringComparison.OrdinalIgnoreCase));
+            columns.Add(was is not null && was.Type.SameValuesAs(type) ? was : new ColumnSchema(was?.Name ?? column.Name!, type, was?.IsKey ?? false));
+        }
+
+        var gone = known.KeyIndexes.Select(k => known.Columns[k].Name).Where(key => !columns.Any(c => c.Name == key)).ToList();
+        if (gone.Count > 0)
+        {
+            error = $"key column {string.Join(", ", gone)} is gone";
+            return null;
+        }
+
+        return new TableSchema(known.Source, known.DestinationName, columns);
+    }
+
+    private static bool SameColumns(BinlogTable left, BinlogTable right) =>
+        left.Columns.Count == right.Columns.Count
+        && left.Columns.Zip(right.Columns).All(p => p.First.Name == p.Second.Name && p.First.Type == p.Second.Type && p.First.Length == p.Second.Length
+            && p.First.Precision == p.Second.Precision && p.First.Scale == p.Second.Scale && p.First.Unsigned == p.Second.Unsigned && p.First.Collation == p.Second.Collation);
+
+    private static bool SameTable(TableId left, TableId right) =>
+        string.Equals(left.Schema, right.Schema, StringComparison.OrdinalIgnoreCase) && string.Equals(left.Name, right.Name, StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>The table an ALTER TABLE statement changes (its database the default one when unqualified), or null.</summary>
+    internal static TableId? AlterTarget(string sql, string defaultDatabase) => Target(AlterStatement().Match(sql), defaultDatabase);
+
+    /// <summary>The table a CREATE TABLE statement creates, or null when it cannot be made out.</summary>
+    internal static TableId? CreateTarget(string sql, string defaultDatabase) => Target(CreateStatement().Match(sql), defaultDatabase);
+
+    private static TableId? Target(Match match, string defaultDatabase)
+    {
+        if (!match.Success)
+        {
+            return null;
+        }
+
+        var first = Unquote(match.Groups["first"].Value);
+        return match.Groups["second"].Success ? new TableId(first, Unquote(match.Groups["second"].Value)) : new TableId(defaultDatabase, first);
+    }
+
+    private static string Unquote(string name) =>
+        name.StartsWith('`') ? name[1..^1].Replace("``", "`", StringComparison.Ordinal) : name;
 
     private RowChange Update(TableSchema schema, ColumnMap map, RowImage row)
     {
@@ -257,60 +445,62 @@ internal sealed partial class BinlogChangeDecoder(
         RegexOptions.IgnoreCase | RegexOptions.Singleline | RegexOptions.CultureInvariant)]
     private static partial Regex DdlStatement();
 
-    /// <summary>Where each of the pipeline's columns is in a table map's columns, matched by name.</summary>
+    [GeneratedRegex(@"^\s*(?:/\*.*?\*/\s*)*ALTER\s+(?:ONLINE\s+|IGNORE\s+)*TABLE\s+(?:IF\s+EXISTS\s+)?(?<first>`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?<second>`(?:[^`]|``)+`|[\w$]+))?(?=[\s;(]|$)",
+        RegexOptions.IgnoreCase | RegexOptions.Singleline | RegexOptions.CultureInvariant)]
+    private static partial Regex AlterStatement();
+
+    [GeneratedRegex(@"^\s*(?:/\*.*?\*/\s*)*CREATE\s+(?:OR\s+REPLACE\s+)?(?:TEMPORARY\s+)?TABLE\s+(?:IF\s+NOT\s+EXISTS\s+)?(?<first>`(?:[^`]|``)+`|[\w$]+)(?:\s*\.\s*(?<second>`(?:[^`]|``)+`|[\w$]+))?(?=[\s;(]|$)",
+        RegexOptions.IgnoreCase | RegexOptions.Singleline | RegexOptions.CultureInvariant)]
+    private static partial Regex CreateStatement();
+
+    // RENAME [TO|AS] new_name, as opposed to RENAME COLUMN / INDEX / KEY.
+    [GeneratedRegex(@"\bRENAME\s+(?!COLUMN\b|INDEX\b|KEY\b)", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex AlterRenames();
+
+    [GeneratedRegex(@"\bPRIMARY\s+KEY\b", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant)]
+    private static partial Regex AlterChangesKey();
+
+    /// <summary>
+    /// Where each of a schema's columns is in a table map's columns, matched by name; -1 for a column the table map
+    /// does not have (a row from before the column was added), whose value is null.
+    /// </summary>
     private sealed class ColumnMap
     {
         private readonly int[] _ordinals;
-        private readonly TableSchema _schema;
 
         private ColumnMap(BinlogTable table, TableSchema schema, int[] ordinals)
         {
             Table = table;
-            _schema = schema;
+            Schema = schema;
             _ordinals = ordinals;
         }
 
         public BinlogTable Table { get; }
 
-        public static ColumnMap? Create(TableSchema schema, BinlogTable table, out string? error)
-        {
-            error = null;
-            if (!table.HasColumnNames)
-            {
-                error = "the binlog does not name its columns (binlog_row_metadata must be FULL)";
-                return null;
-            }
+        public TableSchema Schema { get; }
 
+        public static ColumnMap Create(TableSchema schema, BinlogTable table)
+        {
             var ordinals = new int[schema.Columns.Count];
             for (var i = 0; i < ordinals.Length; i++)
             {
-                var column = schema.Columns[i];
-                var found = table.Columns.FirstOrDefault(c => string.Equals(c.Name, column.Name, StringComparison.OrdinalIgnoreCase));
-                if (found is null)
-                {
-                    error = $"column {column.Name} is gone";
-                    return null;
-                }
-
-                var type = found.ToColumnType();
-                if (!type.SameValuesAs(column.Type))
-                {
-                    error = $"column {column.Name} is now {type} (was {column.Type})";
-                    return null;
-                }
-
-                ordinals[i] = found.Index;
+                var name = schema.Columns[i].Name;
+                ordinals[i] = table.Columns.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase))?.Index ?? -1;
             }
 
             return new ColumnMap(table, schema, ordinals);
         }
+
+        /// <summary>The same map for another table map of the same columns (each transaction sends its own).</summary>
+        public ColumnMap For(BinlogTable table) => new(table, Schema, _ordinals);
 
         public object?[] Values(object?[] image)
         {
             var values = new object?[_ordinals.Length];
             for (var i = 0; i < values.Length; i++)
             {
-                values[i] = image[_ordinals[i]];
+                var ordinal = _ordinals[i];
+                values[i] = ordinal < 0 ? null : image[ordinal];
             }
 
             return values;
@@ -319,7 +509,7 @@ internal sealed partial class BinlogChangeDecoder(
         public object?[] KeyOnly(object?[] image)
         {
             var values = new object?[_ordinals.Length];
-            foreach (var k in _schema.KeyIndexes)
+            foreach (var k in Schema.KeyIndexes)
             {
                 values[k] = image[_ordinals[k]];
             }

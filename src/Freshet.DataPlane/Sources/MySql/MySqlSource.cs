@@ -172,7 +172,7 @@ internal sealed partial class MySqlSource : IChangeSource
         LogStreaming(_logger, _spec.PipelineId, resumePosition, _serverId);
         using var measuring = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var measure = MeasureLoopAsync(measuring.Token);
-        var decoder = new BinlogChangeDecoder(_tables, start, output);
+        var decoder = new BinlogChangeDecoder(_tables, _spec.Tables, start, output);
         try
         {
             while (true)
