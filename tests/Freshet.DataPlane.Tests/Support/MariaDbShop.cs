@@ -7,7 +7,8 @@ using MySqlConnector;
 namespace Freshet.DataPlane.Tests.Support;
 
 /// <summary>
-/// A MariaDB source database (with the replication user a pipeline needs) and a DuckDB destination, two tables — one
+/// A MariaDB source database (with the replication user a pipeline needs) and a DuckDB destination (or a PostgreSQL
+/// one: a database of its own on the shared test server, schema <c>analytics</c>), two tables — one
 /// keyed by a single column, one by two — and a random workload of inserts, updates (key changes among them), deletes
 /// and rolled-back transactions.
 /// </summary>
@@ -17,17 +18,31 @@ internal sealed class MariaDbShop : IAsyncDisposable
 
     public static readonly string[] LineColumns = ["order_id", "line", "sku", "amount"];
 
+    /// <summary>Columns of a PostgreSQL destination read as text for the comparison (JSON as the source wrote it).</summary>
+    private static readonly HashSet<string> PostgresAsText = ["doc"];
+
     private readonly string _folder;
     private int _nextItem;
 
-    private MariaDbShop(MariaDbSource source, string folder)
+    private MariaDbShop(MariaDbSource source, string folder, PostgresServer? postgres, string? postgresDatabase)
     {
         Source = source;
         _folder = folder;
         DuckDbPath = Path.Combine(folder, "destination.duckdb");
+        _postgres = postgres;
+        _postgresDatabase = postgresDatabase;
     }
 
+    private readonly PostgresServer? _postgres;
+    private readonly string? _postgresDatabase;
+
     public MariaDbSource Source { get; }
+
+    /// <summary>Where the pipeline writes.</summary>
+    public Target Target => _postgres is null ? Target.DuckDb : Target.Postgres;
+
+    /// <summary>The PostgreSQL destination database (Target Postgres only).</summary>
+    public string PostgresConnectionString => _postgres!.ConnectionString(_postgresDatabase!);
 
     public Guid PipelineId { get; } = Guid.NewGuid();
 
@@ -35,7 +50,7 @@ internal sealed class MariaDbShop : IAsyncDisposable
 
     public string ConnectionString => Source.Server.ConnectionString(Source.Database);
 
-    public static async Task<MariaDbShop> CreateAsync(string prefix, MariaDbServer? server = null)
+    public static async Task<MariaDbShop> CreateAsync(string prefix, MariaDbServer? server = null, Target target = Target.DuckDb)
     {
         var source = await MariaDbSource.CreateAsync(prefix, server);
         await source.ExecuteAsync(
@@ -48,7 +63,13 @@ internal sealed class MariaDbShop : IAsyncDisposable
             "CREATE TABLE order_lines (order_id INT NOT NULL, line SMALLINT NOT NULL, sku VARCHAR(20) NOT NULL, amount DECIMAL(10,3), PRIMARY KEY (order_id, line))");
         var folder = Path.Combine(PostgresServer.Root, "pipelines", Guid.NewGuid().ToString("N"));
         Directory.CreateDirectory(folder);
-        return new MariaDbShop(source, folder);
+        if (target == Target.Postgres)
+        {
+            var postgres = await PostgresServer.SharedAsync();
+            return new MariaDbShop(source, folder, postgres, await postgres.CreateDatabaseAsync(prefix + "_dst"));
+        }
+
+        return new MariaDbShop(source, folder, null, null);
     }
 
     public PipelineSpec Spec(DeliverySpec? delivery = null) =>
@@ -61,7 +82,17 @@ internal sealed class MariaDbShop : IAsyncDisposable
                 ["username"] = Source.Endpoint.User,
                 ["ssl_mode"] = "disabled",
             }, new Dictionary<string, string> { ["password"] = Source.Endpoint.Password }),
-            new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = DuckDbPath }, new Dictionary<string, string>()),
+            _postgres is null
+                ? new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = DuckDbPath }, new Dictionary<string, string>())
+                : new EndpointSpec(ConnectionType.Postgres, new Dictionary<string, string>
+                {
+                    ["host"] = "127.0.0.1",
+                    ["port"] = _postgres.Port.ToString(CultureInfo.InvariantCulture),
+                    ["database"] = _postgresDatabase!,
+                    ["username"] = "postgres",
+                    ["ssl_mode"] = "disable",
+                    ["schema"] = "analytics",
+                }, new Dictionary<string, string>()),
             [new TableSpec(Source.Database, "items"), new TableSpec(Source.Database, "order_lines")],
             DeleteMode.Hard, SchemaChangePolicy.Propagate, delivery ?? new DeliverySpec(MaxBatchDelayMilliseconds: 100, SnapshotChunkRows: 500));
 
@@ -136,6 +167,19 @@ internal sealed class MariaDbShop : IAsyncDisposable
     {
         var items = await TableContents.FromMariaDbAsync(ConnectionString, "items", ItemColumns, ["id"]);
         var lines = await TableContents.FromMariaDbAsync(ConnectionString, "order_lines", LineColumns, ["order_id", "line"]);
+        if (_postgres is not null)
+        {
+            try
+            {
+                return (await TableContents.FromPostgresAsync(PostgresConnectionString, "analytics.items", ItemColumns, ["id"], PostgresAsText)).DifferencesFrom(items)
+                    + (await TableContents.FromPostgresAsync(PostgresConnectionString, "analytics.order_lines", LineColumns, ["order_id", "line"])).DifferencesFrom(lines);
+            }
+            catch (Npgsql.PostgresException e) when (e.SqlState is "42P01" or "3F000")
+            {
+                return e.MessageText;
+            }
+        }
+
         if (!File.Exists(DuckDbPath))
         {
             return "the DuckDB destination does not exist yet";
