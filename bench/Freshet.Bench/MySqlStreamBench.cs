@@ -78,9 +78,14 @@ internal static class MySqlStreamBench
 
         var pipelineId = Guid.NewGuid();
         var duckDb = Path.Combine(settings.WorkDir, "mysql-stream.duckdb");
-        var delivery = new DeliverySpec();
+        var defaults = new DeliverySpec();
+        var delivery = defaults with
+        {
+            MaxBatchDelayMilliseconds = BenchSettings.Number("BENCH_MAX_BATCH_DELAY_MS", defaults.MaxBatchDelayMilliseconds),
+            MaxBatchRows = BenchSettings.Number("BENCH_MAX_BATCH_ROWS", defaults.MaxBatchRows),
+        };
         var spec = await WriteSpecAsync(settings, server, database, pipelineId, duckDb, delivery, cancellationToken);
-        Report.Line(Name, $"{rows:N0} rows as {transactions} transactions of {rowsPerTransaction:N0}, loaded while the worker streams; destination {duckDb}; delivery defaults (latency target {delivery.MaxBatchDelayMilliseconds} ms, batches up to {delivery.MaxBatchRows:N0} rows)");
+        Report.Line(Name, $"{rows:N0} rows as {transactions} transactions of {rowsPerTransaction:N0}, loaded while the worker streams; destination {duckDb}; delivery: latency target {delivery.MaxBatchDelayMilliseconds} ms, batches up to {delivery.MaxBatchRows:N0} rows (defaults unless BENCH_MAX_BATCH_DELAY_MS / BENCH_MAX_BATCH_ROWS)");
 
         // One pooled session for everything the harness asks the server (positions, loads): no connection set-up per poll.
         await using var session = new MySqlConnection(connectionString);

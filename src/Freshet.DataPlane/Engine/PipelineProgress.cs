@@ -100,9 +100,17 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
         _pending.TryRemove(ticket, out _);
         lock (_lock)
         {
+            // Batches are long runs of one table's changes: look its counters up once per run, not per change.
+            TableSchema? lastSchema = null;
+            TableCounters counters = null!;
             foreach (var change in batch.Changes)
             {
-                var counters = Table(change.Table.Source);
+                if (!ReferenceEquals(change.Table, lastSchema))
+                {
+                    counters = Table(change.Table.Source);
+                    lastSchema = change.Table;
+                }
+
                 switch (change.Kind)
                 {
                     case Changes.ChangeKind.Insert:

@@ -225,6 +225,19 @@ internal static class ChangeFolder
 
         private RowKey KeyOf(object?[] values)
         {
+            if (target.KeyIndexes.Count == 1)
+            {
+                // The usual single-column key is kept without an array of its own: one allocation per row less.
+                var single = values[target.KeyIndexes[0]];
+                if (ReferenceEquals(single, UnchangedValue.Instance))
+                {
+                    throw new InvalidOperationException(
+                        $"A change to {target.Source} lacks key column {target.Written[target.KeyIndexes[0]].SourceName}.");
+                }
+
+                return new RowKey(single);
+            }
+
             var key = new object?[target.KeyIndexes.Count];
             for (var k = 0; k < key.Length; k++)
             {
@@ -252,52 +265,61 @@ internal static class ChangeFolder
         }
     }
 
-    /// <summary>A key with its hash computed once; equal as the source sees it: by value, byte arrays by content.</summary>
+    /// <summary>
+    /// A key with its hash computed once; equal as the source sees it: by value, byte arrays by content. A one-column
+    /// key holds its value alone (no array); a table's keys all have the same number of columns, so the two forms never meet.
+    /// </summary>
     private readonly struct RowKey : IEquatable<RowKey>
     {
         private readonly int _hash;
+        private readonly object?[]? _values;
+        private readonly object? _single;
 
         public RowKey(object?[] values)
         {
-            Values = values;
+            _values = values;
             var hash = new HashCode();
             foreach (var value in values)
             {
-                switch (value)
-                {
-                    case byte[] bytes:
-                        hash.AddBytes(bytes);
-                        break;
-                    case IStructuralEquatable structural:
-                        hash.Add(structural.GetHashCode(StructuralComparisons.StructuralEqualityComparer));
-                        break;
-                    default:
-                        hash.Add(value);
-                        break;
-                }
+                Add(ref hash, value);
             }
 
             _hash = hash.ToHashCode();
         }
 
-        public object?[] Values { get; }
+        public RowKey(object? single)
+        {
+            _single = single;
+            var hash = new HashCode();
+            Add(ref hash, single);
+            _hash = hash.ToHashCode();
+        }
+
+        /// <summary>The key's values (a one-column key's array is made when asked for: deletes and key changes only).</summary>
+        public object?[] Values => _values ?? [_single];
 
         public bool Equals(RowKey other)
         {
-            if (_hash != other._hash || Values.Length != other.Values.Length)
+            if (_hash != other._hash)
             {
                 return false;
             }
 
-            for (var i = 0; i < Values.Length; i++)
+            if (_values is null && other._values is null)
             {
-                var equal = (Values[i], other.Values[i]) switch
-                {
-                    (byte[] a, byte[] b) => a.AsSpan().SequenceEqual(b),
-                    (IStructuralEquatable a, { } b) => a.Equals(b, StructuralComparisons.StructuralEqualityComparer),
-                    var (a, b) => Equals(a, b),
-                };
-                if (!equal)
+                return ValueEquals(_single, other._single);
+            }
+
+            var mine = Values;
+            var theirs = other.Values;
+            if (mine.Length != theirs.Length)
+            {
+                return false;
+            }
+
+            for (var i = 0; i < mine.Length; i++)
+            {
+                if (!ValueEquals(mine[i], theirs[i]))
                 {
                     return false;
                 }
@@ -309,5 +331,28 @@ internal static class ChangeFolder
         public override bool Equals(object? obj) => obj is RowKey other && Equals(other);
 
         public override int GetHashCode() => _hash;
+
+        private static void Add(ref HashCode hash, object? value)
+        {
+            switch (value)
+            {
+                case byte[] bytes:
+                    hash.AddBytes(bytes);
+                    break;
+                case IStructuralEquatable structural:
+                    hash.Add(structural.GetHashCode(StructuralComparisons.StructuralEqualityComparer));
+                    break;
+                default:
+                    hash.Add(value);
+                    break;
+            }
+        }
+
+        private static bool ValueEquals(object? a, object? b) => (a, b) switch
+        {
+            (byte[] x, byte[] y) => x.AsSpan().SequenceEqual(y),
+            (IStructuralEquatable x, { } y) => x.Equals(y, StructuralComparisons.StructuralEqualityComparer),
+            var (x, y) => Equals(x, y),
+        };
     }
 }
