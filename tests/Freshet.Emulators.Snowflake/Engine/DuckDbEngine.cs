@@ -238,16 +238,8 @@ internal sealed class DuckDbEngine : IDisposable
         }
     }
 
-    private static string Seconds(long ticks)
-    {
-        var whole = Math.DivRem(ticks, TimeSpan.TicksPerSecond, out var fraction);
-        if (fraction < 0)
-        {
-            whole--;
-            fraction += TimeSpan.TicksPerSecond;
-        }
-        return whole.ToString(CultureInfo.InvariantCulture) + "." + (fraction * 100).ToString("D9", CultureInfo.InvariantCulture);
-    }
+    // Signed decimal seconds: -0.5 s is "-0.500000000", not a negative whole part with a positive fraction.
+    private static string Seconds(long ticks) => (ticks / (decimal)TimeSpan.TicksPerSecond).ToString("0.000000000", CultureInfo.InvariantCulture);
 
     private static object? ToValue(Binding binding, int number)
     {
