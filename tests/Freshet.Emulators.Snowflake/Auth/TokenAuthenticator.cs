@@ -119,7 +119,11 @@ internal sealed class TokenAuthenticator(SnowflakeEmulatorOptions options)
         {
             throw Invalid("user name in iss/sub must be upper case");
         }
-        if (!_keysByUser.TryGetValue(user, out var keys) || !keys.TryGetValue(fingerprint, out var key))
+        if (!_keysByUser.TryGetValue(user, out var keys))
+        {
+            throw Invalid($"user '{user}' does not exist or has no public key (the account part must be the locator without region, or ORG-ACCOUNT)");
+        }
+        if (!keys.TryGetValue(fingerprint, out var key))
         {
             throw Invalid($"no public key with fingerprint {fingerprint} is registered for user {user}");
         }

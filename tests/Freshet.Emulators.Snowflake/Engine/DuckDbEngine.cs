@@ -65,7 +65,6 @@ internal sealed class DuckDbEngine : IDisposable
                 };
                 results.Add(Execute(statement, bindings));
             }
-            inTransaction = false;
             return results;
         }
         finally
