@@ -23,7 +23,7 @@ public sealed record SnowflakeClientOptions
     public string? Warehouse { get; init; }
     public string? Role { get; init; }
 
-    /// <summary>Retries of one request after transient failures (429, 5xx, network), each with the same requestId.</summary>
+    /// <summary>Retries of one request after transient failures (429, 5xx, network), each with the same requestId; 0: none.</summary>
     public int MaxRetryAttempts { get; init; } = 6;
 
     /// <summary>First backoff when the service gives no Retry-After; doubles with jitter up to <see cref="MaxRetryDelay"/>.</summary>
@@ -69,8 +69,10 @@ public sealed partial class SnowflakeSqlClient
         _tokens = tokens;
         _time = time;
         _logger = logger ?? NullLogger.Instance;
-        _resilience = new ResiliencePipelineBuilder { TimeProvider = time }
-            .AddRetry(new RetryStrategyOptions
+        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
+        if (options.MaxRetryAttempts > 0)
+        {
+            builder.AddRetry(new RetryStrategyOptions
             {
                 ShouldHandle = new PredicateBuilder().Handle<SnowflakeException>(e => e.IsRetryable),
                 BackoffType = DelayBackoffType.Exponential,
@@ -85,7 +87,9 @@ public sealed partial class SnowflakeSqlClient
                     LogRetry(_logger, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message ?? "");
                     return ValueTask.CompletedTask;
                 },
-            })
+            });
+        }
+        _resilience = builder
             .AddCircuitBreaker(new CircuitBreakerStrategyOptions
             {
                 ShouldHandle = new PredicateBuilder().Handle<SnowflakeException>(e => e.IsRetryable),
