@@ -10,6 +10,8 @@ internal static class Transient
     {
         Destinations.PipelineFencedException or Destinations.TableApplyException or OperationCanceledException => false,
         NpgsqlException npgsql => npgsql.IsTransient,
+        // The Snowflake client has retried these already; what is left transient (a long outage) is worth a later try.
+        Destinations.Snowflake.SnowflakeException snowflake => snowflake.IsRetryable,
         SocketException or IOException or TimeoutException => true,
         // DuckDB reports a file held by another process as an IO error mentioning the lock; running out of memory passes
         // once the destination raised its limit, or once other pipelines on the worker have finished a large write.
