@@ -80,6 +80,32 @@ public sealed class MySqlPositionLossTests
         }
     }
 
+    [Fact]
+    public async Task ResetMasterWhileStreaming_FailsWithTheReason()
+    {
+        var server = await MariaDbServer.StartPrivateAsync();
+        try
+        {
+            await using var shop = await MariaDbShop.CreateAsync("lost_live", server);
+            await shop.LoadAsync(items: 100, lines: 100, seed: 21);
+            await using var worker = WorkerProcess.Start(await shop.WriteSpecAsync(shop.Spec(new DeliverySpec(MaxBatchDelayMilliseconds: 50))));
+            await worker.WaitForReportAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromSeconds(60));
+            await shop.RunUntilAsync(seed: 22, CancellationToken.None, transactions: 40);
+            Assert.Equal("", await shop.WaitForEqualAsync(TimeSpan.FromSeconds(60)));
+
+            // Under the connected reader: the server's binlog starts over at file 1 with new transactions.
+            await server.ExecuteAsync("RESET MASTER");
+            await shop.RunUntilAsync(seed: 23, CancellationToken.None, transactions: 100);
+            var failed = await worker.WaitForReportAsync(r => r.State == PipelineRunState.Failed, TimeSpan.FromSeconds(60));
+            Assert.Contains("started over", failed.Reason);
+            Assert.Contains("re-snapshot the pipeline", failed.Reason);
+        }
+        finally
+        {
+            server.Dispose();
+        }
+    }
+
     /// <summary>
     /// Purges every binlog file but the newest. The server keeps a file while a reader still dumps it or until InnoDB has
     /// made its transactions durable (its binlog checkpoint), and says so only in a warning, so this tries again for a while.
