@@ -35,9 +35,9 @@ internal sealed class MariaDbShop : IAsyncDisposable
 
     public string ConnectionString => Source.Server.ConnectionString(Source.Database);
 
-    public static async Task<MariaDbShop> CreateAsync(string prefix)
+    public static async Task<MariaDbShop> CreateAsync(string prefix, MariaDbServerOptions? options = null)
     {
-        var source = await MariaDbSource.CreateAsync(prefix);
+        var source = await MariaDbSource.CreateAsync(prefix, options);
         await source.ExecuteAsync(
             """
             CREATE TABLE items (
@@ -51,19 +51,29 @@ internal sealed class MariaDbShop : IAsyncDisposable
         return new MariaDbShop(source, folder);
     }
 
-    public PipelineSpec Spec(DeliverySpec? delivery = null) =>
-        new(PipelineId, Guid.NewGuid(), "mariadb test pipeline", 1, 1,
-            new EndpointSpec(ConnectionType.Mysql, new Dictionary<string, string>
-            {
-                ["host"] = Source.Endpoint.Host,
-                ["port"] = Source.Endpoint.Port.ToString(CultureInfo.InvariantCulture),
-                ["database"] = Source.Database,
-                ["username"] = Source.Endpoint.User,
-                ["ssl_mode"] = "disabled",
-            }, new Dictionary<string, string> { ["password"] = Source.Endpoint.Password }),
+    /// <summary>The pipeline; on a server that requires TLS, the source verifies its certificate (verify_identity, ssl_ca).</summary>
+    public PipelineSpec Spec(DeliverySpec? delivery = null)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["host"] = Source.Endpoint.Host,
+            ["port"] = Source.Endpoint.Port.ToString(CultureInfo.InvariantCulture),
+            ["database"] = Source.Database,
+            ["username"] = Source.Endpoint.User,
+            ["ssl_mode"] = "disabled",
+        };
+        if (Source.Server.Options.RequireTls)
+        {
+            settings["ssl_mode"] = "verify_identity";
+            settings["ssl_ca"] = Source.Server.CaCertificatePem!;
+        }
+
+        return new(PipelineId, Guid.NewGuid(), "mariadb test pipeline", 1, 1,
+            new EndpointSpec(ConnectionType.Mysql, settings, new Dictionary<string, string> { ["password"] = Source.Endpoint.Password }),
             new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = DuckDbPath }, new Dictionary<string, string>()),
             [new TableSpec(Source.Database, "items"), new TableSpec(Source.Database, "order_lines")],
             DeleteMode.Hard, SchemaChangePolicy.Propagate, delivery ?? new DeliverySpec(MaxBatchDelayMilliseconds: 100, SnapshotChunkRows: 500));
+    }
 
     public async Task<string> WriteSpecAsync(PipelineSpec spec)
     {

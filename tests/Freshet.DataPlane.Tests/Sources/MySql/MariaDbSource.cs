@@ -23,14 +23,19 @@ internal sealed class MariaDbSource
     /// <summary>The replication user (mysql_native_password, the grants a pipeline needs).</summary>
     public MySqlEndpoint Endpoint { get; }
 
-    public static async Task<MariaDbSource> CreateAsync(string prefix)
+    /// <summary>
+    /// A database and replication user on the shared server with <paramref name="options"/>. On a server that requires
+    /// TLS the endpoint verifies the server's certificate against the fixture's CA (verify_identity).
+    /// </summary>
+    public static async Task<MariaDbSource> CreateAsync(string prefix, MariaDbServerOptions? options = null)
     {
-        var server = await MariaDbServer.SharedAsync();
+        var server = await MariaDbServer.SharedAsync(options);
         var database = await server.CreateDatabaseAsync(prefix);
         var user = "cdc_" + Guid.NewGuid().ToString("N")[..12];
         var password = "pw-" + Guid.NewGuid().ToString("N");
         await server.CreateReplicationUserAsync(user, password);
-        return new MariaDbSource(server, database, new MySqlEndpoint("127.0.0.1", server.Port, user, password));
+        var tls = server.Options.RequireTls ? new MySqlTlsOptions(MySqlTlsMode.VerifyIdentity, server.CaCertificatePem) : null;
+        return new MariaDbSource(server, database, new MySqlEndpoint("127.0.0.1", server.Port, user, password, tls));
     }
 
     /// <summary>A server id no other reader of this process uses (a second dump with the same id ends the first).</summary>
