@@ -54,19 +54,21 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
             BinlogEventType.MariaDbGtid => DecodeMariaDbGtid(header, body),
             BinlogEventType.MariaDbGtidList => DecodeGtidList(header, body),
             BinlogEventType.MySqlGtid or BinlogEventType.MySqlAnonymousGtid => DecodeMySqlGtid(header, body),
-            BinlogEventType.Query => DecodeQuery(header, body),
+            BinlogEventType.Query => DecodeQuery(header, body, compressed: false),
+            BinlogEventType.QueryCompressed => DecodeQuery(header, body, compressed: true),
             BinlogEventType.TableMap => DecodeTableMap(header, body),
-            BinlogEventType.WriteRowsV1 or BinlogEventType.WriteRowsV2 => DecodeRows(header, body, RowsEventKind.Write),
-            BinlogEventType.UpdateRowsV1 or BinlogEventType.UpdateRowsV2 => DecodeRows(header, body, RowsEventKind.Update),
-            BinlogEventType.DeleteRowsV1 or BinlogEventType.DeleteRowsV2 => DecodeRows(header, body, RowsEventKind.Delete),
+            BinlogEventType.WriteRowsV1 or BinlogEventType.WriteRowsV2
+                or BinlogEventType.WriteRowsCompressedV1 or BinlogEventType.WriteRowsCompressed => DecodeRows(header, body, RowsEventKind.Write),
+            BinlogEventType.UpdateRowsV1 or BinlogEventType.UpdateRowsV2
+                or BinlogEventType.UpdateRowsCompressedV1 or BinlogEventType.UpdateRowsCompressed => DecodeRows(header, body, RowsEventKind.Update),
+            BinlogEventType.DeleteRowsV1 or BinlogEventType.DeleteRowsV2
+                or BinlogEventType.DeleteRowsCompressedV1 or BinlogEventType.DeleteRowsCompressed => DecodeRows(header, body, RowsEventKind.Delete),
             BinlogEventType.Xid => new XidEvent(header, BinaryPrimitives.ReadUInt64LittleEndian(body)),
             BinlogEventType.Heartbeat => new HeartbeatEvent(header, Encoding.UTF8.GetString(body)),
             BinlogEventType.TransactionPayload => throw new BinlogUnsupportedException(
                 "The server compresses transactions (MySQL binlog_transaction_compression=ON); this reader does not decode TRANSACTION_PAYLOAD events yet: turn the setting off."),
             BinlogEventType.PartialUpdateRows => throw new BinlogUnsupportedException(
                 "The server writes partial JSON updates (MySQL binlog_row_value_options=PARTIAL_JSON); set it to '' so that rows arrive whole."),
-            >= BinlogEventType.QueryCompressed and <= BinlogEventType.DeleteRowsCompressed => throw new BinlogUnsupportedException(
-                $"The server compresses its binlog events ({header.Type}, MariaDB log_bin_compress=ON); this reader does not decode them yet: turn log_bin_compress off."),
             _ => new SkippedEvent(header),
         };
     }
@@ -163,7 +165,8 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
     /// QUERY_EVENT post-header: thread id(4), execution time(4), database name length(1), error code(2), status
     /// variables length(2); body: status variables, database name NUL, statement text.
     /// </summary>
-    private QueryEvent DecodeQuery(BinlogEventHeader header, ReadOnlySpan<byte> body)
+    /// <remarks>QUERY_COMPRESSED (MariaDB log_bin_compress): the same, with the statement text compressed (<see cref="MariaDbCompressedPart"/>).</remarks>
+    private QueryEvent DecodeQuery(BinlogEventHeader header, ReadOnlySpan<byte> body, bool compressed)
     {
         var reader = new PayloadReader(body);
         reader.Skip(8);
@@ -173,7 +176,8 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
         reader.Position = PostHeaderLength(BinlogEventType.Query, 13) + statusLength;
         var database = reader.ReadFixedString(databaseLength);
         reader.Skip(1);
-        return new QueryEvent(header, database, Encoding.UTF8.GetString(reader.Rest), errorCode);
+        var statement = compressed ? MariaDbCompressedPart.Decompress(reader.Rest, header) : reader.Rest;
+        return new QueryEvent(header, database, Encoding.UTF8.GetString(statement), errorCode);
     }
 
     private int PostHeaderLength(BinlogEventType type, int fallback) =>
@@ -196,14 +200,16 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
     /// <summary>
     /// Rows events v1 (23–25) and v2 (30–32): table id, flags(2), v2 only: extra data length(2, counting itself) and
     /// the extra data; then column count (length-encoded), the columns-present bitmap (UPDATE: one for the before and
-    /// one for the after image), then row images to the end of the event.
+    /// one for the after image), then row images to the end of the event — compressed in MariaDB's *_ROWS_COMPRESSED
+    /// events (log_bin_compress=ON).
     /// </summary>
     private RowsEvent DecodeRows(BinlogEventHeader header, ReadOnlySpan<byte> body, RowsEventKind kind)
     {
         var reader = new PayloadReader(body);
         var tableId = ReadTableId(ref reader, header.Type);
         var flags = reader.ReadUInt16();
-        if (header.Type is BinlogEventType.WriteRowsV2 or BinlogEventType.UpdateRowsV2 or BinlogEventType.DeleteRowsV2)
+        if (header.Type is BinlogEventType.WriteRowsV2 or BinlogEventType.UpdateRowsV2 or BinlogEventType.DeleteRowsV2
+            or BinlogEventType.WriteRowsCompressed or BinlogEventType.UpdateRowsCompressed or BinlogEventType.DeleteRowsCompressed)
         {
             var extraLength = reader.ReadUInt16();
             reader.Skip(extraLength - 2);
@@ -223,6 +229,18 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
         var bitmapSize = (columnCount + 7) / 8;
         var beforePresent = reader.ReadBytes(bitmapSize);
         var afterPresent = kind == RowsEventKind.Update ? reader.ReadBytes(bitmapSize) : beforePresent;
+        if (header.Type is >= BinlogEventType.WriteRowsCompressedV1 and <= BinlogEventType.DeleteRowsCompressed)
+        {
+            // MariaDB compresses only the row images; the column count and bitmaps before them are plain.
+            var images = new PayloadReader(MariaDbCompressedPart.Decompress(reader.Rest, header));
+            return new RowsEvent(header, kind, table, ReadImages(ref images, table, kind, beforePresent, afterPresent), (flags & RowsEndOfStatement) != 0);
+        }
+
+        return new RowsEvent(header, kind, table, ReadImages(ref reader, table, kind, beforePresent, afterPresent), (flags & RowsEndOfStatement) != 0);
+    }
+
+    private static List<RowImage> ReadImages(ref PayloadReader reader, BinlogTable table, RowsEventKind kind, ReadOnlySpan<byte> beforePresent, ReadOnlySpan<byte> afterPresent)
+    {
         var rows = new List<RowImage>();
         while (reader.Remaining > 0)
         {
@@ -234,6 +252,6 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
             });
         }
 
-        return new RowsEvent(header, kind, table, rows, (flags & RowsEndOfStatement) != 0);
+        return rows;
     }
 }
