@@ -24,6 +24,11 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
     private const byte ComQuery = 0x03;
     private const byte ComBinlogDump = 0x12;
     private const byte ComRegisterSlave = 0x15;
+    private const byte ComBinlogDumpGtid = 0x1E;
+
+    // COM_BINLOG_DUMP_GTID flags: end with EOF at the end of the log; the GTID set below says where to start.
+    private const ushort DumpNonBlocking = 0x01;
+    private const ushort DumpThroughGtid = 0x04;
     private const uint MaxPacketSize = 0x40000000;
 
     // utf8mb4_general_ci: every id MariaDB and MySQL both know; statement text and names are sent as UTF-8.
@@ -182,6 +187,28 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
             .UInt32(serverId)
             .Bytes(Encoding.UTF8.GetBytes(fileName));
         await SendCommandAsync(command, cancellationToken).ConfigureAwait(false);
+    }
+
+    /// <summary>MySQL: streams every transaction not in <paramref name="executed"/> (<see cref="BinlogDumpGtidCommand"/>).</summary>
+    public ValueTask StartBinlogDumpGtidAsync(MySqlGtidSet executed, uint serverId, bool nonBlocking, CancellationToken cancellationToken) =>
+        SendCommandAsync(BinlogDumpGtidCommand(executed, serverId, nonBlocking), cancellationToken);
+
+    /// <summary>
+    /// COM_BINLOG_DUMP_GTID (MySQL): flags(2), server_id(4), binlog name length(4), binlog name, position(8), and
+    /// with BINLOG_THROUGH_GTID the encoded GTID set's length(4) and bytes. The name is empty and the position 4, as a
+    /// MySQL replica sends them: the server finds the first transaction missing from the set itself.
+    /// </summary>
+    public static PayloadWriter BinlogDumpGtidCommand(MySqlGtidSet executed, uint serverId, bool nonBlocking)
+    {
+        var encoded = executed.Encode();
+        return new PayloadWriter()
+            .Byte(ComBinlogDumpGtid)
+            .UInt16((ushort)(DumpThroughGtid | (nonBlocking ? DumpNonBlocking : 0)))
+            .UInt32(serverId)
+            .UInt32(0)
+            .UInt32(4).UInt32(0)
+            .UInt32((uint)encoded.Length)
+            .Bytes(encoded);
     }
 
     /// <summary>
