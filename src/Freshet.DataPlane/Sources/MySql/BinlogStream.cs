@@ -30,6 +30,7 @@ internal sealed class BinlogStream : IAsyncDisposable
 
     private readonly MySqlProtocolConnection _connection;
     private readonly BinlogEventDecoder _decoder = new(checksumsBeforeFormatDescription: true);
+    private readonly Queue<BinlogEvent> _unpacked = new();
 
     private BinlogStream(MySqlProtocolConnection connection, string file)
     {
@@ -113,6 +114,12 @@ internal sealed class BinlogStream : IAsyncDisposable
     /// <summary>The next event, or null when a non-blocking dump reached the end of the log.</summary>
     public async ValueTask<BinlogEvent?> ReadAsync(CancellationToken cancellationToken)
     {
+        // A MySQL TRANSACTION_PAYLOAD's events are handed out one by one, as if the server had sent them plainly.
+        if (_unpacked.TryDequeue(out var unpacked))
+        {
+            return unpacked;
+        }
+
         var packet = await ReadRawAsync(cancellationToken).ConfigureAwait(false);
         if (packet.IsEmpty)
         {
@@ -120,6 +127,16 @@ internal sealed class BinlogStream : IAsyncDisposable
         }
 
         var decoded = _decoder.Decode(packet.Span);
+        if (decoded is TransactionPayloadEvent payload)
+        {
+            foreach (var inner in payload.Events)
+            {
+                _unpacked.Enqueue(inner);
+            }
+
+            return _unpacked.TryDequeue(out var first) ? first : await ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (decoded is RotateEvent rotate)
         {
             CurrentFile = rotate.NextFile;
