@@ -146,7 +146,10 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
                 throw new MySqlProtocolException($"A {innerHeader.Type} event inside a TRANSACTION_PAYLOAD says it has {innerHeader.EventSize} bytes; {events.Length - at} remain.");
             }
 
-            inner.Add(DecodeBody(innerHeader, events.AsSpan(at + BinlogEventHeader.Size, (int)innerHeader.EventSize - BinlogEventHeader.Size)));
+            // Inner events sit, for positions, where the payload event sits: a commit inside resumes after the whole
+            // payload, and a group begun inside starts at it. Their own log positions are not positions in the file.
+            var placed = innerHeader with { NextPosition = header.NextPosition, EventSize = header.EventSize };
+            inner.Add(DecodeBody(placed, events.AsSpan(at + BinlogEventHeader.Size, (int)innerHeader.EventSize - BinlogEventHeader.Size)));
             at += (int)innerHeader.EventSize;
         }
 

@@ -13,6 +13,8 @@ namespace Freshet.DataPlane.Tests.Sources.MySql;
 /// </summary>
 public sealed class TransactionPayloadTests
 {
+    private const uint PayloadNextPosition = 123_456;
+
     [Fact]
     public async Task Decode_ZstdPayloadOfCapturedEvents_YieldsTheSameEventsAsPlain()
     {
@@ -37,6 +39,8 @@ public sealed class TransactionPayloadTests
         Assert.Equal(expectedRows.Rows.Select(r => r.After), rows.Rows.Select(r => r.After));
         Assert.Equal([1, "zstd ✓", 2.5m], rows.Rows[0].After!);
         Assert.Equal(((XidEvent)expected[2]).Xid, ((XidEvent)decoded.Events[2]).Xid);
+        // For positions the inner events stand where the payload event stands: the commit resumes after the payload.
+        Assert.All(decoded.Events, e => Assert.Equal((PayloadNextPosition, (uint)payloadEvent.Length), (e.Header.NextPosition, e.Header.EventSize)));
     }
 
     [Fact]
@@ -136,6 +140,7 @@ public sealed class TransactionPayloadTests
         bytes[4] = (byte)BinlogEventType.TransactionPayload;
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(5), 1);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(9), (uint)bytes.Length);
+        BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(13), PayloadNextPosition);
         body.CopyTo(bytes, BinlogEventHeader.Size);
         BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(^4), Crc32.HashToUInt32(bytes.AsSpan(..^4)));
         return bytes;
