@@ -9,7 +9,8 @@ namespace Freshet.Testing;
 /// free loopback port, with the binlog a MySQL/MariaDB source needs (row format, full row image and row metadata,
 /// CRC32 checksums, strict GTIDs). Stopped and deleted when the process exits, or by a watcher when the process is
 /// killed. Each test takes a database of its own with <see cref="CreateDatabaseAsync"/>; the binlog is shared, so
-/// tests that read it pick their own database's events.
+/// tests that read it pick their own database's events. Servers with other settings (<see cref="MariaDbServerOptions"/>:
+/// TLS required, compressed binlog events) are separate instances, shared the same way.
 /// </summary>
 public sealed class MariaDbServer
 {
@@ -19,31 +20,47 @@ public sealed class MariaDbServer
     public const string AdminPassword = "freshet-admin-pw";
 
     private static readonly SemaphoreSlim StartLock = new(1, 1);
-    private static MariaDbServer? _shared;
+    private static readonly Dictionary<MariaDbServerOptions, MariaDbServer> Shared = [];
 
     private readonly string _directory;
     private readonly Process _process;
 
-    private MariaDbServer(string directory, int port, Process process, string version)
+    private MariaDbServer(string directory, int port, Process process, string version, MariaDbServerOptions options)
     {
         _directory = directory;
         Port = port;
         _process = process;
         Version = version;
+        Options = options;
     }
+
+    public MariaDbServerOptions Options { get; }
+
+    /// <summary>With <see cref="MariaDbServerOptions.RequireTls"/>: the PEM of the CA that signed the server's certificate.</summary>
+    public string? CaCertificatePem => Options.RequireTls ? File.ReadAllText(Path.Combine(_directory, "tls", "ca.pem")) : null;
+
+    /// <summary>With <see cref="MariaDbServerOptions.RequireTls"/>: the PEM of a second CA that signed nothing the server has.</summary>
+    public string? UnrelatedCaCertificatePem => Options.RequireTls ? File.ReadAllText(Path.Combine(_directory, "tls", "other-ca.pem")) : null;
 
     public int Port { get; }
 
     /// <summary>The server's version string, e.g. <c>10.11.19-MariaDB-0+deb12u1-log</c>.</summary>
     public string Version { get; }
 
-    /// <summary>The server this test process shares, started on first use.</summary>
-    public static async Task<MariaDbServer> SharedAsync()
+    /// <summary>The server with these options that this test process shares, started on first use.</summary>
+    public static async Task<MariaDbServer> SharedAsync(MariaDbServerOptions? options = null)
     {
+        options ??= MariaDbServerOptions.Default;
         await StartLock.WaitAsync();
         try
         {
-            return _shared ??= await StartAsync(TimeSpan.FromSeconds(90));
+            if (!Shared.TryGetValue(options, out var server))
+            {
+                server = await StartAsync(options, TimeSpan.FromSeconds(90));
+                Shared[options] = server;
+            }
+
+            return server;
         }
         finally
         {
@@ -113,7 +130,7 @@ public sealed class MariaDbServer
         return value is null or DBNull ? null : Convert.ToString(value, CultureInfo.InvariantCulture);
     }
 
-    private static async Task<MariaDbServer> StartAsync(TimeSpan patience)
+    private static async Task<MariaDbServer> StartAsync(MariaDbServerOptions options, TimeSpan patience)
     {
         const string server = "/usr/sbin/mariadbd";
         const string installer = "/usr/bin/mariadb-install-db";
@@ -135,6 +152,23 @@ public sealed class MariaDbServer
             CREATE USER IF NOT EXISTS '{AdminUser}'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('{AdminPassword}');
             GRANT ALL PRIVILEGES ON *.* TO '{AdminUser}'@'127.0.0.1' WITH GRANT OPTION;
             """);
+        var extra = new List<string>();
+        if (options.RequireTls)
+        {
+            var tls = await CreateCertificatesAsync(directory);
+            extra.Add($"ssl_ca={tls}/ca.pem");
+            extra.Add($"ssl_cert={tls}/server.pem");
+            extra.Add($"ssl_key={tls}/server.key");
+            extra.Add("require_secure_transport=ON");
+        }
+
+        if (options.CompressBinlog)
+        {
+            // Events of at least this many bytes are written compressed (QUERY_COMPRESSED, *_ROWS_COMPRESSED_V1).
+            extra.Add("log_bin_compress=ON");
+            extra.Add("log_bin_compress_min_len=10");
+        }
+
         await File.WriteAllTextAsync(config, $"""
             [mariadbd]
             datadir={data}
@@ -164,6 +198,7 @@ public sealed class MariaDbServer
             innodb_flush_log_at_trx_commit=2
             sync_binlog=0
             performance_schema=OFF
+            {string.Join('\n', extra)}
             """);
         if (asRoot)
         {
@@ -192,9 +227,9 @@ public sealed class MariaDbServer
         {
             try
             {
-                var probe = new MariaDbServer(directory, port, process, "");
+                var probe = new MariaDbServer(directory, port, process, "", options);
                 var version = await probe.ScalarAsync("SELECT VERSION()") ?? "";
-                var started = new MariaDbServer(directory, port, process, version);
+                var started = new MariaDbServer(directory, port, process, version, options);
                 AppDomain.CurrentDomain.ProcessExit += (_, _) => started.Stop();
                 return started;
             }
@@ -208,9 +243,31 @@ public sealed class MariaDbServer
         var log = Path.Combine(directory, "error.log");
         var said = File.Exists(log) ? await File.ReadAllTextAsync(log) : "";
         var exited = process.HasExited ? $" (mariadbd exited with {process.ExitCode})" : "";
-        new MariaDbServer(directory, port, process, "").Stop();
+        new MariaDbServer(directory, port, process, "", options).Stop();
         throw new InvalidOperationException(
             $"MariaDB did not accept connections on {port} within {patience.TotalSeconds:F0} s{exited}: {last?.Message}. Log: {said[^Math.Min(said.Length, 2000)..]}");
+    }
+
+    /// <summary>
+    /// A throwaway CA, a server certificate it signs (for localhost and 127.0.0.1, so that verify_identity can pass),
+    /// and a second CA that signs nothing, for tests that must see a certificate refused. Returns the folder.
+    /// </summary>
+    private static async Task<string> CreateCertificatesAsync(string directory)
+    {
+        var tls = Path.Combine(directory, "tls");
+        Directory.CreateDirectory(tls);
+        await File.WriteAllTextAsync(Path.Combine(tls, "server.ext"), """
+            basicConstraints=CA:FALSE
+            keyUsage=critical,digitalSignature,keyEncipherment
+            extendedKeyUsage=serverAuth
+            subjectAltName=DNS:localhost,IP:127.0.0.1
+            """);
+        const string caExtensions = "-addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign";
+        await LocalMachine.RunToEndAsync("openssl", $"req -x509 -newkey rsa:2048 -nodes -days 3 -subj /CN=freshet-test-ca {caExtensions} -keyout {tls}/ca.key -out {tls}/ca.pem");
+        await LocalMachine.RunToEndAsync("openssl", $"req -x509 -newkey rsa:2048 -nodes -days 3 -subj /CN=freshet-unrelated-ca {caExtensions} -keyout {tls}/other-ca.key -out {tls}/other-ca.pem");
+        await LocalMachine.RunToEndAsync("openssl", $"req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout {tls}/server.key -out {tls}/server.csr");
+        await LocalMachine.RunToEndAsync("openssl", $"x509 -req -in {tls}/server.csr -CA {tls}/ca.pem -CAkey {tls}/ca.key -CAcreateserial -days 3 -extfile {tls}/server.ext -out {tls}/server.pem");
+        return tls;
     }
 
     /// <summary>
@@ -287,4 +344,12 @@ public sealed class MariaDbServer
             }
         }
     }
+}
+
+/// <summary>How a test MariaDB server differs from the default one (plain TCP, uncompressed binlog).</summary>
+/// <param name="RequireTls">A throwaway CA and server certificate, and <c>require_secure_transport=ON</c>: every connection must use TLS.</param>
+/// <param name="CompressBinlog"><c>log_bin_compress=ON</c>: the server writes compressed query and rows events.</param>
+public sealed record MariaDbServerOptions(bool RequireTls = false, bool CompressBinlog = false)
+{
+    public static MariaDbServerOptions Default { get; } = new();
 }

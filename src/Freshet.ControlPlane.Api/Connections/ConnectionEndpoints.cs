@@ -72,6 +72,12 @@ internal sealed class ConnectionEndpoints(ConnectionSecrets secrets, IOptions<Du
             Pooling = false,
             ApplicationName = "freshet-control-plane",
         };
+        if (settings["ssl_ca"]?.GetValue<string>() is { Length: > 0 } ca)
+        {
+            // The same CA the worker's source checks the server's certificate against.
+            builder.SslCa = MySqlCaFile.For(ca);
+        }
+
         if (secrets.Open(connection).TryGetValue("password", out var password))
         {
             builder.Password = password;

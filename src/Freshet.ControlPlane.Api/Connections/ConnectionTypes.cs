@@ -77,7 +77,13 @@ internal static partial class ConnectionTypes
                 new("port", SettingKind.Integer, false, "TCP port.", 3306, Min: 1, Max: 65535),
                 new("database", SettingKind.String, true, "Database (schema) whose tables are replicated.", MaxLength: 64),
                 new("username", SettingKind.String, true, "User with REPLICATION SLAVE, REPLICATION CLIENT and SELECT.", MaxLength: 80),
-                new("ssl_mode", SettingKind.String, false, "TLS mode.", "preferred", AllowedValues: ["disabled", "preferred", "required", "verify_ca", "verify_identity"]),
+                new("ssl_mode", SettingKind.String, false,
+                    "TLS mode, as MySQL's client names it: disabled; preferred (TLS when offered, certificate unchecked); required (TLS, certificate unchecked); "
+                    + "verify_ca (certificate signed by ssl_ca or a system-trusted CA); verify_identity (as verify_ca, and it names the host).",
+                    "preferred", AllowedValues: ["disabled", "preferred", "required", "verify_ca", "verify_identity"]),
+                new("ssl_ca", SettingKind.String, false,
+                    "PEM certificate(s) of the CA that signs the server's certificate, for verify_ca and verify_identity; the system's trusted CAs when absent.",
+                    MaxLength: 64 * 1024, Check: CheckPemCertificate),
                 new("server_id", SettingKind.Integer, false, "Replica server id to register with; unique among the source's replicas (chosen for you when absent).", Min: 1, Max: uint.MaxValue),
             ],
             [new("password", false, "Password of the user.", 1024)]),
@@ -284,6 +290,21 @@ internal static partial class ConnectionTypes
         }
 
         return path.IndexOfAny(Path.GetInvalidPathChars()) >= 0 ? "Contains characters not allowed in a file name." : null;
+    }
+
+    private static string? CheckPemCertificate(string pem)
+    {
+        var certificates = new System.Security.Cryptography.X509Certificates.X509Certificate2Collection();
+        try
+        {
+            certificates.ImportFromPem(pem);
+        }
+        catch (CryptographicException)
+        {
+            return "The PEM holds a certificate that cannot be read.";
+        }
+
+        return certificates.Count > 0 ? null : "Must be a PEM certificate (-----BEGIN CERTIFICATE-----).";
     }
 
     private static string? CheckPemPrivateKey(string pem)

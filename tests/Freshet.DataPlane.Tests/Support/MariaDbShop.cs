@@ -50,6 +50,10 @@ internal sealed class MariaDbShop : IAsyncDisposable
 
     public string ConnectionString => Source.Server.ConnectionString(Source.Database);
 
+    /// <summary>A shop on the shared server started with <paramref name="options"/> (TLS required, compressed binlog).</summary>
+    public static async Task<MariaDbShop> CreateAsync(string prefix, MariaDbServerOptions options, Target target = Target.DuckDb) =>
+        await CreateAsync(prefix, await MariaDbServer.SharedAsync(options), target);
+
     public static async Task<MariaDbShop> CreateAsync(string prefix, MariaDbServer? server = null, Target target = Target.DuckDb)
     {
         var source = await MariaDbSource.CreateAsync(prefix, server);
@@ -72,16 +76,25 @@ internal sealed class MariaDbShop : IAsyncDisposable
         return new MariaDbShop(source, folder, null, null);
     }
 
-    public PipelineSpec Spec(DeliverySpec? delivery = null) =>
-        new(PipelineId, Guid.NewGuid(), "mariadb test pipeline", 1, 1,
-            new EndpointSpec(ConnectionType.Mysql, new Dictionary<string, string>
-            {
-                ["host"] = Source.Endpoint.Host,
-                ["port"] = Source.Endpoint.Port.ToString(CultureInfo.InvariantCulture),
-                ["database"] = Source.Database,
-                ["username"] = Source.Endpoint.User,
-                ["ssl_mode"] = "disabled",
-            }, new Dictionary<string, string> { ["password"] = Source.Endpoint.Password }),
+    /// <summary>The pipeline; on a server that requires TLS, the source verifies its certificate (verify_identity, ssl_ca).</summary>
+    public PipelineSpec Spec(DeliverySpec? delivery = null)
+    {
+        var settings = new Dictionary<string, string>
+        {
+            ["host"] = Source.Endpoint.Host,
+            ["port"] = Source.Endpoint.Port.ToString(CultureInfo.InvariantCulture),
+            ["database"] = Source.Database,
+            ["username"] = Source.Endpoint.User,
+            ["ssl_mode"] = "disabled",
+        };
+        if (Source.Server.Options.RequireTls)
+        {
+            settings["ssl_mode"] = "verify_identity";
+            settings["ssl_ca"] = Source.Server.CaCertificatePem!;
+        }
+
+        return new(PipelineId, Guid.NewGuid(), "mariadb test pipeline", 1, 1,
+            new EndpointSpec(ConnectionType.Mysql, settings, new Dictionary<string, string> { ["password"] = Source.Endpoint.Password }),
             _postgres is null
                 ? new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = DuckDbPath }, new Dictionary<string, string>())
                 : new EndpointSpec(ConnectionType.Postgres, new Dictionary<string, string>
@@ -95,6 +108,7 @@ internal sealed class MariaDbShop : IAsyncDisposable
                 }, new Dictionary<string, string>()),
             [new TableSpec(Source.Database, "items"), new TableSpec(Source.Database, "order_lines")],
             DeleteMode.Hard, SchemaChangePolicy.Propagate, delivery ?? new DeliverySpec(MaxBatchDelayMilliseconds: 100, SnapshotChunkRows: 500));
+    }
 
     public async Task<string> WriteSpecAsync(PipelineSpec spec)
     {

@@ -103,6 +103,9 @@ internal readonly record struct RowImage(object?[]? Before, object?[]? After);
 
 internal sealed record RowsEvent(BinlogEventHeader Header, RowsEventKind Kind, BinlogTable Table, IReadOnlyList<RowImage> Rows, bool EndOfStatement) : BinlogEvent(Header);
 
+/// <summary>MySQL's compressed transaction: its events (GTID excluded, it precedes the payload), decoded in order.</summary>
+internal sealed record TransactionPayloadEvent(BinlogEventHeader Header, IReadOnlyList<BinlogEvent> Events) : BinlogEvent(Header);
+
 /// <summary>Commit of a transactional event group.</summary>
 internal sealed record XidEvent(BinlogEventHeader Header, ulong Xid) : BinlogEvent(Header);
 

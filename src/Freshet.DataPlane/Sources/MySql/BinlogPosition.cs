@@ -6,7 +6,8 @@ namespace Freshet.DataPlane.Sources.MySql;
 /// A place in a MySQL/MariaDB binlog, as the MySQL source stores it in the destination checkpoint:
 /// <c>gtid=0-1-7;file=binlog.000003;pos=1234</c>. Streaming resumes after the GTID state on MariaDB (it survives a
 /// change of primary and a renumbered file), from file and offset when the state is empty (a server that has written
-/// no GTID yet) or on MySQL (whose GTID dump is not implemented yet).
+/// no GTID yet). The GTID part may also hold a MySQL GTID set (<c>gtid=uuid:1-7;…</c>), which BinlogStream resumes
+/// from with COM_BINLOG_DUMP_GTID.
 /// </summary>
 /// <remarks>
 /// The numeric position the engine orders changes by is <see cref="Numeric"/>: the binlog file's index in the high 32

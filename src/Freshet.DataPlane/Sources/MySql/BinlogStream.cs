@@ -4,7 +4,7 @@ namespace Freshet.DataPlane.Sources.MySql;
 
 /// <summary>Where a binlog stream starts and how it behaves.</summary>
 /// <param name="ServerId">This reader's server id: unique among the server's replicas (a second reader with the same id disconnects the first).</param>
-/// <param name="GtidState">MariaDB: resume after these GTIDs (<c>0-1-7,…</c>); takes precedence over the file position.</param>
+/// <param name="GtidState">Resume after these GTIDs — MariaDB's (<c>0-1-7,…</c>) or a MySQL GTID set (<c>uuid:1-7,…</c>); takes precedence over the file position.</param>
 /// <param name="File">Binlog file to start in (with <paramref name="Position"/>), when no GTID state is given.</param>
 /// <param name="Position">Offset in <paramref name="File"/>; 4 is the first event.</param>
 /// <param name="HeartbeatPeriod">How long the server may stay silent before it sends a heartbeat event.</param>
@@ -21,7 +21,7 @@ internal sealed record BinlogStreamOptions(
 /// A binlog dump from a MySQL or MariaDB server, decoded event by event. Opening it signs in, makes sure every event
 /// will carry a CRC32 (and verifies each), declares the reader's capabilities, registers as a replica and starts the
 /// dump — from a file and position, or (MariaDB) after a GTID state. The pre-dump statements are those a real replica
-/// sends (MariaDB KB "5-Slave registration"). MySQL's COM_BINLOG_DUMP_GTID is not implemented yet.
+/// sends (MariaDB KB "5-Slave registration"). On MySQL a GTID set resumes through COM_BINLOG_DUMP_GTID.
 /// </summary>
 internal sealed class BinlogStream : IAsyncDisposable
 {
@@ -30,6 +30,7 @@ internal sealed class BinlogStream : IAsyncDisposable
 
     private readonly MySqlProtocolConnection _connection;
     private readonly BinlogEventDecoder _decoder = new(checksumsBeforeFormatDescription: true);
+    private readonly Queue<BinlogEvent> _unpacked = new();
 
     private BinlogStream(MySqlProtocolConnection connection, string file)
     {
@@ -44,8 +45,10 @@ internal sealed class BinlogStream : IAsyncDisposable
 
     public static async Task<BinlogStream> OpenAsync(MySqlEndpoint endpoint, BinlogStreamOptions options, CancellationToken cancellationToken)
     {
-        // Parsed before anything is sent: the state goes into a statement, and only digits, dashes and commas may.
-        var gtidState = options.GtidState is null ? null : MariaDbGtidState.Parse(options.GtidState).ToString();
+        // Parsed before anything is sent: a MariaDB state goes into a statement, and only digits, dashes and commas may.
+        // A MySQL GTID set (UUIDs and colons) goes into COM_BINLOG_DUMP_GTID instead.
+        var mySqlGtids = options.GtidState is { } text && MySqlGtidSet.IsMySqlForm(text) ? MySqlGtidSet.Parse(text) : null;
+        var gtidState = options.GtidState is null || mySqlGtids is not null ? null : MariaDbGtidState.Parse(options.GtidState).ToString();
         var connection = await MySqlProtocolConnection.OpenAsync(endpoint, cancellationToken).ConfigureAwait(false);
         try
         {
@@ -69,11 +72,25 @@ internal sealed class BinlogStream : IAsyncDisposable
                 await connection.ExecuteAsync(string.Create(CultureInfo.InvariantCulture, $"SET @mariadb_slave_capability = {MariaDbCapabilityGtid}"), cancellationToken).ConfigureAwait(false);
             }
 
+            if (mySqlGtids is not null)
+            {
+                if (connection.IsMariaDb)
+                {
+                    throw new BinlogUnsupportedException(
+                        $"The position's GTIDs '{options.GtidState}' are a MySQL GTID set, but {connection.ServerVersion} is MariaDB, whose GTIDs are domain-server-sequence: the position belongs to another server.");
+                }
+
+                await connection.RegisterReplicaAsync(options.ServerId, "freshet", cancellationToken).ConfigureAwait(false);
+                await connection.StartBinlogDumpGtidAsync(mySqlGtids, options.ServerId, options.NonBlocking, cancellationToken).ConfigureAwait(false);
+                return new BinlogStream(connection, "");
+            }
+
             if (gtidState is not null)
             {
                 if (!connection.IsMariaDb)
                 {
-                    throw new BinlogUnsupportedException("Resuming a MySQL server from GTIDs (COM_BINLOG_DUMP_GTID) is not implemented yet; start from a file and position.");
+                    throw new BinlogUnsupportedException(
+                        $"The position's GTIDs '{gtidState}' are MariaDB's (domain-server-sequence), but {connection.ServerVersion} is MySQL, whose GTIDs are UUID sets: the position belongs to another server.");
                 }
 
                 await connection.ExecuteAsync($"SET @slave_connect_state = '{gtidState}'", cancellationToken).ConfigureAwait(false);
@@ -97,6 +114,12 @@ internal sealed class BinlogStream : IAsyncDisposable
     /// <summary>The next event, or null when a non-blocking dump reached the end of the log.</summary>
     public async ValueTask<BinlogEvent?> ReadAsync(CancellationToken cancellationToken)
     {
+        // A MySQL TRANSACTION_PAYLOAD's events are handed out one by one, as if the server had sent them plainly.
+        if (_unpacked.TryDequeue(out var unpacked))
+        {
+            return unpacked;
+        }
+
         var packet = await ReadRawAsync(cancellationToken).ConfigureAwait(false);
         if (packet.IsEmpty)
         {
@@ -104,6 +127,16 @@ internal sealed class BinlogStream : IAsyncDisposable
         }
 
         var decoded = _decoder.Decode(packet.Span);
+        if (decoded is TransactionPayloadEvent payload)
+        {
+            foreach (var inner in payload.Events)
+            {
+                _unpacked.Enqueue(inner);
+            }
+
+            return _unpacked.TryDequeue(out var first) ? first : await ReadAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         if (decoded is RotateEvent rotate)
         {
             CurrentFile = rotate.NextFile;

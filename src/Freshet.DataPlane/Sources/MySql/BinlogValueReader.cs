@@ -111,8 +111,8 @@ internal static class BinlogValueReader
                 var blob = reader.ReadBytes(checked((int)reader.ReadFixed(column.Length)));
                 return column.IsBinary ? blob.ToArray() : Text(blob, column);
             case MySqlColumnType.Json:
-                throw new BinlogUnsupportedException(
-                    $"Column {column.Name} is MySQL binary JSON, which this reader does not decode yet (MariaDB's JSON is text and is decoded).");
+                // Only MySQL logs this type (MariaDB's JSON is LONGTEXT): binary JSON behind a length prefix.
+                return MySqlBinaryJson.ToText(reader.ReadBytes(checked((int)reader.ReadFixed(column.Length))));
             case MySqlColumnType.Null:
                 return null;
             default:

@@ -13,12 +13,26 @@ internal sealed class MySqlPacketStream(Stream stream) : IDisposable
 {
     public const int MaxChunk = 0xFFFFFF;
 
-    private readonly Stream _stream = stream;
+    private Stream _stream = stream;
     private byte[] _payload = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private byte[] _read = ArrayPool<byte>.Shared.Rent(64 * 1024);
     private int _readStart;
     private int _readEnd;
     private byte _sequence;
+
+    /// <summary>
+    /// Carries on over another stream (the TLS stream wrapped around the socket after an SSLRequest). Nothing may be
+    /// buffered from the old one: the server sends nothing between the SSLRequest and the TLS handshake.
+    /// </summary>
+    public void SwitchTo(Stream stream)
+    {
+        if (_readEnd != _readStart)
+        {
+            throw new MySqlProtocolException($"The server sent {_readEnd - _readStart} bytes before the TLS handshake.");
+        }
+
+        _stream = stream;
+    }
 
     /// <summary>Starts a new command: the next packet sent carries sequence id 0.</summary>
     public void ResetSequence() => _sequence = 0;

@@ -1,11 +1,15 @@
+using System.Net.Security;
 using System.Net.Sockets;
 using System.Text;
 
 namespace Freshet.DataPlane.Sources.MySql;
 
 /// <summary>Where and as whom a replication connection signs in.</summary>
-internal sealed record MySqlEndpoint(string Host, int Port, string User, string Password)
+internal sealed record MySqlEndpoint(string Host, int Port, string User, string Password, MySqlTlsOptions? TlsOptions = null)
 {
+    /// <summary>The TLS options; preferred (TLS when offered, unchecked) when none were given, as MySQL's client does.</summary>
+    public MySqlTlsOptions Tls => TlsOptions ?? MySqlTlsOptions.Preferred;
+
     public override string ToString() => $"{User}@{Host}:{Port}";
 }
 
@@ -13,13 +17,18 @@ internal sealed record MySqlEndpoint(string Host, int Port, string User, string 
 /// A connection speaking the MySQL client/server protocol itself, for what MySqlConnector cannot send: the replication
 /// commands. It signs in (handshake v10, mysql_native_password or caching_sha2_password), runs simple statements and
 /// queries (text protocol), registers as a replica and reads a binlog dump. Not thread-safe; one command at a time.
-/// TLS is not implemented yet: caching_sha2_password's full authentication therefore uses the server's RSA key.
+/// TLS follows the endpoint's ssl_mode (<see cref="MySqlTlsUpgrade"/>): the socket is upgraded after the greeting.
 /// </summary>
 internal sealed class MySqlProtocolConnection : IAsyncDisposable
 {
     private const byte ComQuery = 0x03;
     private const byte ComBinlogDump = 0x12;
     private const byte ComRegisterSlave = 0x15;
+    private const byte ComBinlogDumpGtid = 0x1E;
+
+    // COM_BINLOG_DUMP_GTID flags: end with EOF at the end of the log; the GTID set below says where to start.
+    private const ushort DumpNonBlocking = 0x01;
+    private const ushort DumpThroughGtid = 0x04;
     private const uint MaxPacketSize = 0x40000000;
 
     // utf8mb4_general_ci: every id MariaDB and MySQL both know; statement text and names are sent as UTF-8.
@@ -28,6 +37,7 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
     private readonly Socket _socket;
     private readonly NetworkStream _network;
     private readonly MySqlPacketStream _packets;
+    private SslStream? _tls;
 
     private MySqlProtocolConnection(Socket socket, ServerHandshake handshake)
     {
@@ -42,6 +52,12 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
     public string ServerVersion => Handshake.ServerVersion;
 
     public bool IsMariaDb => Handshake.IsMariaDb;
+
+    /// <summary>Whether the connection runs inside TLS.</summary>
+    public bool IsEncrypted => _tls is not null;
+
+    /// <summary>The TLS protocol negotiated, when encrypted (e.g. Tls13).</summary>
+    public System.Security.Authentication.SslProtocols? TlsProtocol => _tls?.SslProtocol;
 
     /// <summary>The auth plugin the sign-in finished with.</summary>
     public string AuthPlugin { get; private set; } = "";
@@ -173,6 +189,28 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
         await SendCommandAsync(command, cancellationToken).ConfigureAwait(false);
     }
 
+    /// <summary>MySQL: streams every transaction not in <paramref name="executed"/> (<see cref="BinlogDumpGtidCommand"/>).</summary>
+    public ValueTask StartBinlogDumpGtidAsync(MySqlGtidSet executed, uint serverId, bool nonBlocking, CancellationToken cancellationToken) =>
+        SendCommandAsync(BinlogDumpGtidCommand(executed, serverId, nonBlocking), cancellationToken);
+
+    /// <summary>
+    /// COM_BINLOG_DUMP_GTID (MySQL): flags(2), server_id(4), binlog name length(4), binlog name, position(8), and
+    /// with BINLOG_THROUGH_GTID the encoded GTID set's length(4) and bytes. The name is empty and the position 4, as a
+    /// MySQL replica sends them: the server finds the first transaction missing from the set itself.
+    /// </summary>
+    public static PayloadWriter BinlogDumpGtidCommand(MySqlGtidSet executed, uint serverId, bool nonBlocking)
+    {
+        var encoded = executed.Encode();
+        return new PayloadWriter()
+            .Byte(ComBinlogDumpGtid)
+            .UInt16((ushort)(DumpThroughGtid | (nonBlocking ? DumpNonBlocking : 0)))
+            .UInt32(serverId)
+            .UInt32(0)
+            .UInt32(4).UInt32(0)
+            .UInt32((uint)encoded.Length)
+            .Bytes(encoded);
+    }
+
     /// <summary>
     /// Reads the next packet of a binlog dump: an event (the OK marker 0x00 stripped; valid until the next read), or
     /// empty at the end of the log in non-blocking mode. An ERR packet (e.g. a purged file or unknown GTID) throws.
@@ -203,6 +241,11 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
         {
         }
 
+        if (_tls is not null)
+        {
+            await _tls.DisposeAsync().ConfigureAwait(false);
+        }
+
         await _network.DisposeAsync().ConfigureAwait(false);
         _socket.Dispose();
         _packets.Dispose();
@@ -223,6 +266,24 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
         var wanted = MySqlCapabilities.LongPassword | MySqlCapabilities.LongFlag | MySqlCapabilities.Protocol41 | MySqlCapabilities.Transactions
             | MySqlCapabilities.SecureConnection | MySqlCapabilities.PluginAuth | MySqlCapabilities.PluginAuthLengthEncodedData;
         var capabilities = wanted & Handshake.Capabilities;
+        var tls = endpoint.Tls;
+        var serverOffersTls = (Handshake.Capabilities & MySqlCapabilities.Ssl) != 0;
+        if (tls.Mode != MySqlTlsMode.Disabled && serverOffersTls)
+        {
+            // SSLRequest: the handshake response's first 32 bytes with CLIENT_SSL; then TLS, then the full response.
+            capabilities |= MySqlCapabilities.Ssl;
+            var sslRequest = new PayloadWriter().UInt32(capabilities).UInt32(MaxPacketSize).Byte(Utf8Mb4GeneralCi).Zeros(23);
+            await _packets.WritePayloadAsync(sslRequest.Written, cancellationToken).ConfigureAwait(false);
+            _tls = await MySqlTlsUpgrade.AuthenticateAsync(_network, endpoint, cancellationToken).ConfigureAwait(false);
+            _packets.SwitchTo(_tls);
+        }
+        else if (tls.Mode >= MySqlTlsMode.Required)
+        {
+            throw new MySqlTlsException(
+                $"ssl_mode is {MySqlTlsUpgrade.ModeName(tls.Mode)}, but the server {Handshake.ServerVersion} at {endpoint.Host}:{endpoint.Port} does not offer TLS: " +
+                "configure ssl_cert and ssl_key on the server, or lower ssl_mode.");
+        }
+
         var authResponse = MySqlAuthentication.Scramble(plugin, endpoint.Password, scramble);
 
         // HandshakeResponse41: capabilities(4), max packet(4), charset(1), 23 zero bytes, user NUL, auth response,
@@ -249,6 +310,12 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
 
         await _packets.WritePayloadAsync(response.Written, cancellationToken).ConfigureAwait(false);
         var context = $"Signing in to {endpoint}";
+        if (_tls is null && serverOffersTls)
+        {
+            // MariaDB answers a plain login under require_secure_transport=ON with "Access denied"; say what else it may mean.
+            context += " without TLS (ssl_mode disabled, though the server offers TLS; a server that requires secure transport refuses such logins)";
+        }
+
         while (true)
         {
             var reply = await _packets.ReadPayloadAsync(cancellationToken).ConfigureAwait(false);
@@ -279,8 +346,9 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
 
     /// <summary>
     /// caching_sha2_password after the scramble: 3 means the server's cache accepted it (an OK follows); 4 means full
-    /// authentication, done here by asking for the server's RSA public key and sending the password encrypted with it.
-    /// Checked only against captured exchanges, not a MySQL 8 server (none runs on these machines).
+    /// authentication: inside TLS the password is sent as it is; otherwise the client asks for the server's RSA public key
+    /// and sends the password encrypted with it. Checked only against an in-test peer that speaks the documented server
+    /// side (MySqlAuthenticationTests), not a MySQL 8 server: MariaDB cannot serve this plugin and no MySQL runs here.
     /// </summary>
     private async Task ContinueCachingSha2Async(byte[] data, string password, byte[] scramble, CancellationToken cancellationToken)
     {
@@ -289,13 +357,25 @@ internal sealed class MySqlProtocolConnection : IAsyncDisposable
             return;
         }
 
+        if (data.Length == 1 && data[0] == MySqlAuthentication.PerformFullAuthentication && _tls is not null)
+        {
+            // Inside TLS the password itself is sent, NUL-terminated: the channel protects it.
+            await _packets.WritePayloadAsync(Encoding.UTF8.GetBytes(password + "\0"), cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
         if (data.Length == 1 && data[0] == MySqlAuthentication.PerformFullAuthentication)
         {
             await _packets.WritePayloadAsync(new[] { MySqlAuthentication.RequestPublicKey }, cancellationToken).ConfigureAwait(false);
             var key = await _packets.ReadPayloadAsync(cancellationToken).ConfigureAwait(false);
-            if (key.Span[0] != 0x01)
+            if (key.Span[0] == 0xFF)
             {
                 throw MySqlServerException.FromErrorPacket(key.Span, "Requesting the server's RSA public key");
+            }
+
+            if (key.Span[0] != 0x01)
+            {
+                throw new MySqlProtocolException($"Requesting the server's RSA public key: expected AuthMoreData (0x01), got a packet starting 0x{key.Span[0]:X2}.");
             }
 
             var pem = Encoding.ASCII.GetString(key.Span[1..]);

@@ -22,7 +22,6 @@ internal sealed partial class MySqlSource : IChangeSource
     private readonly string _connectionString;
     private readonly MySqlEndpoint _endpoint;
     private readonly uint _serverId;
-    private readonly string _sslMode;
     private readonly Dictionary<TableId, TableSchema> _tables = [];
     private SourceStatus _status = SourceStatus.Unknown;
 
@@ -37,8 +36,7 @@ internal sealed partial class MySqlSource : IChangeSource
         var port = settings.TryGetValue("port", out var portText) ? int.Parse(portText, CultureInfo.InvariantCulture) : 3306;
         var user = Required(settings, "username");
         var password = spec.Source.Secrets.GetValueOrDefault("password") ?? "";
-        var sslMode = settings.GetValueOrDefault("ssl_mode") ?? "preferred";
-        _sslMode = sslMode;
+        var tls = MySqlTlsOptions.FromSettings(settings.GetValueOrDefault("ssl_mode"), settings.GetValueOrDefault("ssl_ca"));
 
         _connectionString = new MySqlConnectionStringBuilder
         {
@@ -47,14 +45,16 @@ internal sealed partial class MySqlSource : IChangeSource
             Database = Required(settings, "database"),
             UserID = user,
             Password = password,
-            SslMode = sslMode switch
+            // The snapshot and query connections follow the same ssl_mode and CA as the replication client.
+            SslMode = tls.Mode switch
             {
-                "disabled" => MySqlSslMode.None,
-                "required" => MySqlSslMode.Required,
-                "verify_ca" => MySqlSslMode.VerifyCA,
-                "verify_identity" => MySqlSslMode.VerifyFull,
+                MySqlTlsMode.Disabled => MySqlSslMode.None,
+                MySqlTlsMode.Required => MySqlSslMode.Required,
+                MySqlTlsMode.VerifyCa => MySqlSslMode.VerifyCA,
+                MySqlTlsMode.VerifyIdentity => MySqlSslMode.VerifyFull,
                 _ => MySqlSslMode.Preferred,
             },
+            SslCa = tls.CaCertificateFile() ?? "",
             // Values in the binlog's representations: TINYINT(1) is a number and BINARY(16)/CHAR(36) are not GUIDs.
             TreatTinyAsBoolean = false,
             GuidFormat = MySqlGuidFormat.None,
@@ -63,7 +63,7 @@ internal sealed partial class MySqlSource : IChangeSource
             Keepalive = 30,
             ApplicationName = "freshet-worker",
         }.ConnectionString;
-        _endpoint = new MySqlEndpoint(host, port, user, password);
+        _endpoint = new MySqlEndpoint(host, port, user, password, tls);
         // A stable id per pipeline: a predecessor still dumping under the same id is disconnected by the server, as a
         // PostgreSQL slot is taken over. High range, so it does not collide with the small ids servers usually have.
         _serverId = settings.TryGetValue("server_id", out var id)
@@ -102,12 +102,6 @@ internal sealed partial class MySqlSource : IChangeSource
         }
 
         var problems = MySqlPrerequisites.Problems(variables, privileges, user, connection.ServerVersion).ToList();
-        if (_sslMode is "required" or "verify_ca" or "verify_identity")
-        {
-            // The binlog would travel in the clear while the connection's settings promise otherwise.
-            problems.Add($"ssl_mode is {_sslMode}, but the MySQL source's replication client has no TLS yet: use disabled or preferred on a trusted network.");
-        }
-
         if (problems.Count > 0)
         {
             throw new SourcePrerequisiteException(problems);

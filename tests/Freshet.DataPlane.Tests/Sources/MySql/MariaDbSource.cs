@@ -23,6 +23,13 @@ internal sealed class MariaDbSource
     /// <summary>The replication user (mysql_native_password, the grants a pipeline needs).</summary>
     public MySqlEndpoint Endpoint { get; }
 
+    /// <summary>
+    /// A database and replication user on the shared server with <paramref name="options"/>. On a server that requires
+    /// TLS the endpoint verifies the server's certificate against the fixture's CA (verify_identity).
+    /// </summary>
+    public static async Task<MariaDbSource> CreateAsync(string prefix, MariaDbServerOptions options) =>
+        await CreateAsync(prefix, await MariaDbServer.SharedAsync(options));
+
     /// <summary>A database and user on <paramref name="server"/>, by default the server this test process shares.</summary>
     public static async Task<MariaDbSource> CreateAsync(string prefix, MariaDbServer? server = null)
     {
@@ -31,7 +38,8 @@ internal sealed class MariaDbSource
         var user = "cdc_" + Guid.NewGuid().ToString("N")[..12];
         var password = "pw-" + Guid.NewGuid().ToString("N");
         await server.CreateReplicationUserAsync(user, password);
-        return new MariaDbSource(server, database, new MySqlEndpoint("127.0.0.1", server.Port, user, password));
+        var tls = server.Options.RequireTls ? new MySqlTlsOptions(MySqlTlsMode.VerifyIdentity, server.CaCertificatePem) : null;
+        return new MariaDbSource(server, database, new MySqlEndpoint("127.0.0.1", server.Port, user, password, tls));
     }
 
     /// <summary>A server id no other reader of this process uses (a second dump with the same id ends the first).</summary>
