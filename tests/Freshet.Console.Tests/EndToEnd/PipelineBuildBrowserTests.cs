@@ -88,7 +88,7 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             await page.GotoAsync(ConsoleUrl + "/connections");
             await page.GetByTestId("new-destination").ClickAsync();
             await Expect(page.GetByRole(AriaRole.Heading, new PageGetByRoleOptions { Name = "New destination" })).ToBeVisibleAsync();
-            await page.GetByTestId("type").Locator(".mud-select").ClickAsync();
+            await page.GetByTestId("type").Locator(".mud-select").First.ClickAsync();
             await page.GetByText("DuckDB file", new PageGetByTextOptions { Exact = true }).ClickAsync();
             await Expect(page.GetByTestId("field-path")).ToBeVisibleAsync();
             await FillAsync(page, "field-name", DestinationName);
