@@ -189,6 +189,53 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
         }
     }
 
+    [Fact]
+    public async Task Viewer_SeesConnectionsAndTheWizardReadOnly_WithTheReason()
+    {
+        var email = $"viewer-{Guid.NewGuid():N}@demo.freshet.local";
+        var password = await Installation.AddDemoMemberAsync(email, "viewer");
+        const string reason = "Your role in Demo Co is viewer: only an editor, admin or owner can";
+        SetDefaultExpectTimeout(30_000);
+        using var playwright = await Playwright.CreateAsync();
+        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        {
+            ExecutablePath = "/usr/bin/chromium",
+            Headless = true,
+            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
+        });
+        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
+        var failure = Path.Combine(ScreenshotDirectory, "console-failure-viewer-connections.png");
+        Directory.CreateDirectory(ScreenshotDirectory);
+        File.Delete(failure);
+        try
+        {
+            await SignInAsync(page, email, password);
+            await page.GotoAsync(ConsoleUrl + "/connections");
+            // The demo tenant's seeded connections are listed; nothing that changes them can be used.
+            var first = page.GetByTestId("connection-link").First;
+            await Expect(first).ToBeVisibleAsync();
+            await Expect(page.GetByTestId("new-source")).ToBeDisabledAsync();
+            await Expect(page.GetByTestId("read-only-reason")).ToContainTextAsync(reason + " create, change or test connections.");
+            await ScreenshotAsync(page, "14-viewer-connections");
+
+            await first.ClickAsync();
+            await Expect(page.GetByTestId("connection-name")).ToBeVisibleAsync();
+            await Expect(page.GetByTestId("test-connection")).ToBeDisabledAsync();
+            await Expect(page.GetByTestId("delete-connection")).ToBeDisabledAsync();
+            await Expect(page.GetByTestId("read-only-reason")).ToContainTextAsync(reason + " test, change or delete connections.");
+
+            await page.GotoAsync(ConsoleUrl + "/pipelines/new");
+            await Expect(page.GetByTestId("read-only-reason")).ToContainTextAsync(reason + " create or change pipelines.");
+            await Expect(page.GetByTestId("wizard-step")).ToHaveCountAsync(0);
+        }
+        catch
+        {
+            await page.ScreenshotAsync(new PageScreenshotOptions { Path = failure, FullPage = true });
+            System.Console.Error.WriteLine($"--- console ---\n{Installation.ConsoleOutput}\n--- control plane ---\n{Installation.ControlPlaneOutput}");
+            throw;
+        }
+    }
+
     private static ILocator Step(IPage page) => page.GetByTestId("wizard-step");
 
     private static async Task FillAsync(IPage page, string testId, string value)
@@ -227,12 +274,14 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
         }
     }
 
-    private async Task SignInAsync(IPage page)
+    private Task SignInAsync(IPage page) => SignInAsync(page, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
+
+    private async Task SignInAsync(IPage page, string email, string password)
     {
         await page.GotoAsync(ConsoleUrl + "/");
         await page.WaitForURLAsync(url => url.StartsWith(ApiUrl + "/account/login", StringComparison.Ordinal));
-        await page.FillAsync("#email", Installation.DemoAdmin.Email);
-        await page.FillAsync("#password", Installation.DemoAdmin.Password);
+        await page.FillAsync("#email", email);
+        await page.FillAsync("#password", password);
         await page.ClickAsync("button[type=submit]");
         await page.WaitForURLAsync(url => url.StartsWith(ConsoleUrl + "/", StringComparison.Ordinal) && !url.Contains("signin-oidc", StringComparison.Ordinal));
     }
