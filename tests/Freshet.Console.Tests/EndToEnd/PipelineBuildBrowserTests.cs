@@ -18,7 +18,18 @@ public sealed class WorkerInstallationFixture : IAsyncLifetime
     public async Task DisposeAsync() => await Installation.DisposeAsync();
 }
 
+/// <summary>
+/// Runs after the parallel part of the run, alone: two installations starting at once on two cores made a control plane
+/// miss its readiness deadline.
+/// </summary>
+[CollectionDefinition(Name, DisableParallelization = true)]
+public sealed class WorkerInstallationCollection
+{
+    public const string Name = "console with a worker";
+}
+
 /// <summary>The headline flow of the console in real headless Chromium, against the control plane, PostgreSQL and a worker.</summary>
+[Collection(WorkerInstallationCollection.Name)]
 public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture) : IClassFixture<WorkerInstallationFixture>
 {
     private const string SourceName = "Shop orders (e2e)";
