@@ -6,6 +6,15 @@ using Npgsql;
 
 namespace Freshet.Console.Tests.EndToEnd;
 
+/// <summary>What an installation starts besides PostgreSQL, the control plane and the console.</summary>
+/// <param name="WithWorker">
+/// Also a data-plane worker (RabbitMQ for its hints and reports, as <c>run.sh</c> with workers) and a second database of
+/// the same PostgreSQL server as the customer's source (<see cref="ConsoleInstallation.SourceDatabase"/>; the test
+/// server runs with <c>wal_level=logical</c>). The control plane lets connections reach loopback addresses, as
+/// <c>run.sh</c> sets for local runs, and the demo pipeline is paused so the worker runs only what a test creates.
+/// </param>
+public sealed record ConsoleInstallationOptions(bool WithWorker = false);
+
 /// <summary>
 /// The console as a person meets it, every part a real process: PostgreSQL, the control plane (api, scheduler, status;
 /// migrated and seeded with the demo tenants and the demo pipeline) and the console, which signs in through the
@@ -20,6 +29,8 @@ public sealed class ConsoleInstallation : IAsyncDisposable
     public static readonly TimeSpan AccessTokenUsableFor = TimeSpan.FromSeconds(2);
 
     private readonly List<NodeProcess> _processes = [];
+    private ConsoleInstallationOptions _options = new();
+    private NodeProcess? _worker;
 
     private ConsoleInstallation(string directory) => Directory = directory;
 
@@ -39,16 +50,28 @@ public sealed class ConsoleInstallation : IAsyncDisposable
     /// <summary>The demo tenant's API client (role admin), for setting things up through the REST API.</summary>
     private (string Id, string Secret) DemoClient { get; set; }
 
+    /// <summary>The PostgreSQL server of the control database (and, with a worker, of the source database).</summary>
+    public PostgresServer Postgres { get; private set; } = null!;
+
+    /// <summary>With <see cref="ConsoleInstallationOptions.WithWorker"/>: the customer's source database, empty until a test creates tables.</summary>
+    public string? SourceDatabase { get; private set; }
+
+    public string SourceConnectionString => Postgres.ConnectionString(SourceDatabase ?? throw new InvalidOperationException("This installation has no source database; start it WithWorker."));
+
+    public string WorkerOutput => _worker?.Output ?? "";
+
     public string ConsoleOutput => _processes.Count > 1 ? _processes[1].Output : "";
 
     public string ControlPlaneOutput => _processes.Count > 0 ? _processes[0].Output : "";
 
-    public static async Task<ConsoleInstallation> StartAsync()
+    public static Task<ConsoleInstallation> StartAsync() => StartAsync(new ConsoleInstallationOptions());
+
+    public static async Task<ConsoleInstallation> StartAsync(ConsoleInstallationOptions options)
     {
         var postgres = await PostgresServer.SharedAsync();
         var directory = Path.Combine(PostgresServer.Root, $"console-{Guid.NewGuid():N}"[..20]);
         System.IO.Directory.CreateDirectory(directory);
-        var installation = new ConsoleInstallation(directory);
+        var installation = new ConsoleInstallation(directory) { _options = options, Postgres = postgres };
         try
         {
             await installation.StartProcessesAsync(postgres);
@@ -81,6 +104,20 @@ public sealed class ConsoleInstallation : IAsyncDisposable
             ["Freshet__Auth__ConsoleClient__RedirectUris__0"] = new Uri(ConsoleUrl, "signin-oidc").ToString(),
             ["Freshet__Auth__ConsoleClient__PostLogoutRedirectUris__0"] = new Uri(ConsoleUrl, "signout-callback-oidc").ToString(),
         };
+        var workerSecret = Convert.ToHexString(RandomNumberGenerator.GetBytes(16));
+        RabbitMqServer? rabbit = null;
+        if (_options.WithWorker)
+        {
+            rabbit = await RabbitMqServer.SharedAsync();
+            SourceDatabase = await postgres.CreateDatabaseAsync("source");
+            // As run.sh sets for local development: the source and the worker's DuckDB live on this machine.
+            control["Freshet__Connections__AllowPrivateNetworks"] = "true";
+            // migrate creates the worker pool's OAuth2 client when its secret is set.
+            control["Freshet__Auth__WorkerClient__ClientSecret"] = workerSecret;
+            control["Freshet__Messaging__Transport"] = "rabbitmq";
+            control["Freshet__Messaging__RabbitMq__Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        }
+
         await NodeProcess.RunToEndAsync("Freshet.ControlPlane.Host", ["migrate"], control, TimeSpan.FromMinutes(2));
 
         // The demo pipeline's source is only recorded by the seed; with no worker nothing connects to it.
@@ -117,6 +154,10 @@ public sealed class ConsoleInstallation : IAsyncDisposable
             folder: "web");
         _processes.Add(console);
         await WaitReadyAsync(console, new Uri(ConsoleUrl, "health/live"));
+        if (rabbit is not null)
+        {
+            await StartWorkerAsync(rabbit, workerSecret);
+        }
     }
 
     private static async Task WaitReadyAsync(NodeProcess process, Uri probe)
@@ -192,6 +233,64 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         }
 
         return statuses;
+    }
+
+    /// <summary>
+    /// The worker, as <c>run.sh</c> starts one: the worker pool's client, hints over RabbitMQ, no database credentials
+    /// and no master key (specs, secrets included, come from the control plane). Short poll and restart delays keep the
+    /// test quick. The demo pipeline is paused first: its recorded source is not a real shop.
+    /// </summary>
+    private async Task StartWorkerAsync(RabbitMqServer rabbit, string workerSecret)
+    {
+        using (var api = await DemoApiAsync())
+        {
+            using var paused = await api.PostAsync($"v1/pipelines/{DemoPipelineId}/pause", System.Net.Http.Json.JsonContent.Create(new { }));
+            if (!paused.IsSuccessStatusCode)
+            {
+                throw new InvalidOperationException($"Pausing the demo pipeline answered {(int)paused.StatusCode}: {await paused.Content.ReadAsStringAsync()}");
+            }
+        }
+
+        _worker = NodeProcess.Start("worker", "Freshet.DataPlane.Worker", ["run"], new Dictionary<string, string>
+        {
+            ["Freshet__Worker__ControlPlane__Url"] = ApiUrl.ToString(),
+            ["Freshet__Worker__ControlPlane__ClientId"] = PoolCluster.WorkerClientId,
+            ["Freshet__Worker__ControlPlane__ClientSecret"] = workerSecret,
+            ["Freshet__Worker__Name"] = "console-worker",
+            ["Freshet__Worker__Capacity"] = "4",
+            ["Freshet__Worker__SourceHeartbeatInterval"] = "00:00:01",
+            ["Freshet__Worker__MinRestartDelay"] = "00:00:00.200",
+            ["Freshet__Worker__MaxRestartDelay"] = "00:00:02",
+            ["Freshet__Worker__AssignmentPollInterval"] = "00:00:01",
+            ["Freshet__Messaging__Transport"] = "rabbitmq",
+            ["Freshet__Messaging__RabbitMq__Port"] = rabbit.Port.ToString(System.Globalization.CultureInfo.InvariantCulture),
+        });
+        _processes.Add(_worker);
+    }
+
+    /// <summary>Runs SQL in the source database (a test's stand-in for the customer's application).</summary>
+    public async Task ExecuteInSourceAsync(string sql)
+    {
+        await using var connection = new NpgsqlConnection(SourceConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync();
+    }
+
+    /// <summary>The REST API as the demo tenant's API client (role admin).</summary>
+    private async Task<HttpClient> DemoApiAsync()
+    {
+        var http = new HttpClient { BaseAddress = ApiUrl };
+        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = DemoClient.Id,
+            ["client_secret"] = DemoClient.Secret,
+        }));
+        token.EnsureSuccessStatusCode();
+        var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        return http;
     }
 
     public async ValueTask DisposeAsync()
