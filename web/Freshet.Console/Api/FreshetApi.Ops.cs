@@ -1,0 +1,116 @@
+using System.Globalization;
+using System.Net.Http.Json;
+
+namespace Freshet.Console.Api;
+
+// The operations areas: a pipeline's series, event pages and re-snapshots; alert rules, their deliveries and the alert
+// history; and support staff's read-only view across tenants.
+internal sealed partial class FreshetApi
+{
+    public Task<PipelineMetrics> GetPipelineMetricsAsync(Guid id, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
+        GetAsync<PipelineMetrics>($"v1/pipelines/{id}/metrics?from={Uri.EscapeDataString(Rfc3339(from))}&to={Uri.EscapeDataString(Rfc3339(to))}", cancellationToken);
+
+    /// <summary>One page of the event log, newest first; <paramref name="pageToken"/> from the previous page reads older events.</summary>
+    public Task<Page<PipelineEvent>> GetPipelineEventsPageAsync(Guid id, int pageSize, string? pageToken, CancellationToken cancellationToken) =>
+        GetAsync<Page<PipelineEvent>>($"v1/pipelines/{id}/events?page_size={pageSize}{Token(pageToken)}", cancellationToken);
+
+    public Task<Page<SnapshotRequest>> GetResnapshotsAsync(Guid id, CancellationToken cancellationToken) =>
+        GetAsync<Page<SnapshotRequest>>($"v1/pipelines/{id}/resnapshots?page_size=100", cancellationToken);
+
+    public Task<IReadOnlyList<SnapshotRequest>> ResnapshotAsync(Guid id, IEnumerable<PipelineTable> tables, CancellationToken cancellationToken) =>
+        SendJsonAsync<IReadOnlyList<SnapshotRequest>>(HttpMethod.Post, $"v1/pipelines/{id}/resnapshot", new { tables = tables.Select(t => new { schema = t.Schema, name = t.Name }) }, cancellationToken);
+
+    public Task<Page<PipelineSummary>> GetPipelinesAsync(CancellationToken cancellationToken) =>
+        GetAsync<Page<PipelineSummary>>("v1/pipelines?page_size=200", cancellationToken);
+
+    public Task<Page<AlertRule>> GetAlertRulesAsync(CancellationToken cancellationToken) => GetAsync<Page<AlertRule>>("v1/alert-rules?page_size=100", cancellationToken);
+
+    public Task<AlertRule> GetAlertRuleAsync(Guid id, CancellationToken cancellationToken) => GetAsync<AlertRule>($"v1/alert-rules/{id}", cancellationToken);
+
+    public Task<AlertRuleWithSecret> CreateAlertRuleAsync(object body, CancellationToken cancellationToken) =>
+        SendJsonAsync<AlertRuleWithSecret>(HttpMethod.Post, "v1/alert-rules", body, cancellationToken);
+
+    public Task<AlertRule> UpdateAlertRuleAsync(Guid id, object body, CancellationToken cancellationToken) =>
+        SendJsonAsync<AlertRule>(HttpMethod.Patch, $"v1/alert-rules/{id}", body, cancellationToken);
+
+    public async Task DeleteAlertRuleAsync(Guid id, CancellationToken cancellationToken)
+    {
+        using var deadline = Deadline(cancellationToken);
+        using var request = await RequestAsync(HttpMethod.Delete, $"v1/alert-rules/{id}", deadline.Token);
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token, cancellationToken);
+    }
+
+    public Task<AlertRuleWithSecret> RotateAlertRuleSecretAsync(Guid id, CancellationToken cancellationToken) =>
+        SendJsonAsync<AlertRuleWithSecret>(HttpMethod.Post, $"v1/alert-rules/{id}/rotate-secret", new { }, cancellationToken);
+
+    public Task<AlertDelivery> TestAlertRuleAsync(Guid id, CancellationToken cancellationToken) =>
+        SendJsonAsync<AlertDelivery>(HttpMethod.Post, $"v1/alert-rules/{id}/test", new { }, cancellationToken);
+
+    public Task<Page<AlertDelivery>> GetAlertDeliveriesAsync(Guid ruleId, string? pageToken, CancellationToken cancellationToken) =>
+        GetAsync<Page<AlertDelivery>>($"v1/alert-rules/{ruleId}/deliveries?page_size=20{Token(pageToken)}", cancellationToken);
+
+    /// <summary>The tenant's alerts, newest first; each filter is left out when null. <paramref name="state"/> is open or resolved.</summary>
+    public Task<Page<AlertIncident>> GetAlertsAsync(Guid? ruleId, Guid? pipelineId, string? state, string? pageToken, CancellationToken cancellationToken)
+    {
+        var query = new List<string> { "page_size=50" };
+        if (ruleId is { } rule)
+        {
+            query.Add($"rule_id={rule}");
+        }
+
+        if (pipelineId is { } pipeline)
+        {
+            query.Add($"pipeline_id={pipeline}");
+        }
+
+        if (!string.IsNullOrEmpty(state))
+        {
+            query.Add($"state={Uri.EscapeDataString(state)}");
+        }
+
+        return GetAsync<Page<AlertIncident>>($"v1/alerts?{string.Join('&', query)}{Token(pageToken)}", cancellationToken);
+    }
+
+    public async Task<IReadOnlyList<SupportTenant>> GetSupportTenantsAsync(CancellationToken cancellationToken) =>
+        await GetAsync<List<SupportTenant>>("v1/support/tenants", cancellationToken);
+
+    /// <summary>One tenant's overview as support staff read it (audited in that tenant's audit log).</summary>
+    public Task<TenantStatus> GetSupportTenantStatusAsync(Guid tenantId, CancellationToken cancellationToken) =>
+        GetAsync<TenantStatus>($"v1/support/tenants/{tenantId}/status", cancellationToken);
+
+    /// <summary>
+    /// A pipeline of any tenant, read by support staff: the request names the tenant itself, since support staff belong
+    /// to none. The control plane lets them read (never write) and audits each read.
+    /// </summary>
+    public Task<Pipeline> GetSupportPipelineAsync(Guid tenantId, Guid id, CancellationToken cancellationToken) =>
+        GetInTenantAsync<Pipeline>(tenantId, $"v1/pipelines/{id}", cancellationToken);
+
+    public Task<PipelineStatus> GetSupportPipelineStatusAsync(Guid tenantId, Guid id, CancellationToken cancellationToken) =>
+        GetInTenantAsync<PipelineStatus>(tenantId, $"v1/pipelines/{id}/status", cancellationToken);
+
+    public Task<Page<PipelineEvent>> GetSupportPipelineEventsAsync(Guid tenantId, Guid id, CancellationToken cancellationToken) =>
+        GetInTenantAsync<Page<PipelineEvent>>(tenantId, $"v1/pipelines/{id}/events?page_size=50", cancellationToken);
+
+    private async Task<T> GetInTenantAsync<T>(Guid tenantId, string path, CancellationToken cancellationToken)
+    {
+        using var deadline = Deadline(cancellationToken);
+        using var request = await RequestAsync(HttpMethod.Get, path, deadline.Token);
+        request.Headers.Remove(TenantHeader);
+        request.Headers.Add(TenantHeader, tenantId.ToString());
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token, cancellationToken);
+        return await ReadAsync<T>(response, deadline.Token);
+    }
+
+    private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken cancellationToken)
+    {
+        using var deadline = Deadline(cancellationToken);
+        using var request = await RequestAsync(method, path, deadline.Token);
+        request.Content = JsonContent.Create(body, body.GetType(), options: Json);
+        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token, cancellationToken);
+        return await ReadAsync<T>(response, deadline.Token);
+    }
+
+    private static string Token(string? pageToken) => pageToken is null ? "" : $"&page_token={Uri.EscapeDataString(pageToken)}";
+
+    private static string Rfc3339(DateTimeOffset at) => at.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss'Z'", CultureInfo.InvariantCulture);
+}
