@@ -7,8 +7,18 @@ namespace Freshet.Console.Api;
 // history; and support staff's read-only view across tenants.
 internal sealed partial class FreshetApi
 {
-    public Task<PipelineMetrics> GetPipelineMetricsAsync(Guid id, DateTimeOffset from, DateTimeOffset to, CancellationToken cancellationToken) =>
-        GetAsync<PipelineMetrics>($"v1/pipelines/{id}/metrics?from={Uri.EscapeDataString(Rfc3339(from))}&to={Uri.EscapeDataString(Rfc3339(to))}", cancellationToken);
+    /// <summary>
+    /// Set by support staff's pages: this client's requests then name that tenant, which support staff may read (never
+    /// change) though they belong to none of them. The control plane audits every such read. Each page has its own
+    /// client, so this reaches no other page.
+    /// </summary>
+    public Guid? SupportTenantId { get; set; }
+
+    /// <summary>The pipeline's series between two times, one point per <paramref name="stepSeconds"/> (a multiple of 10).</summary>
+    public Task<PipelineMetrics> GetPipelineMetricsAsync(Guid id, DateTimeOffset from, DateTimeOffset to, int stepSeconds, CancellationToken cancellationToken) =>
+        GetAsync<PipelineMetrics>(
+            string.Create(CultureInfo.InvariantCulture, $"v1/pipelines/{id}/metrics?from={Uri.EscapeDataString(Rfc3339(from))}&to={Uri.EscapeDataString(Rfc3339(to))}&step={stepSeconds}"),
+            cancellationToken);
 
     /// <summary>One page of the event log, newest first; <paramref name="pageToken"/> from the previous page reads older events.</summary>
     public Task<Page<PipelineEvent>> GetPipelineEventsPageAsync(Guid id, int pageSize, string? pageToken, CancellationToken cancellationToken) =>
@@ -77,29 +87,6 @@ internal sealed partial class FreshetApi
     /// <summary>One tenant's overview as support staff read it (audited in that tenant's audit log).</summary>
     public Task<TenantStatus> GetSupportTenantStatusAsync(Guid tenantId, CancellationToken cancellationToken) =>
         GetAsync<TenantStatus>($"v1/support/tenants/{tenantId}/status", cancellationToken);
-
-    /// <summary>
-    /// A pipeline of any tenant, read by support staff: the request names the tenant itself, since support staff belong
-    /// to none. The control plane lets them read (never write) and audits each read.
-    /// </summary>
-    public Task<Pipeline> GetSupportPipelineAsync(Guid tenantId, Guid id, CancellationToken cancellationToken) =>
-        GetInTenantAsync<Pipeline>(tenantId, $"v1/pipelines/{id}", cancellationToken);
-
-    public Task<PipelineStatus> GetSupportPipelineStatusAsync(Guid tenantId, Guid id, CancellationToken cancellationToken) =>
-        GetInTenantAsync<PipelineStatus>(tenantId, $"v1/pipelines/{id}/status", cancellationToken);
-
-    public Task<Page<PipelineEvent>> GetSupportPipelineEventsAsync(Guid tenantId, Guid id, CancellationToken cancellationToken) =>
-        GetInTenantAsync<Page<PipelineEvent>>(tenantId, $"v1/pipelines/{id}/events?page_size=50", cancellationToken);
-
-    private async Task<T> GetInTenantAsync<T>(Guid tenantId, string path, CancellationToken cancellationToken)
-    {
-        using var deadline = Deadline(cancellationToken);
-        using var request = await RequestAsync(HttpMethod.Get, path, deadline.Token);
-        request.Headers.Remove(TenantHeader);
-        request.Headers.Add(TenantHeader, tenantId.ToString());
-        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token, cancellationToken);
-        return await ReadAsync<T>(response, deadline.Token);
-    }
 
     private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken cancellationToken)
     {
