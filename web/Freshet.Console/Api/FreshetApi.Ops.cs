@@ -24,14 +24,41 @@ internal sealed partial class FreshetApi
     public Task<Page<PipelineEvent>> GetPipelineEventsPageAsync(Guid id, int pageSize, string? pageToken, CancellationToken cancellationToken) =>
         GetAsync<Page<PipelineEvent>>($"v1/pipelines/{id}/events?page_size={pageSize}{Token(pageToken)}", cancellationToken);
 
-    public Task<Page<SnapshotRequest>> GetResnapshotsAsync(Guid id, CancellationToken cancellationToken) =>
-        GetAsync<Page<SnapshotRequest>>($"v1/pipelines/{id}/resnapshots?page_size=100", cancellationToken);
+    /// <summary>The pipeline's re-snapshot requests, newest first (the API lists them oldest first, 100 at most a page).</summary>
+    public async Task<IReadOnlyList<SnapshotRequest>> GetResnapshotsAsync(Guid id, CancellationToken cancellationToken)
+    {
+        var all = new List<SnapshotRequest>();
+        string? token = null;
+        do
+        {
+            var page = await GetAsync<Page<SnapshotRequest>>($"v1/pipelines/{id}/resnapshots?page_size=100{Token(token)}", cancellationToken);
+            all.AddRange(page.Items);
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+
+        all.Reverse();
+        return all;
+    }
 
     public Task<IReadOnlyList<SnapshotRequest>> ResnapshotAsync(Guid id, IEnumerable<PipelineTable> tables, CancellationToken cancellationToken) =>
         SendJsonAsync<IReadOnlyList<SnapshotRequest>>(HttpMethod.Post, $"v1/pipelines/{id}/resnapshot", new { tables = tables.Select(t => new { schema = t.Schema, name = t.Name }) }, cancellationToken);
 
-    public Task<Page<PipelineSummary>> GetPipelinesAsync(CancellationToken cancellationToken) =>
-        GetAsync<Page<PipelineSummary>>("v1/pipelines?page_size=200", cancellationToken);
+    /// <summary>Every pipeline of the tenant (for choosing one), read a page of 100 (the API's largest) at a time.</summary>
+    public async Task<Page<PipelineSummary>> GetPipelinesAsync(CancellationToken cancellationToken)
+    {
+        var all = new List<PipelineSummary>();
+        string? token = null;
+        do
+        {
+            var page = await GetAsync<Page<PipelineSummary>>($"v1/pipelines?page_size=100{Token(token)}", cancellationToken);
+            all.AddRange(page.Items);
+            token = page.NextPageToken;
+        }
+        while (token is not null);
+
+        return new Page<PipelineSummary>(all.OrderBy(p => p.Name, StringComparer.CurrentCultureIgnoreCase).ToList(), null);
+    }
 
     public Task<Page<AlertRule>> GetAlertRulesAsync(CancellationToken cancellationToken) => GetAsync<Page<AlertRule>>("v1/alert-rules?page_size=100", cancellationToken);
 
