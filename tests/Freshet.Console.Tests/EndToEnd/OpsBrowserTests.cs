@@ -8,7 +8,8 @@ namespace Freshet.Console.Tests.EndToEnd;
 /// The operations pages in real headless Chromium against a real control plane: the support view, the tenant wall seen
 /// from the console, and alert rules.
 /// </summary>
-public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture) : IClassFixture<ConsoleInstallationFixture>
+[Collection(ConsoleInstallationCollection.Name)]
+public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
 {
     private const string DemoPipelineName = "Demo shop to warehouse";
 
@@ -36,9 +37,9 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture) : IClass
             await page.WaitForURLAsync(ConsoleUrl + "/support");
             await Expect(page.GetByTestId("audited-banner")).ToContainTextAsync("audited");
             var tenants = page.GetByTestId("support-tenant-link");
-            await Expect(tenants).ToHaveCountAsync(2);
+            await Expect(tenants.First).ToBeVisibleAsync();
+            // Other tests of the run may add pipelines, never tenants: both seeded tenants, Demo Co (pending or worse) first.
             Assert.Equal(["demo", "acme"], await tenants.EvaluateAllAsync<string[]>("links => links.map(l => l.dataset.slug)"));
-            await Expect(page.GetByTestId("support-tenants").GetByTestId("health-badge").First).ToHaveAttributeAsync("data-state", "pending");
             await ScreenshotAsync(page, "ops-01-support-tenants");
 
             // Any other address of the console leads back to the support view.
@@ -48,14 +49,13 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture) : IClass
             await tenants.Filter(new LocatorFilterOptions { HasText = "Demo Co" }).ClickAsync();
             await Expect(page.GetByTestId("support-tenant-name")).ToHaveTextAsync("Demo Co");
             await Expect(page.GetByTestId("audited-banner")).ToBeVisibleAsync();
-            await Expect(page.GetByTestId("count")).ToHaveTextAsync("Pending: 1");
+            await Expect(page.GetByTestId("pipeline-link").Filter(new LocatorFilterOptions { HasText = DemoPipelineName })).ToBeVisibleAsync();
             await ScreenshotAsync(page, "ops-02-support-tenant");
 
             await page.GetByTestId("pipeline-link").Filter(new LocatorFilterOptions { HasText = DemoPipelineName }).ClickAsync();
             await Expect(page.GetByTestId("pipeline-name")).ToHaveTextAsync(DemoPipelineName);
             await Expect(page.GetByTestId("audited-banner")).ToBeVisibleAsync();
-            await Expect(page.GetByTestId("reasons").Locator("[data-code=waiting_for_worker]")).ToBeVisibleAsync();
-            await Expect(page.GetByTestId("no-events")).ToBeVisibleAsync();
+            await Expect(page.GetByTestId("events")).ToBeVisibleAsync();
             await Expect(page.GetByTestId("charts")).ToBeVisibleAsync();
             // Read-only: no action is offered at all, not even disabled.
             await Expect(page.GetByTestId("pause")).ToHaveCountAsync(0);
@@ -70,7 +70,8 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture) : IClass
     [Fact]
     public async Task TenantAUser_OpeningTenantBsRealPipelineUrl_SeesNotFound()
     {
-        var acmePipeline = await Installation.CreatePipelineInTenantAsync("acme", $"Acme orders {Guid.NewGuid():N}"[..20]);
+        // Paused, like every pipeline these tests give Acme, so the support test's worst-first order holds whichever runs first.
+        var acmePipeline = await Installation.CreatePipelineInTenantAsync("acme", $"Acme orders {Guid.NewGuid():N}"[..20], desiredState: "paused");
         await using var browser = await BrowserAsync();
 
         // The address is real: Acme's owner opens it.
@@ -159,9 +160,11 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture) : IClass
 
             // The demo pipeline's detail: charts over a window, re-snapshot offered to the owner.
             await page.GotoAsync(ConsoleUrl + $"/pipelines/{Installation.DemoPipelineId}");
-            await Expect(page.GetByTestId("no-metrics")).ToBeVisibleAsync();
+            // No worker reports here, unless another test of the run started one: then the charts have figures.
+            var figures = page.GetByTestId("no-metrics").Or(page.GetByTestId("lag-summary"));
+            await Expect(figures).ToContainTextAsync("1 h");
             await page.Locator("[data-window='24 h']").ClickAsync();
-            await Expect(page.GetByTestId("no-metrics")).ToContainTextAsync("24 h");
+            await Expect(figures).ToContainTextAsync("24 h");
             await Expect(page.GetByTestId("resnapshot-button")).ToBeDisabledAsync();
             await page.Locator("[data-table='public.orders'] input, input[data-table='public.orders']").First.CheckAsync();
             await Expect(page.GetByTestId("resnapshot-button")).ToBeEnabledAsync();
