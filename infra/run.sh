@@ -544,7 +544,7 @@ cat <<EOF
 
   Sign in
     platform admin   $(cred '.platformAdmin.email')  /  $(cred '.platformAdmin.password')
-    support user     $(cred '.supportUser.email')  /  $(cred '.supportUser.password')   (the support view is not in the console yet)
+    support user     $(cred '.supportUser.email')  /  $(cred '.supportUser.password')   (opens the console's support view)
 EOF
 jq -r '.tenants[]? | "    tenant \(.slug) admin   \(.adminEmail)  /  \(.adminPassword)"' "$CREDENTIALS_FILE"
 cat <<EOF

@@ -15,7 +15,8 @@ public sealed class ConsoleInstallationFixture : IAsyncLifetime
 }
 
 /// <summary>The console in real headless Chromium (Debian's <c>chromium</c>) against a real control plane.</summary>
-public sealed class ConsoleBrowserTests(ConsoleInstallationFixture fixture) : IClassFixture<ConsoleInstallationFixture>
+[Collection(ConsoleInstallationCollection.Name)]
+public sealed class ConsoleBrowserTests(ConsoleInstallationFixture fixture)
 {
     private const string DemoPipelineName = "Demo shop to warehouse";
 

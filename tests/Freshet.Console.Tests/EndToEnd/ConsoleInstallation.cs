@@ -210,6 +210,82 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         return password;
     }
 
+    /// <summary>A person <c>seed-demo</c> wrote to the credentials file: <c>supportUser</c>, or a tenant's owner by its slug.</summary>
+    public async Task<(string Email, string Password)> SeededSignInAsync(string? tenantSlug = null)
+    {
+        var credentials = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Directory, "dev-credentials.json"))).RootElement;
+        if (tenantSlug is null)
+        {
+            var support = credentials.GetProperty("supportUser");
+            return (support.GetProperty("email").GetString()!, support.GetProperty("password").GetString()!);
+        }
+
+        var tenant = credentials.GetProperty("tenants").EnumerateArray().Single(t => t.GetProperty("slug").GetString() == tenantSlug);
+        return (tenant.GetProperty("adminEmail").GetString()!, tenant.GetProperty("adminPassword").GetString()!);
+    }
+
+    /// <summary>
+    /// Creates a pipeline in a seeded tenant through the REST API, as that tenant's admin automation would: a PostgreSQL
+    /// source and a DuckDB destination (recorded only; no worker runs here), then the pipeline. Returns its id.
+    /// </summary>
+    public async Task<Guid> CreatePipelineInTenantAsync(string tenantSlug, string name, string desiredState = "running")
+    {
+        using var http = await TenantApiAsync(tenantSlug);
+        var source = await PostForIdAsync(http, "v1/connections", new
+        {
+            name = $"{name} source",
+            kind = "source",
+            type = "postgres",
+            settings = new { host = "db.invalid", database = "shop", username = "freshet" },
+            secrets = new Dictionary<string, string> { ["password"] = "unused" },
+        });
+        var destination = await PostForIdAsync(http, "v1/connections", new
+        {
+            name = $"{name} warehouse",
+            kind = "destination",
+            type = "duckdb",
+            settings = new { path = $"{tenantSlug}-{Guid.NewGuid():N}.duckdb" },
+        });
+        return await PostForIdAsync(http, "v1/pipelines", new
+        {
+            name,
+            source_connection_id = source,
+            destination_connection_id = destination,
+            tables = new[] { new { schema = "public", name = "orders" } },
+            desired_state = desiredState,
+        });
+    }
+
+    /// <summary>An HTTP client on the REST API with an access token of the seeded tenant's API client (role admin).</summary>
+    private async Task<HttpClient> TenantApiAsync(string tenantSlug)
+    {
+        var credentials = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Directory, "dev-credentials.json"))).RootElement;
+        var tenant = credentials.GetProperty("tenants").EnumerateArray().Single(t => t.GetProperty("slug").GetString() == tenantSlug);
+        var http = new HttpClient { BaseAddress = ApiUrl };
+        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = tenant.GetProperty("clientId").GetString()!,
+            ["client_secret"] = tenant.GetProperty("clientSecret").GetString()!,
+        }));
+        token.EnsureSuccessStatusCode();
+        var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        return http;
+    }
+
+    private static async Task<Guid> PostForIdAsync(HttpClient http, string path, object body)
+    {
+        using var response = await http.PostAsync(path, System.Net.Http.Json.JsonContent.Create(body));
+        var text = await response.Content.ReadAsStringAsync();
+        if (!response.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"POST /{path} answered {(int)response.StatusCode}: {text}");
+        }
+
+        return JsonDocument.Parse(text).RootElement.GetProperty("id").GetGuid();
+    }
+
     /// <summary>
     /// The state of the refresh tokens the control plane issued to one person, oldest first (OpenIddict's token table;
     /// OpenIddict 5+ stores the type as a URN).

@@ -94,7 +94,11 @@ internal sealed partial class FreshetApi(HttpClient http, AuthenticationStatePro
         var user = (await authentication.GetAuthenticationStateAsync()).User;
         var request = new HttpRequestMessage(method, path);
         request.Headers.Authorization = new AuthenticationHeaderValue("Bearer", await tokens.GetAccessTokenAsync(user, cancellationToken));
-        if (tenant.Current is { } current)
+        if (SupportTenantId is { } supported)
+        {
+            request.Headers.Add(TenantHeader, supported.ToString());
+        }
+        else if (tenant.Current is { } current)
         {
             request.Headers.Add(TenantHeader, current.Slug);
         }
