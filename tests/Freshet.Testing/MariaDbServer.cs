@@ -72,7 +72,7 @@ public sealed class MariaDbServer
     /// A server of the caller's own, for tests that change the binlog itself (PURGE BINARY LOGS, RESET MASTER) and so
     /// must not share one with tests that read it; <see cref="Dispose"/> stops it.
     /// </summary>
-    public static Task<MariaDbServer> StartPrivateAsync() => StartAsync(TimeSpan.FromSeconds(90));
+    public static Task<MariaDbServer> StartPrivateAsync() => StartAsync(new MariaDbServerOptions(), TimeSpan.FromSeconds(90));
 
     /// <summary>Stops a server from <see cref="StartPrivateAsync"/> and deletes its folder.</summary>
     public void Dispose() => Stop();
