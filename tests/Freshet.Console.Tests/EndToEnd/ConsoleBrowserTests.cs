@@ -4,7 +4,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Freshet.Console.Tests.EndToEnd;
 
-/// <summary>One installation (PostgreSQL, control plane, console) for the browser tests of this class.</summary>
+/// <summary>One installation (PostgreSQL, control plane, console) for the browser tests (<see cref="ConsoleCollection"/>).</summary>
 public sealed class ConsoleInstallationFixture : IAsyncLifetime
 {
     public ConsoleInstallation Installation { get; private set; } = null!;
@@ -15,7 +15,8 @@ public sealed class ConsoleInstallationFixture : IAsyncLifetime
 }
 
 /// <summary>The console in real headless Chromium (Debian's <c>chromium</c>) against a real control plane.</summary>
-public sealed class ConsoleBrowserTests(ConsoleInstallationFixture fixture) : IClassFixture<ConsoleInstallationFixture>
+[Collection(ConsoleCollection.Name)]
+public sealed class ConsoleBrowserTests(ConsoleInstallationFixture fixture)
 {
     private const string DemoPipelineName = "Demo shop to warehouse";
 
