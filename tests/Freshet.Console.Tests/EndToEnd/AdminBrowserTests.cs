@@ -276,6 +276,10 @@ public sealed class AdminBrowserTests(ConsoleInstallationFixture fixture)
                     var (scrollWidth, innerWidth) = await WidthsAsync(page);
                     await ConsoleBrowser.ScreenshotAsync(page, $"20-{width}px-{name}");
                     Assert.True(scrollWidth <= innerWidth, $"{path} at {width} px is {scrollWidth} px wide (the window is {innerWidth} px): something overflows.");
+                    // A table wider than its box scrolls inside it instead of widening the page: its cells are cut off all the same.
+                    var wideTables = await page.EvaluateAsync<string[]>(
+                        "() => [...document.querySelectorAll('.mud-table-container')].filter(t => t.scrollWidth > t.clientWidth + 1).map(t => `${t.scrollWidth} px in ${t.clientWidth} px`)");
+                    Assert.True(wideTables.Length == 0, $"{path} at {width} px has a table wider than its box: {string.Join(", ", wideTables)}.");
                 }
             }
 
