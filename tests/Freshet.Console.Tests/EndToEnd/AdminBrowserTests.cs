@@ -253,6 +253,8 @@ public sealed class AdminBrowserTests(ConsoleInstallationFixture fixture)
     [Fact]
     public async Task Overview_PipelineDetail_AndAdminPages_FitA390PxPhone_AndA1280PxScreen()
     {
+        // A long address without a break opportunity, as real ones are: it must wrap, not widen the members table.
+        await Installation.AddMemberAsync("demo", $"narrow-screen-{Guid.NewGuid():N}@demo.freshet.local", "viewer");
         await using var browser = await ConsoleBrowser.StartAsync(Installation);
         var page = await browser.NewPageAsync(390, 844);
         await browser.RecordingFailureAsync(page, "narrow", async () =>
