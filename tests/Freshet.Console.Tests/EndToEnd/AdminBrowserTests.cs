@@ -82,6 +82,8 @@ public sealed class AdminBrowserTests(ConsoleInstallationFixture fixture)
             var clientId = (await page.GetByTestId("secret-field").First.TextContentAsync())!.Trim();
             var secret = (await page.GetByTestId("secret-value").TextContentAsync())!.Trim();
             await page.GetByTestId("copy-secret").ClickAsync();
+            // The console says so once the browser's clipboard write has finished.
+            await Expect(page.GetByText("Client secret copied to the clipboard.")).ToBeVisibleAsync();
             Assert.Equal(secret, await page.EvaluateAsync<string>("() => navigator.clipboard.readText()"));
             Assert.NotNull(await Installation.ClientCredentialsTokenAsync(clientId, secret));
             await ConsoleBrowser.ScreenshotAsync(page, "12-api-client-secret");
