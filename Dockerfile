@@ -1,33 +1,39 @@
 # One image recipe for every host. The host is chosen at build time:
 #   docker build -t freshet/freshet:dev .                                          (control plane, the default)
 #   docker build --build-arg HOST=Freshet.DataPlane.Worker -t freshet/worker:dev .  (data-plane worker)
-# HOST names both the folder under src/ and its csproj: src/${HOST}/${HOST}.csproj, published as ${HOST}.dll
-# (so a host project keeps its default AssemblyName). The worker serves no HTTP; the port settings are unused there.
+#   docker build --build-arg HOST=Freshet.Console --build-arg HOST_DIR=web -t freshet/console:dev .  (web console)
+# HOST names both the folder under HOST_DIR (src/, or web/ for the console) and its csproj:
+# ${HOST_DIR}/${HOST}/${HOST}.csproj, published as ${HOST}.dll (so a host project keeps its default AssemblyName).
+# The worker serves no HTTP; the port settings are unused there.
 ARG HOST=Freshet.ControlPlane.Host
+ARG HOST_DIR=src
 
 # Stage 1: only the files that decide a restore, at their own paths. This stage reruns whenever src/
 # changes, but its output changes only with a project file, so the restore layer below stays cached.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS projects
 WORKDIR /repo
 COPY src/ src/
-RUN mkdir -p /projects/src \
- && find src -type f \( -name '*.csproj' -o -name 'Directory.Build.props' -o -name 'Directory.Build.targets' \
+COPY web/ web/
+RUN mkdir -p /projects/src /projects/web \
+ && find src web -type f \( -name '*.csproj' -o -name 'Directory.Build.props' -o -name 'Directory.Build.targets' \
         -o -name 'Directory.Packages.props' -o -name 'packages.lock.json' \) \
         -exec sh -c 'for f; do mkdir -p "/projects/$(dirname "$f")" && cp "$f" "/projects/$f"; done' sh {} +
 
 # Stage 2: restore, then build and publish the chosen host.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG HOST
+ARG HOST_DIR
 ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DOTNET_NOLOGO=1
 WORKDIR /repo
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY --from=projects /projects/ ./
-RUN dotnet restore "src/${HOST}/${HOST}.csproj"
+RUN dotnet restore "${HOST_DIR}/${HOST}/${HOST}.csproj"
 # .editorconfig takes part in the build (EnforceCodeStyleInBuild + TreatWarningsAsErrors), as in CI.
 COPY .editorconfig ./
 COPY src/ src/
-RUN dotnet publish "src/${HOST}/${HOST}.csproj" --configuration Release --no-restore \
+COPY web/ web/
+RUN dotnet publish "${HOST_DIR}/${HOST}/${HOST}.csproj" --configuration Release --no-restore \
         --output /app -p:UseAppHost=false \
  && test -f "/app/${HOST}.dll"
 

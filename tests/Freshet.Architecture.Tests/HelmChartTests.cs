@@ -14,6 +14,9 @@ public sealed class HelmChartTests
     private const string WorkerImageRepositoryValue = ".Values.worker.image.repository";
     private const string WorkerHost = "Freshet.DataPlane.Worker";
     private const string WorkerTemplate = "worker-deployment.yaml";
+    private const string ConsoleImageRepositoryValue = ".Values.console.image.repository";
+    private const string ConsoleHost = "Freshet.Console";
+    private const string ConsoleTemplate = "console-deployment.yaml";
 
     public static TheoryData<string> ManifestTemplates => [.. HelmTemplates.ManifestFiles()];
 
@@ -66,13 +69,17 @@ public sealed class HelmChartTests
 
         Assert.NotEmpty(images);
         var offending = images.Where(image => !HelmTemplates.Mentions(image.Value, ImageRepositoryValue, defines)
-            && !HelmTemplates.Mentions(image.Value, WorkerImageRepositoryValue, defines)).ToList();
+            && !HelmTemplates.Mentions(image.Value, WorkerImageRepositoryValue, defines)
+            && !HelmTemplates.Mentions(image.Value, ConsoleImageRepositoryValue, defines)).ToList();
         Assert.True(offending.Count == 0,
-            $"Every container image must come from {ImageRepositoryValue} or {WorkerImageRepositoryValue} (the images the Dockerfile builds), directly "
+            $"Every container image must come from {ImageRepositoryValue}, {WorkerImageRepositoryValue} or {ConsoleImageRepositoryValue} (the images the Dockerfile builds), directly "
             + $"or through an included template such as \"freshet.image\"; these do not: {string.Join("; ", offending.Select(i => $"templates/{i.File}: image: {i.Value}"))}.");
         var worker = images.Where(image => image.File == WorkerTemplate).ToList();
         Assert.True(worker.Count > 0 && worker.All(image => HelmTemplates.Mentions(image.Value, WorkerImageRepositoryValue, defines)),
             $"helm/freshet/templates/{WorkerTemplate} must run the worker image ({WorkerImageRepositoryValue}); it has: {string.Join("; ", worker.Select(i => i.Value))}.");
+        var console = images.Where(image => image.File == ConsoleTemplate).ToList();
+        Assert.True(console.Count > 0 && console.All(image => HelmTemplates.Mentions(image.Value, ConsoleImageRepositoryValue, defines)),
+            $"helm/freshet/templates/{ConsoleTemplate} must run the console image ({ConsoleImageRepositoryValue}); it has: {string.Join("; ", console.Select(i => i.Value))}.");
     }
 
     [Fact]
@@ -86,6 +93,7 @@ public sealed class HelmChartTests
         {
             (Path: "image.repository", Value: HelmTemplates.Scalar(values, "image", "repository"), Host: HostProject()),
             (Path: "worker.image.repository", Value: HelmTemplates.Scalar(values, "worker", "image", "repository"), Host: WorkerHost),
+            (Path: "console.image.repository", Value: HelmTemplates.Scalar(values, "console", "image", "repository"), Host: ConsoleHost),
         };
 
         var failures = expected
@@ -428,6 +436,41 @@ public sealed class HelmChartTests
     }
 
     [Fact]
+    public void Console_IsRegisteredAtTheCallbackPathsItAnswers_AndToldWhereTheControlPlaneIs()
+    {
+        // The control plane registers <publicUrl>/… as the console client's redirect URIs; they must be the paths the
+        // console's OpenID Connect handler answers (ASP.NET Core's defaults unless ConsoleAuthentication sets others).
+        const string Source = "web/Freshet.Console/Auth/ConsoleAuthentication.cs";
+        var authentication = Repository.Read(Source);
+        string Answered(string property, string fallback) =>
+            Regex.Match(authentication, $@"\b{property}\s*=\s*""([^""]+)""") is { Success: true } set ? set.Groups[1].Value : fallback;
+        var helpers = HelmTemplates.Defines()["freshet.configData"];
+        string? Registered(string setting) =>
+            Regex.Match(helpers, $@"{setting}:.*printf\s+""%s(/[^""]*)""") is { Success: true } found ? found.Groups[1].Value : null;
+
+        Assert.Equal(Answered("CallbackPath", "/signin-oidc"), Registered("Freshet__Auth__ConsoleClient__RedirectUris__0"));
+        Assert.Equal(Answered("SignedOutCallbackPath", "/signout-callback-oidc"), Registered("Freshet__Auth__ConsoleClient__PostLogoutRedirectUris__0"));
+
+        // The console Deployment tells the console where the control plane is and which client it is.
+        var deployment = Assert.Single(HelmTemplates.Documents(ConsoleTemplate), d => HelmTemplates.Scalar(d, "kind") == "Deployment");
+        var environment = Containers(deployment)
+            .SelectMany(c => (HelmTemplates.Child(c, "env") as YamlSequenceNode)?.Children ?? [])
+            .Select(e => HelmTemplates.Scalar(e, "name"))
+            .ToList();
+        Assert.Contains("Freshet__Console__ControlPlaneUrl", environment);
+        Assert.Contains("Freshet__Console__ClientId", environment);
+
+        // The image recipe builds hosts outside src/: it copies web/ and restores and publishes ${HOST_DIR}/${HOST}.
+        var dockerfile = Dockerfile.Load();
+        Assert.True(dockerfile.GlobalArgs.TryGetValue("HOST_DIR", out var folder) && folder == "src",
+            "Dockerfile: a global ARG HOST_DIR=src must name the folder of the default host (the console is built with HOST_DIR=web).");
+        var runs = dockerfile.Instructions.Where(i => i.Keyword == "RUN").Select(i => i.Arguments).ToList();
+        Assert.Contains(runs, run => run.Contains("dotnet restore \"${HOST_DIR}/${HOST}/${HOST}.csproj\"", StringComparison.Ordinal));
+        Assert.Contains(runs, run => run.Contains("dotnet publish \"${HOST_DIR}/${HOST}/${HOST}.csproj\"", StringComparison.Ordinal));
+        Assert.Contains(dockerfile.Instructions, i => i.Keyword == "COPY" && i.Arguments == "web/ web/" && i.Stage == dockerfile.Instructions.First(r => r.Arguments.Contains("dotnet publish", StringComparison.Ordinal)).Stage);
+    }
+
+    [Fact]
     public void Dockerfile_HostArg_NamesAProjectUnderSrc()
     {
         var host = HostProject();
@@ -443,30 +486,33 @@ public sealed class HelmChartTests
         // The image runs /app/${HOST}.dll: every host it is documented to build (the default and each
         // `--build-arg HOST=…` of its header) must be an executable project whose assembly is named after its folder.
         var text = Repository.Read("Dockerfile");
-        var hosts = Regex.Matches(text, @"--build-arg\s+HOST=([A-Za-z0-9_.-]+)").Select(m => m.Groups[1].Value).Prepend(HostProject()).Distinct().ToList();
+        // A host outside src/ names its folder too (--build-arg HOST_DIR=web for the console).
+        var hosts = Regex.Matches(text, @"--build-arg\s+HOST=([A-Za-z0-9_.-]+)(?:\s+--build-arg\s+HOST_DIR=([A-Za-z0-9_.-]+))?")
+            .Select(m => (Host: m.Groups[1].Value, Folder: m.Groups[2].Success ? m.Groups[2].Value : "src"))
+            .Prepend((Host: HostProject(), Folder: "src")).Distinct().ToList();
         Assert.True(text.Contains("/app/${FRESHET_HOST}.dll", StringComparison.Ordinal) && text.Contains("FRESHET_HOST=${HOST}", StringComparison.Ordinal),
             "Dockerfile: the runtime stage must set FRESHET_HOST=${HOST} and run /app/${FRESHET_HOST}.dll; the checks below assume it.");
 
         var failures = new List<string>();
-        foreach (var host in hosts)
+        foreach (var (host, folder) in hosts)
         {
-            var path = Repository.PathOf("src", host, host + ".csproj");
+            var path = Repository.PathOf(folder, host, host + ".csproj");
             if (!File.Exists(path))
             {
-                failures.Add($"HOST={host}: src/{host}/{host}.csproj does not exist");
+                failures.Add($"HOST={host}: {folder}/{host}/{host}.csproj does not exist");
                 continue;
             }
 
             var project = File.ReadAllText(path);
             if (!project.Contains("Sdk=\"Microsoft.NET.Sdk.Web\"", StringComparison.Ordinal) && !Regex.IsMatch(project, @"<OutputType>\s*Exe\s*</OutputType>"))
             {
-                failures.Add($"HOST={host}: src/{host}/{host}.csproj is a library (no <OutputType>Exe</OutputType>, not Microsoft.NET.Sdk.Web), so `dotnet {host}.dll` cannot run it");
+                failures.Add($"HOST={host}: {folder}/{host}/{host}.csproj is a library (no <OutputType>Exe</OutputType>, not Microsoft.NET.Sdk.Web), so `dotnet {host}.dll` cannot run it");
             }
 
             var assemblyName = Regex.Match(project, @"<AssemblyName>\s*([^<]+?)\s*</AssemblyName>");
             if (assemblyName.Success && assemblyName.Groups[1].Value != host)
             {
-                failures.Add($"HOST={host}: src/{host}/{host}.csproj sets <AssemblyName>{assemblyName.Groups[1].Value}</AssemblyName>, so the publish has no /app/{host}.dll "
+                failures.Add($"HOST={host}: {folder}/{host}/{host}.csproj sets <AssemblyName>{assemblyName.Groups[1].Value}</AssemblyName>, so the publish has no /app/{host}.dll "
                     + "(remove the AssemblyName, or rename the project)");
             }
         }
@@ -532,7 +578,9 @@ public sealed class HelmChartTests
         var variables = EnvironmentVariables("Freshet");
         Assert.NotEmpty(variables);
 
-        var failures = variables.Select(variable => UnboundSetting(variable, Repository.SourceFiles)).OfType<string>().ToList();
+        // The console's settings (Freshet__Console__*) are bound under web/.
+        var sources = Repository.SourceFiles.Concat(Repository.WebSourceFiles).ToDictionary(f => f.Key, f => f.Value, StringComparer.Ordinal);
+        var failures = variables.Select(variable => UnboundSetting(variable, sources)).OfType<string>().ToList();
 
         Assert.True(failures.Count == 0,
             $"helm/freshet/templates: {string.Join("; ", failures)}. The setting would be ignored: fix its name (or the code's).");
@@ -632,7 +680,7 @@ public sealed class HelmChartTests
     /// <summary>The images the Dockerfile's header says how to build: repository → HOST (the default HOST when no --build-arg).</summary>
     private static Dictionary<string, string> DockerfileBuilds()
     {
-        var builds = Regex.Matches(Repository.Read("Dockerfile"), @"docker build\s+(?:--build-arg\s+HOST=([A-Za-z0-9_.-]+)\s+)?-t\s+([^:\s]+):")
+        var builds = Regex.Matches(Repository.Read("Dockerfile"), @"docker build\s+(?:--build-arg\s+HOST=([A-Za-z0-9_.-]+)\s+)?(?:--build-arg\s+HOST_DIR=[A-Za-z0-9_.-]+\s+)?-t\s+([^:\s]+):")
             .GroupBy(m => m.Groups[2].Value)
             .ToDictionary(g => g.Key, g => g.First().Groups[1].Success ? g.First().Groups[1].Value : HostProject(), StringComparer.Ordinal);
         Assert.True(builds.Count > 0, "Dockerfile: its header shows no `docker build [--build-arg HOST=…] -t REPOSITORY:tag .`; this test reads each host's image from it.");

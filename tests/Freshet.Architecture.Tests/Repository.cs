@@ -17,12 +17,15 @@ internal static class Repository
     public static string Relative(string path) => Path.GetRelativePath(Root, path).Replace('\\', '/');
 
     /// <summary>Hand-written C# under src/ (no build output, no generated migrations), by repository-relative path.</summary>
-    public static IReadOnlyDictionary<string, string> SourceFiles { get; } = LoadSourceFiles();
+    public static IReadOnlyDictionary<string, string> SourceFiles { get; } = LoadSourceFiles("src");
 
-    private static Dictionary<string, string> LoadSourceFiles()
+    /// <summary>Hand-written C# under web/ (the console), by repository-relative path.</summary>
+    public static IReadOnlyDictionary<string, string> WebSourceFiles { get; } = LoadSourceFiles("web");
+
+    private static Dictionary<string, string> LoadSourceFiles(string folder)
     {
         var separator = Path.DirectorySeparatorChar;
-        return Directory.EnumerateFiles(PathOf("src"), "*.cs", SearchOption.AllDirectories)
+        return Directory.EnumerateFiles(PathOf(folder), "*.cs", SearchOption.AllDirectories)
             .Where(path => !path.Contains($"{separator}bin{separator}", StringComparison.Ordinal)
                 && !path.Contains($"{separator}obj{separator}", StringComparison.Ordinal)
                 && !path.Contains($"{separator}Migrations{separator}", StringComparison.Ordinal))

@@ -29,6 +29,10 @@ Fully qualified app name: the release name, prefixed with the chart name unless 
 {{- printf "%s-worker" (include "freshet.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
 
+{{- define "freshet.console.fullname" -}}
+{{- printf "%s-console" (include "freshet.fullname" .) | trunc 63 | trimSuffix "-" }}
+{{- end }}
+
 {{- define "freshet.migration.fullname" -}}
 {{- printf "%s-migrate" (include "freshet.fullname" .) | trunc 63 | trimSuffix "-" }}
 {{- end }}
@@ -56,6 +60,11 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "freshet.controlPlane.selectorLabels" -}}
 {{ include "freshet.selectorLabels" . }}
 app.kubernetes.io/component: controlplane
+{{- end }}
+
+{{- define "freshet.console.selectorLabels" -}}
+{{ include "freshet.selectorLabels" . }}
+app.kubernetes.io/component: console
 {{- end }}
 
 {{- define "freshet.worker.selectorLabels" -}}
@@ -109,6 +118,12 @@ migration Job (a pre-install hook runs before the ConfigMap exists).
 */}}
 {{- define "freshet.configData" -}}
 Freshet__Roles: {{ include "freshet.roles" . | quote }}
+{{- if .Values.console.enabled }}
+{{- $console := include "freshet.console.publicUrl" . }}
+Freshet__Auth__ConsoleClient__ClientId: {{ required "console.clientId is required" .Values.console.clientId | quote }}
+Freshet__Auth__ConsoleClient__RedirectUris__0: {{ printf "%s/signin-oidc" $console | quote }}
+Freshet__Auth__ConsoleClient__PostLogoutRedirectUris__0: {{ printf "%s/signout-callback-oidc" $console | quote }}
+{{- end }}
 Logging__LogLevel__Default: {{ .Values.logging.level | quote }}
 Logging__LogLevel__Microsoft.AspNetCore: {{ .Values.logging.aspNetCoreLevel | quote }}
 {{- range $name, $value := .Values.config }}
@@ -145,6 +160,7 @@ the master key and the auth certificates, all from existing Secrets.
 {{- end }}
 {{- end }}
 {{- include "freshet.workerClientSecretEnv" (dict "name" "Freshet__Auth__WorkerClient__ClientSecret" "root" .) }}
+{{- include "freshet.consoleClientSecretEnv" (dict "name" "Freshet__Auth__ConsoleClient__ClientSecret" "root" .) }}
 {{- if .Values.workerClient.existingSecret }}
 - name: Freshet__Auth__WorkerClient__ClientId
   value: {{ required "workerClient.clientId is required" .Values.workerClient.clientId | quote }}
@@ -270,5 +286,41 @@ and the workers serve no /metrics); nothing when no Secret is named.
       name: {{ .existingSecret }}
       key: {{ required "metrics.scrapeToken.key is required" .key }}
 {{- end }}
+{{- end }}
+{{- end }}
+
+{{/*
+The web console's image (Dockerfile with --build-arg HOST=Freshet.Console --build-arg HOST_DIR=web); its tag defaults
+to the control plane's.
+*/}}
+{{- define "freshet.console.image" -}}
+{{- printf "%s:%s" .Values.console.image.repository (.Values.console.image.tag | default .Values.image.tag | default .Chart.AppVersion) }}
+{{- end }}
+
+{{/*
+The console's public address, without a trailing slash: where browsers open it, and the base of the redirect URIs the
+control plane registers for it (migrate, from Freshet__Auth__ConsoleClient__*).
+*/}}
+{{- define "freshet.console.publicUrl" -}}
+{{- $url := required "console.publicUrl is required when console.enabled: the console's address as browsers open it, e.g. https://console.example.com" .Values.console.publicUrl }}
+{{- if not (regexMatch "^https?://[^/]+(/.*)?$" $url) }}
+{{- fail (printf "console.publicUrl must be an absolute http(s) URL, e.g. https://console.example.com; it is %q" $url) }}
+{{- end }}
+{{- trimSuffix "/" $url }}
+{{- end }}
+
+{{/*
+The console's OAuth2 client secret as the environment variable "name" (the console's Freshet__Console__ClientSecret,
+the control plane's Freshet__Auth__ConsoleClient__ClientSecret), from console.clientSecret.existingSecret; nothing when
+that is empty (a public client: authorization code with PKCE only). Called with (dict "name" NAME "root" $).
+*/}}
+{{- define "freshet.consoleClientSecretEnv" -}}
+{{- $root := .root }}
+{{- if and $root.Values.console.enabled $root.Values.console.clientSecret.existingSecret }}
+- name: {{ .name }}
+  valueFrom:
+    secretKeyRef:
+      name: {{ $root.Values.console.clientSecret.existingSecret }}
+      key: {{ required "console.clientSecret.key is required" $root.Values.console.clientSecret.key }}
 {{- end }}
 {{- end }}

@@ -4,7 +4,7 @@ using static Microsoft.Playwright.Assertions;
 
 namespace Freshet.Console.Tests.EndToEnd;
 
-/// <summary>One installation (PostgreSQL, control plane, console) for the browser tests of this class.</summary>
+/// <summary>One installation (PostgreSQL, control plane, console) for the browser tests (<see cref="ConsoleInstallationCollection"/>).</summary>
 public sealed class ConsoleInstallationFixture : IAsyncLifetime
 {
     public ConsoleInstallation Installation { get; private set; } = null!;

@@ -60,6 +60,9 @@ public sealed class ConsoleInstallation : IAsyncDisposable
 
     public string WorkerOutput => _worker?.Output ?? "";
 
+    /// <summary>Each seeded tenant's API client (role admin) by tenant slug: demo, acme.</summary>
+    private readonly Dictionary<string, (string Id, string Secret)> _tenantClients = [];
+
     public string ConsoleOutput => _processes.Count > 1 ? _processes[1].Output : "";
 
     public string ControlPlaneOutput => _processes.Count > 0 ? _processes[0].Output : "";
@@ -133,6 +136,11 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         DemoAdmin = (demo.GetProperty("adminEmail").GetString()!, demo.GetProperty("adminPassword").GetString()!);
         DemoClient = (demo.GetProperty("clientId").GetString()!, demo.GetProperty("clientSecret").GetString()!);
         DemoPipelineId = credentials.GetProperty("demo").GetProperty("pipelineId").GetGuid();
+        foreach (var tenant in credentials.GetProperty("tenants").EnumerateArray())
+        {
+            _tenantClients[tenant.GetProperty("slug").GetString()!] = (tenant.GetProperty("clientId").GetString()!, tenant.GetProperty("clientSecret").GetString()!);
+        }
+
         if (credentials.GetProperty("consoleUrl").GetString() != ConsoleUrl.ToString())
         {
             throw new InvalidOperationException($"seed-demo did not record the console's URL in {credentialsPath}.");
@@ -256,24 +264,6 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         });
     }
 
-    /// <summary>An HTTP client on the REST API with an access token of the seeded tenant's API client (role admin).</summary>
-    private async Task<HttpClient> TenantApiAsync(string tenantSlug)
-    {
-        var credentials = JsonDocument.Parse(await File.ReadAllTextAsync(Path.Combine(Directory, "dev-credentials.json"))).RootElement;
-        var tenant = credentials.GetProperty("tenants").EnumerateArray().Single(t => t.GetProperty("slug").GetString() == tenantSlug);
-        var http = new HttpClient { BaseAddress = ApiUrl };
-        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = tenant.GetProperty("clientId").GetString()!,
-            ["client_secret"] = tenant.GetProperty("clientSecret").GetString()!,
-        }));
-        token.EnsureSuccessStatusCode();
-        var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
-        return http;
-    }
-
     private static async Task<Guid> PostForIdAsync(HttpClient http, string path, object body)
     {
         using var response = await http.PostAsync(path, System.Net.Http.Json.JsonContent.Create(body));
@@ -367,6 +357,107 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
         http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
         return http;
+    }
+
+    /// <summary>The REST API as a seeded tenant's admin API client would call it (<c>demo</c> or <c>acme</c>); the caller disposes it.</summary>
+    public async Task<HttpClient> TenantApiAsync(string slug)
+    {
+        var (clientId, secret) = _tenantClients.TryGetValue(slug, out var client) ? client : throw new ArgumentException($"No seeded tenant \"{slug}\".", nameof(slug));
+        var http = new HttpClient { BaseAddress = ApiUrl };
+        var accessToken = await ClientCredentialsTokenAsync(clientId, secret) ?? throw new InvalidOperationException($"The {slug} tenant's API client was refused a token.");
+        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
+        return http;
+    }
+
+    /// <summary>An access token for an API client (client credentials at the token endpoint); null when the control plane refuses it.</summary>
+    public async Task<string?> ClientCredentialsTokenAsync(string clientId, string clientSecret)
+    {
+        using var http = new HttpClient { BaseAddress = ApiUrl };
+        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
+        {
+            ["grant_type"] = "client_credentials",
+            ["client_id"] = clientId,
+            ["client_secret"] = clientSecret,
+        }));
+        return token.IsSuccessStatusCode ? JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString() : null;
+    }
+
+    /// <summary>
+    /// Adds a person to a seeded tenant through its REST API. A new e-mail gets an account with the returned password; an
+    /// existing account only joins the tenant (then the password is null).
+    /// </summary>
+    public async Task<string?> AddMemberAsync(string slug, string email, string role)
+    {
+        using var http = await TenantApiAsync(slug);
+        var password = "Pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12)) + "-a1";
+        using var added = await http.PostAsync("v1/members", System.Net.Http.Json.JsonContent.Create(new { email, role, initial_password = password }));
+        var body = await added.Content.ReadAsStringAsync();
+        if (!added.IsSuccessStatusCode)
+        {
+            throw new InvalidOperationException($"POST /v1/members in {slug} answered {(int)added.StatusCode}: {body}");
+        }
+
+        return JsonDocument.Parse(body).RootElement.GetProperty("account_created").GetBoolean() ? password : null;
+    }
+
+    /// <summary>
+    /// A pipeline in a seeded tenant, made through its REST API: a PostgreSQL source on a host nothing resolves and a DuckDB
+    /// destination. No worker runs here, so nothing connects to either; the pipeline waits for a worker.
+    /// </summary>
+    public async Task<Guid> CreatePipelineAsync(string slug, string name)
+    {
+        using var http = await TenantApiAsync(slug);
+        async Task<JsonElement> PostAsync(string path, object body)
+        {
+            using var response = await http.PostAsync(path, System.Net.Http.Json.JsonContent.Create(body));
+            var text = await response.Content.ReadAsStringAsync();
+            return response.IsSuccessStatusCode
+                ? JsonDocument.Parse(text).RootElement.Clone()
+                : throw new InvalidOperationException($"POST {path} in {slug} answered {(int)response.StatusCode}: {text}");
+        }
+
+        var suffix = Guid.NewGuid().ToString("N")[..8];
+        var source = await PostAsync("v1/connections", new
+        {
+            name = $"{name} source {suffix}",
+            kind = "source",
+            type = "postgres",
+            settings = new { host = "source.invalid", database = "shop", username = "freshet" },
+            secrets = new { password = "unused" },
+        });
+        var destination = await PostAsync("v1/connections", new
+        {
+            name = $"{name} destination {suffix}",
+            kind = "destination",
+            type = "duckdb",
+            settings = new { path = $"{suffix}.duckdb" },
+        });
+        var pipeline = await PostAsync("v1/pipelines", new
+        {
+            name,
+            source_connection_id = source.GetProperty("id").GetGuid(),
+            destination_connection_id = destination.GetProperty("id").GetGuid(),
+            tables = new[] { new { schema = "public", name = "events" } },
+        });
+        return pipeline.GetProperty("id").GetGuid();
+    }
+
+    /// <summary>
+    /// Revokes every refresh token the control plane issued to one person, in the control database, as an administrator
+    /// ending their sessions would: the console's next refresh is refused.
+    /// </summary>
+    public async Task<int> RevokeRefreshTokensAsync(string email)
+    {
+        await using var connection = new NpgsqlConnection(ControlConnectionString);
+        await connection.OpenAsync();
+        await using var command = new NpgsqlCommand(
+            """
+            UPDATE "OpenIddictTokens" t SET status = 'revoked' FROM users u
+            WHERE t.subject = u.id::text AND u.email = @email AND t.type LIKE '%refresh_token' AND t.status = 'valid'
+            """,
+            connection);
+        command.Parameters.AddWithValue("email", email);
+        return await command.ExecuteNonQueryAsync();
     }
 
     public async ValueTask DisposeAsync()

@@ -77,13 +77,4 @@ internal sealed partial class FreshetApi
 
     public Task<PipelineRevision> GetRevisionAsync(Guid id, long generation, CancellationToken cancellationToken) =>
         GetAsync<PipelineRevision>($"v1/pipelines/{id}/revisions/{generation}", cancellationToken);
-
-    private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken cancellationToken)
-    {
-        using var deadline = Deadline(cancellationToken);
-        using var request = await RequestAsync(method, path, deadline.Token);
-        request.Content = JsonContent.Create(body, options: Json);
-        using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token, cancellationToken);
-        return await ReadAsync<T>(response, deadline.Token);
-    }
 }
