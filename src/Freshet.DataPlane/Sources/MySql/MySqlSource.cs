@@ -171,8 +171,19 @@ internal sealed partial class MySqlSource : IChangeSource
         {
             while (true)
             {
-                var next = await stream.ReadAsync(cancellationToken).ConfigureAwait(false)
-                    ?? throw new InvalidOperationException("The binlog dump ended.");
+                var next = await stream.ReadAsync(cancellationToken).ConfigureAwait(false);
+                if (next is null)
+                {
+                    // RESET MASTER ends every dump thread, often before the server has an error to send: tell a reset
+                    // apart from a plain disconnect here, or the run fails with a transient-looking reason first.
+                    if (await FindPositionLossAsync(decoder.Position, cancellationToken).ConfigureAwait(false) is { } lost)
+                    {
+                        throw new SourcePositionLostException(BinlogPositionLoss.Message(lost));
+                    }
+
+                    throw new InvalidOperationException("The binlog dump ended.");
+                }
+
                 await decoder.HandleAsync(next, cancellationToken).ConfigureAwait(false);
             }
         }
