@@ -13,13 +13,9 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
 {
     private const string DemoPipelineName = "Demo shop to warehouse";
 
-    private static readonly string ScreenshotDirectory = Path.Combine(NodeProcess.RepositoryRoot(), "TestResults", "screenshots");
-
     private ConsoleInstallation Installation => fixture.Installation;
 
     private string ConsoleUrl => Installation.ConsoleUrl.ToString().TrimEnd('/');
-
-    private string ApiUrl => Installation.ApiUrl.ToString().TrimEnd('/');
 
     [Fact]
     public async Task SupportUser_SeesBothTenantsWorstFirst_DrillsIntoOne_ReadOnlyUnderTheAuditedBanner()
@@ -28,19 +24,19 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
         // Demo Co before Acme, the reverse of their names' order.
         await Installation.CreatePipelineInTenantAsync("acme", $"Acme paused {Guid.NewGuid():N}"[..20], desiredState: "paused");
         var support = await Installation.SeededSignInAsync();
-        await using var browser = await BrowserAsync();
-        var page = await browser.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-        await RecordingFailureAsync(page, "support", async () =>
+        await using var browser = await ConsoleBrowser.StartAsync(Installation);
+        var page = await browser.NewPageAsync();
+        await browser.RecordingFailureAsync(page, "ops-support", async () =>
         {
             // Support staff belong to no tenant: the console opens on the support view instead of an empty overview.
-            await SignInAsync(page, support.Email, support.Password);
+            await browser.SignInAsync(page, support.Email, support.Password);
             await page.WaitForURLAsync(ConsoleUrl + "/support");
             await Expect(page.GetByTestId("audited-banner")).ToContainTextAsync("audited");
             var tenants = page.GetByTestId("support-tenant-link");
             await Expect(tenants.First).ToBeVisibleAsync();
             // Other tests of the run may add pipelines, never tenants: both seeded tenants, Demo Co (pending or worse) first.
             Assert.Equal(["demo", "acme"], await tenants.EvaluateAllAsync<string[]>("links => links.map(l => l.dataset.slug)"));
-            await ScreenshotAsync(page, "ops-01-support-tenants");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-01-support-tenants");
 
             // Any other address of the console leads back to the support view.
             await page.GotoAsync(ConsoleUrl + "/alerts");
@@ -50,7 +46,7 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
             await Expect(page.GetByTestId("support-tenant-name")).ToHaveTextAsync("Demo Co");
             await Expect(page.GetByTestId("audited-banner")).ToBeVisibleAsync();
             await Expect(page.GetByTestId("pipeline-link").Filter(new LocatorFilterOptions { HasText = DemoPipelineName })).ToBeVisibleAsync();
-            await ScreenshotAsync(page, "ops-02-support-tenant");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-02-support-tenant");
 
             await page.GetByTestId("pipeline-link").Filter(new LocatorFilterOptions { HasText = DemoPipelineName }).ClickAsync();
             await Expect(page.GetByTestId("pipeline-name")).ToHaveTextAsync(DemoPipelineName);
@@ -62,8 +58,8 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
             await Expect(page.GetByTestId("resume")).ToHaveCountAsync(0);
             await Expect(page.GetByTestId("resnapshot")).ToHaveCountAsync(0);
             await Expect(page.Locator("main button:not([aria-label]):visible").Filter(new LocatorFilterOptions { HasTextRegex = new System.Text.RegularExpressions.Regex("Pause|Resume|Re-snapshot|Delete|Save") })).ToHaveCountAsync(0);
-            await ScreenshotAsync(page, "ops-03-support-pipeline");
-            await SignOutAsync(page);
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-03-support-pipeline");
+            await browser.SignOutAsync(page);
         });
     }
 
@@ -72,29 +68,29 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
     {
         // Paused, like every pipeline these tests give Acme, so the support test's worst-first order holds whichever runs first.
         var acmePipeline = await Installation.CreatePipelineInTenantAsync("acme", $"Acme orders {Guid.NewGuid():N}"[..20], desiredState: "paused");
-        await using var browser = await BrowserAsync();
+        await using var browser = await ConsoleBrowser.StartAsync(Installation);
 
         // The address is real: Acme's owner opens it.
         var acme = await Installation.SeededSignInAsync("acme");
-        var acmePage = await browser.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-        await RecordingFailureAsync(acmePage, "tenant-wall-acme", async () =>
+        var acmePage = await browser.NewPageAsync();
+        await browser.RecordingFailureAsync(acmePage, "ops-tenant-wall-acme", async () =>
         {
-            await SignInAsync(acmePage, acme.Email, acme.Password);
+            await browser.SignInAsync(acmePage, acme.Email, acme.Password);
             await acmePage.GotoAsync(ConsoleUrl + $"/pipelines/{acmePipeline}");
             await Expect(acmePage.GetByTestId("pipeline-name")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^Acme orders"));
-            await SignOutAsync(acmePage);
+            await browser.SignOutAsync(acmePage);
         });
 
         // Demo Co's owner, at the same address, sees what a pipeline that does not exist shows.
-        var demoPage = await browser.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-        await RecordingFailureAsync(demoPage, "tenant-wall-demo", async () =>
+        var demoPage = await browser.NewPageAsync();
+        await browser.RecordingFailureAsync(demoPage, "ops-tenant-wall-demo", async () =>
         {
-            await SignInAsync(demoPage, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
+            await browser.SignInAsync(demoPage, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
             await demoPage.GotoAsync(ConsoleUrl + $"/pipelines/{acmePipeline}");
             await Expect(demoPage.GetByTestId("not-found")).ToContainTextAsync("Pipeline not found");
             await Expect(demoPage.GetByTestId("pipeline-name")).ToHaveCountAsync(0);
-            await ScreenshotAsync(demoPage, "ops-04-other-tenants-pipeline-not-found");
-            await SignOutAsync(demoPage);
+            await ConsoleBrowser.ScreenshotAsync(demoPage, "ops-04-other-tenants-pipeline-not-found");
+            await browser.SignOutAsync(demoPage);
         });
     }
 
@@ -102,11 +98,11 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
     public async Task AlertRule_CreatedInTheConsole_ShowsItsSecretOnce_TestSendReports_AndHistoryLoads()
     {
         var ruleName = $"Demo lag {Guid.NewGuid():N}"[..16];
-        await using var browser = await BrowserAsync();
-        var page = await browser.Browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 800 } });
-        await RecordingFailureAsync(page, "alerts", async () =>
+        await using var browser = await ConsoleBrowser.StartAsync(Installation);
+        var page = await browser.NewPageAsync();
+        await browser.RecordingFailureAsync(page, "ops-alerts", async () =>
         {
-            await SignInAsync(page, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
+            await browser.SignInAsync(page, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
             await page.GetByRole(AriaRole.Link, new PageGetByRoleOptions { Name = "Alerts", Exact = true }).ClickAsync();
             await page.WaitForURLAsync(ConsoleUrl + "/alerts");
             await page.GetByTestId("new-rule").ClickAsync();
@@ -121,13 +117,13 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
             await Field(page, "field-threshold").FillAsync("120");
             // .invalid never resolves (RFC 6761): the test send below fails, and says why.
             await Field(page, "field-webhook-url").FillAsync("https://hooks.freshet.invalid/alerts");
-            await ScreenshotAsync(page, "ops-05-alert-rule-form");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-05-alert-rule-form");
             await page.GetByTestId("save-rule").ClickAsync();
 
             var secret = page.GetByTestId("secret-value");
             await Expect(secret).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^whsec_"));
             var firstSecret = await secret.TextContentAsync();
-            await ScreenshotAsync(page, "ops-06-alert-rule-secret-once");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-06-alert-rule-secret-once");
 
             // Once: the rule's own page does not show it again.
             await page.GetByTestId("open-rule").ClickAsync();
@@ -146,17 +142,17 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
             await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Rotate", Exact = true }).ClickAsync();
             await Expect(page.GetByTestId("secret-value")).ToHaveTextAsync(new System.Text.RegularExpressions.Regex("^whsec_"));
             Assert.NotEqual(firstSecret, await page.GetByTestId("secret-value").TextContentAsync());
-            await ScreenshotAsync(page, "ops-07-alert-rule");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-07-alert-rule");
 
             await page.GotoAsync(ConsoleUrl + "/alerts");
             await Expect(page.GetByTestId("rule-link").Filter(new LocatorFilterOptions { HasText = ruleName })).ToBeVisibleAsync();
-            await ScreenshotAsync(page, "ops-08-alert-rules");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-08-alert-rules");
 
             await page.GetByTestId("history-link").ClickAsync();
             await page.WaitForURLAsync(ConsoleUrl + "/alerts/history");
             await Expect(page.GetByTestId("no-alerts")).ToContainTextAsync("No alerts");
             await Expect(page.GetByTestId("problem")).ToHaveCountAsync(0);
-            await ScreenshotAsync(page, "ops-09-alert-history");
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-09-alert-history");
 
             // The demo pipeline's detail: charts over a window, re-snapshot offered to the owner.
             await page.GotoAsync(ConsoleUrl + $"/pipelines/{Installation.DemoPipelineId}");
@@ -168,69 +164,11 @@ public sealed class OpsBrowserTests(ConsoleInstallationFixture fixture)
             await Expect(page.GetByTestId("resnapshot-button")).ToBeDisabledAsync();
             await page.Locator("[data-table='public.orders'] input, input[data-table='public.orders']").First.CheckAsync();
             await Expect(page.GetByTestId("resnapshot-button")).ToBeEnabledAsync();
-            await ScreenshotAsync(page, "ops-10-pipeline-detail");
-            await SignOutAsync(page);
+            await ConsoleBrowser.ScreenshotAsync(page, "ops-10-pipeline-detail");
+            await browser.SignOutAsync(page);
         });
     }
 
     private static ILocator Field(IPage page, string testId) =>
         page.Locator($"[data-testid={testId}] input, input[data-testid={testId}]").First;
-
-    private async Task SignInAsync(IPage page, string email, string password)
-    {
-        await page.GotoAsync(ConsoleUrl + "/");
-        await page.WaitForURLAsync(url => url.StartsWith(ApiUrl + "/account/login", StringComparison.Ordinal));
-        await page.FillAsync("#email", email);
-        await page.FillAsync("#password", password);
-        await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync(url => url.StartsWith(ConsoleUrl + "/", StringComparison.Ordinal) && !url.Contains("signin-oidc", StringComparison.Ordinal));
-    }
-
-    private async Task SignOutAsync(IPage page)
-    {
-        await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign out" }).ClickAsync();
-        await page.WaitForURLAsync(ConsoleUrl + "/signed-out");
-    }
-
-    private async Task RecordingFailureAsync(IPage page, string name, Func<Task> steps)
-    {
-        var failure = Path.Combine(ScreenshotDirectory, $"console-failure-ops-{name}.png");
-        Directory.CreateDirectory(ScreenshotDirectory);
-        File.Delete(failure);
-        try
-        {
-            await steps();
-        }
-        catch
-        {
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = failure, FullPage = true });
-            System.Console.Error.WriteLine($"--- console output ---\n{Installation.ConsoleOutput}\n--- control plane output ---\n{Installation.ControlPlaneOutput}");
-            throw;
-        }
-    }
-
-    private static async Task<HeadlessChromium> BrowserAsync()
-    {
-        SetDefaultExpectTimeout(30_000);
-        var playwright = await Playwright.CreateAsync();
-        var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
-        {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
-        return new HeadlessChromium(playwright, browser);
-    }
-
-    private static async Task ScreenshotAsync(IPage page, string name) =>
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, $"console-{name}.png"), FullPage = true });
-
-    private sealed record HeadlessChromium(IPlaywright Playwright, IBrowser Browser) : IAsyncDisposable
-    {
-        public async ValueTask DisposeAsync()
-        {
-            await Browser.DisposeAsync();
-            Playwright.Dispose();
-        }
-    }
 }
