@@ -96,7 +96,8 @@ public sealed class ConsoleBrowser : IAsyncDisposable
         catch
         {
             await page.ScreenshotAsync(new PageScreenshotOptions { Path = failure, FullPage = true });
-            System.Console.Error.WriteLine($"--- console output ---\n{Installation.ConsoleOutput}\n--- control plane output ---\n{Installation.ControlPlaneOutput}");
+            var worker = Installation.WorkerOutput.Length > 0 ? $"\n--- worker output ---\n{Installation.WorkerOutput}" : "";
+            System.Console.Error.WriteLine($"--- console output ---\n{Installation.ConsoleOutput}\n--- control plane output ---\n{Installation.ControlPlaneOutput}{worker}");
             throw;
         }
     }

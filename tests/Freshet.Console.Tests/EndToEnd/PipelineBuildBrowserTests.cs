@@ -1,5 +1,4 @@
 using System.Text.RegularExpressions;
-using Freshet.Testing.Pool;
 using Microsoft.Playwright;
 using static Microsoft.Playwright.Assertions;
 
@@ -36,13 +35,9 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
     private const string DestinationName = "Warehouse file (e2e)";
     private const string PipelineName = "Orders to warehouse (e2e)";
 
-    private static readonly string ScreenshotDirectory = Path.Combine(NodeProcess.RepositoryRoot(), "TestResults", "screenshots");
-
     private ConsoleInstallation Installation => fixture.Installation;
 
     private string ConsoleUrl => Installation.ConsoleUrl.ToString().TrimEnd('/');
-
-    private string ApiUrl => Installation.ApiUrl.ToString().TrimEnd('/');
 
     [Fact]
     public async Task Admin_BuildsAPipelineThroughTheForms_SeesItHealthyAndMoving_PausesAndResumes_AndSignsOut()
@@ -53,21 +48,11 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             CREATE TABLE public.audit_log (at timestamptz NOT NULL DEFAULT now(), note text);
             INSERT INTO public.orders SELECT g, 'item ' || g, g % 7 FROM generate_series(1, 200) g;
             """);
-        SetDefaultExpectTimeout(30_000);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        await using var browser = await ConsoleBrowser.StartAsync(Installation);
+        var page = await browser.NewPageAsync(1280, 900);
+        await browser.RecordingFailureAsync(page, "pipeline-build", async () =>
         {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        var failure = Path.Combine(ScreenshotDirectory, "console-failure-pipeline-build.png");
-        Directory.CreateDirectory(ScreenshotDirectory);
-        File.Delete(failure);
-        try
-        {
-            await SignInAsync(page);
+            await browser.SignInAsync(page, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
 
             // --- The source, through the form, then its test and its tables.
             await page.GetByRole(AriaRole.Link, new PageGetByRoleOptions { Name = "Connections" }).ClickAsync();
@@ -84,7 +69,7 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             await FillAsync(page, "secret-password", "trust-auth-ignores-it");
             await page.GetByTestId("connection-save").ClickAsync();
             await Expect(page.GetByTestId("field-port")).ToContainTextAsync("Must be between 1 and 65535.");
-            await ScreenshotAsync(page, "10-connection-form-invalid-port");
+            await ConsoleBrowser.ScreenshotAsync(page, "10-connection-form-invalid-port");
             await FillAsync(page, "field-port", Installation.Postgres.Port.ToString(System.Globalization.CultureInfo.InvariantCulture));
             await page.GetByTestId("connection-save").ClickAsync();
             await Expect(page.GetByTestId("connection-name")).ToHaveTextAsync(SourceName);
@@ -111,14 +96,14 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             await page.GotoAsync(ConsoleUrl + "/connections");
             await Expect(page.GetByTestId("connection-link").Filter(new LocatorFilterOptions { HasText = SourceName })).ToBeVisibleAsync();
             await Expect(page.GetByTestId("connection-link").Filter(new LocatorFilterOptions { HasText = DestinationName })).ToBeVisibleAsync();
-            await ScreenshotAsync(page, "13-connections");
+            await ConsoleBrowser.ScreenshotAsync(page, "13-connections");
 
             // --- The wizard.
             await page.GetByRole(AriaRole.Link, new PageGetByRoleOptions { Name = "New pipeline" }).ClickAsync();
             await page.WaitForURLAsync(ConsoleUrl + "/pipelines/new");
             await Expect(Step(page)).ToHaveAttributeAsync("data-step", "Source");
             await page.GetByTestId("wizard-step").GetByText(SourceName).ClickAsync();
-            await ScreenshotAsync(page, "20-wizard-source");
+            await ConsoleBrowser.ScreenshotAsync(page, "20-wizard-source");
             await page.GetByTestId("wizard-next").ClickAsync();
 
             await Expect(Step(page)).ToHaveAttributeAsync("data-step", "Tables");
@@ -129,24 +114,24 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             await Expect(page.Locator("tr[data-table]")).ToHaveCountAsync(1);
             await page.Locator("tr[data-table='public.orders'] input[type=checkbox]").CheckAsync(new LocatorCheckOptions { Force = true });
             await Expect(page.GetByTestId("selected-count")).ToHaveTextAsync("1 selected");
-            await ScreenshotAsync(page, "21-wizard-tables");
+            await ConsoleBrowser.ScreenshotAsync(page, "21-wizard-tables");
             await page.GetByTestId("wizard-next").ClickAsync();
 
             await Expect(Step(page)).ToHaveAttributeAsync("data-step", "Destination");
             await page.GetByTestId("wizard-step").GetByText(DestinationName).ClickAsync();
-            await ScreenshotAsync(page, "22-wizard-destination");
+            await ConsoleBrowser.ScreenshotAsync(page, "22-wizard-destination");
             await page.GetByTestId("wizard-next").ClickAsync();
 
             await Expect(Step(page)).ToHaveAttributeAsync("data-step", "Options");
             await page.GetByTestId("pipeline-name-input").Locator("input").FillAsync(PipelineName);
             await page.GetByTestId("lag-threshold").Locator("input").FillAsync("120");
-            await ScreenshotAsync(page, "23-wizard-options");
+            await ConsoleBrowser.ScreenshotAsync(page, "23-wizard-options");
             await page.GetByTestId("wizard-next").ClickAsync();
 
             await Expect(Step(page)).ToHaveAttributeAsync("data-step", "Review");
             await Expect(page.GetByTestId("review")).ToContainTextAsync("public.orders");
             await Expect(page.GetByTestId("review")).ToContainTextAsync(DestinationName);
-            await ScreenshotAsync(page, "24-wizard-review");
+            await ConsoleBrowser.ScreenshotAsync(page, "24-wizard-review");
             await page.GetByTestId("wizard-submit").ClickAsync();
 
             // --- The pipeline runs on the worker: snapshot, then streaming, Healthy.
@@ -167,7 +152,7 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
                 await inserting;
             }
 
-            await ScreenshotAsync(page, "25-pipeline-healthy");
+            await ConsoleBrowser.ScreenshotAsync(page, "25-pipeline-healthy");
 
             // --- Pause and resume, each after its confirmation.
             await page.GetByTestId("pause").ClickAsync();
@@ -175,7 +160,7 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new LocatorGetByRoleOptions { Name = "Pause" }).ClickAsync();
             await Expect(page.GetByTestId("resume")).ToBeVisibleAsync();
             await Expect(page.GetByTestId("run-state")).ToHaveTextAsync(new Regex("Paused", RegexOptions.IgnoreCase), new LocatorAssertionsToHaveTextOptions { Timeout = 60_000 });
-            await ScreenshotAsync(page, "26-pipeline-paused");
+            await ConsoleBrowser.ScreenshotAsync(page, "26-pipeline-paused");
             await page.GetByTestId("resume").ClickAsync();
             await Expect(page.GetByText("Resume pipeline?")).ToBeVisibleAsync();
             await page.GetByRole(AriaRole.Dialog).GetByRole(AriaRole.Button, new LocatorGetByRoleOptions { Name = "Resume" }).ClickAsync();
@@ -185,19 +170,12 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             // --- Its revisions: one so far (created).
             await page.GetByTestId("revisions-link").ClickAsync();
             await Expect(page.Locator("[data-generation='1']")).ToContainTextAsync("Created.");
-            await ScreenshotAsync(page, "27-pipeline-revisions");
+            await ConsoleBrowser.ScreenshotAsync(page, "27-pipeline-revisions");
 
             await page.GetByRole(AriaRole.Button, new PageGetByRoleOptions { Name = "Sign out" }).ClickAsync();
             await page.WaitForURLAsync(ConsoleUrl + "/signed-out");
             await Expect(page.GetByRole(AriaRole.Heading, new PageGetByRoleOptions { Name = "You are signed out" })).ToBeVisibleAsync();
-        }
-        catch
-        {
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = failure, FullPage = true });
-            System.Console.Error.WriteLine(
-                $"--- console ---\n{Installation.ConsoleOutput}\n--- control plane ---\n{Installation.ControlPlaneOutput}\n--- worker ---\n{Installation.WorkerOutput}");
-            throw;
-        }
+        });
     }
 
     [Fact]
@@ -206,28 +184,18 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
         var email = $"viewer-{Guid.NewGuid():N}@demo.freshet.local";
         var password = await Installation.AddDemoMemberAsync(email, "viewer");
         const string reason = "Your role in Demo Co is viewer: only an editor, admin or owner can";
-        SetDefaultExpectTimeout(30_000);
-        using var playwright = await Playwright.CreateAsync();
-        await using var browser = await playwright.Chromium.LaunchAsync(new BrowserTypeLaunchOptions
+        await using var browser = await ConsoleBrowser.StartAsync(Installation);
+        var page = await browser.NewPageAsync(1280, 900);
+        await browser.RecordingFailureAsync(page, "viewer-connections", async () =>
         {
-            ExecutablePath = "/usr/bin/chromium",
-            Headless = true,
-            Args = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update", "--disable-sync", "--no-first-run"],
-        });
-        var page = await browser.NewPageAsync(new BrowserNewPageOptions { ViewportSize = new ViewportSize { Width = 1280, Height = 900 } });
-        var failure = Path.Combine(ScreenshotDirectory, "console-failure-viewer-connections.png");
-        Directory.CreateDirectory(ScreenshotDirectory);
-        File.Delete(failure);
-        try
-        {
-            await SignInAsync(page, email, password);
+            await browser.SignInAsync(page, email, password);
             await page.GotoAsync(ConsoleUrl + "/connections");
             // The demo tenant's seeded connections are listed; nothing that changes them can be used.
             var first = page.GetByTestId("connection-link").First;
             await Expect(first).ToBeVisibleAsync();
             await Expect(page.GetByTestId("new-source")).ToBeDisabledAsync();
             await Expect(page.GetByTestId("read-only-reason")).ToContainTextAsync(reason + " create, change or test connections.");
-            await ScreenshotAsync(page, "14-viewer-connections");
+            await ConsoleBrowser.ScreenshotAsync(page, "14-viewer-connections");
 
             await first.ClickAsync();
             await Expect(page.GetByTestId("connection-name")).ToBeVisibleAsync();
@@ -238,13 +206,7 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             await page.GotoAsync(ConsoleUrl + "/pipelines/new");
             await Expect(page.GetByTestId("read-only-reason")).ToContainTextAsync(reason + " create or change pipelines.");
             await Expect(page.GetByTestId("wizard-step")).ToHaveCountAsync(0);
-        }
-        catch
-        {
-            await page.ScreenshotAsync(new PageScreenshotOptions { Path = failure, FullPage = true });
-            System.Console.Error.WriteLine($"--- console ---\n{Installation.ConsoleOutput}\n--- control plane ---\n{Installation.ControlPlaneOutput}");
-            throw;
-        }
+        });
     }
 
     private static ILocator Step(IPage page) => page.GetByTestId("wizard-step");
@@ -263,7 +225,7 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
         await Expect(page.GetByTestId("test-verdict")).ToContainTextAsync("All checks passed.");
         await Expect(page.Locator("[data-status=failed]")).ToHaveCountAsync(0);
         Assert.True(await page.Locator("[data-status=passed]").CountAsync() > 0);
-        await ScreenshotAsync(page, screenshot);
+        await ConsoleBrowser.ScreenshotAsync(page, screenshot);
     }
 
     /// <summary>A few orders a second until stopped, as the shop's application would.</summary>
@@ -284,19 +246,4 @@ public sealed class PipelineBuildBrowserTests(WorkerInstallationFixture fixture)
             }
         }
     }
-
-    private Task SignInAsync(IPage page) => SignInAsync(page, Installation.DemoAdmin.Email, Installation.DemoAdmin.Password);
-
-    private async Task SignInAsync(IPage page, string email, string password)
-    {
-        await page.GotoAsync(ConsoleUrl + "/");
-        await page.WaitForURLAsync(url => url.StartsWith(ApiUrl + "/account/login", StringComparison.Ordinal));
-        await page.FillAsync("#email", email);
-        await page.FillAsync("#password", password);
-        await page.ClickAsync("button[type=submit]");
-        await page.WaitForURLAsync(url => url.StartsWith(ConsoleUrl + "/", StringComparison.Ordinal) && !url.Contains("signin-oidc", StringComparison.Ordinal));
-    }
-
-    private static async Task ScreenshotAsync(IPage page, string name) =>
-        await page.ScreenshotAsync(new PageScreenshotOptions { Path = Path.Combine(ScreenshotDirectory, $"console-{name}.png"), FullPage = true });
 }
