@@ -31,6 +31,7 @@ TEST_PACKAGES=(
     rabbitmq-server # MassTransit over RabbitMQ: the worker-pool tests start a private node
     mariadb-server # MySQL/MariaDB binlog source: the fixtures start a private server with the binlog on
     chromium # web console browser tests (Playwright drives /usr/bin/chromium)
+    openssl # the TLS MariaDB fixture makes its CA and certificates; the Snowflake key-pair tests check fingerprints against it
 )
 
 RESULTS_DIR="${FRESHET_TEST_RESULTS_DIR:-$REPO_ROOT/TestResults}"
