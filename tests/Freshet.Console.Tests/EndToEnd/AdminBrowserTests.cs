@@ -143,7 +143,7 @@ public sealed class AdminBrowserTests(ConsoleInstallationFixture fixture)
         var password = (await Installation.AddMemberAsync("demo", email, "viewer"))!;
         Assert.Null(await Installation.AddMemberAsync("acme", email, "admin"));
         var acmePipeline = $"Acme clicks {Guid.NewGuid():N}"[..20];
-        await Installation.CreatePipelineAsync("acme", acmePipeline);
+        await Installation.CreatePipelineInTenantAsync("acme", acmePipeline);
 
         await using var browser = await ConsoleBrowser.StartAsync(Installation);
         var page = await browser.NewPageAsync();
@@ -218,7 +218,7 @@ public sealed class AdminBrowserTests(ConsoleInstallationFixture fixture)
     {
         var email = $"reader-{Guid.NewGuid():N}@demo.freshet.local";
         var password = (await Installation.AddMemberAsync("demo", email, "viewer"))!;
-        var acmePipeline = await Installation.CreatePipelineAsync("acme", $"Acme only {Guid.NewGuid():N}"[..18]);
+        var acmePipeline = await Installation.CreatePipelineInTenantAsync("acme", $"Acme only {Guid.NewGuid():N}"[..18]);
         await using var browser = await ConsoleBrowser.StartAsync(Installation);
         var page = await browser.NewPageAsync();
         await browser.RecordingFailureAsync(page, "viewer-admin-pages", async () =>

@@ -47,9 +47,6 @@ public sealed class ConsoleInstallation : IAsyncDisposable
 
     public Guid DemoPipelineId { get; private set; }
 
-    /// <summary>The demo tenant's API client (role admin), for setting things up through the REST API.</summary>
-    private (string Id, string Secret) DemoClient { get; set; }
-
     /// <summary>The PostgreSQL server of the control database (and, with a worker, of the source database).</summary>
     public PostgresServer Postgres { get; private set; } = null!;
 
@@ -134,7 +131,6 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         var credentials = JsonDocument.Parse(await File.ReadAllTextAsync(credentialsPath)).RootElement;
         var demo = credentials.GetProperty("tenants").EnumerateArray().Single(t => t.GetProperty("slug").GetString() == "demo");
         DemoAdmin = (demo.GetProperty("adminEmail").GetString()!, demo.GetProperty("adminPassword").GetString()!);
-        DemoClient = (demo.GetProperty("clientId").GetString()!, demo.GetProperty("clientSecret").GetString()!);
         DemoPipelineId = credentials.GetProperty("demo").GetProperty("pipelineId").GetGuid();
         foreach (var tenant in credentials.GetProperty("tenants").EnumerateArray())
         {
@@ -196,27 +192,8 @@ public sealed class ConsoleInstallation : IAsyncDisposable
     }
 
     /// <summary>Adds a member to the demo tenant through the REST API, as its admin automation would; returns the new account's password.</summary>
-    public async Task<string> AddDemoMemberAsync(string email, string role)
-    {
-        using var http = new HttpClient { BaseAddress = ApiUrl };
-        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = DemoClient.Id,
-            ["client_secret"] = DemoClient.Secret,
-        }));
-        token.EnsureSuccessStatusCode();
-        var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
-        var password = "Pw-" + Convert.ToHexString(RandomNumberGenerator.GetBytes(12)) + "-a1";
-        using var added = await http.PostAsync("v1/members", System.Net.Http.Json.JsonContent.Create(new { email, role, initial_password = password }));
-        if (!added.IsSuccessStatusCode)
-        {
-            throw new InvalidOperationException($"POST /v1/members answered {(int)added.StatusCode}: {await added.Content.ReadAsStringAsync()}");
-        }
-
-        return password;
-    }
+    public async Task<string> AddDemoMemberAsync(string email, string role) =>
+        await AddMemberAsync("demo", email, role) ?? throw new InvalidOperationException($"{email} already had an account; a test's new member needs a new address.");
 
     /// <summary>A person <c>seed-demo</c> wrote to the credentials file: <c>supportUser</c>, or a tenant's owner by its slug.</summary>
     public async Task<(string Email, string Password)> SeededSignInAsync(string? tenantSlug = null)
@@ -308,7 +285,7 @@ public sealed class ConsoleInstallation : IAsyncDisposable
     /// </summary>
     private async Task StartWorkerAsync(RabbitMqServer rabbit, string workerSecret)
     {
-        using (var api = await DemoApiAsync())
+        using (var api = await TenantApiAsync("demo"))
         {
             using var paused = await api.PostAsync($"v1/pipelines/{DemoPipelineId}/pause", System.Net.Http.Json.JsonContent.Create(new { }));
             if (!paused.IsSuccessStatusCode)
@@ -341,22 +318,6 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         await connection.OpenAsync();
         await using var command = new NpgsqlCommand(sql, connection);
         await command.ExecuteNonQueryAsync();
-    }
-
-    /// <summary>The REST API as the demo tenant's API client (role admin).</summary>
-    private async Task<HttpClient> DemoApiAsync()
-    {
-        var http = new HttpClient { BaseAddress = ApiUrl };
-        using var token = await http.PostAsync("connect/token", new FormUrlEncodedContent(new Dictionary<string, string>
-        {
-            ["grant_type"] = "client_credentials",
-            ["client_id"] = DemoClient.Id,
-            ["client_secret"] = DemoClient.Secret,
-        }));
-        token.EnsureSuccessStatusCode();
-        var accessToken = JsonDocument.Parse(await token.Content.ReadAsStringAsync()).RootElement.GetProperty("access_token").GetString();
-        http.DefaultRequestHeaders.Authorization = new System.Net.Http.Headers.AuthenticationHeaderValue("Bearer", accessToken);
-        return http;
     }
 
     /// <summary>The REST API as a seeded tenant's admin API client would call it (<c>demo</c> or <c>acme</c>); the caller disposes it.</summary>
@@ -398,48 +359,6 @@ public sealed class ConsoleInstallation : IAsyncDisposable
         }
 
         return JsonDocument.Parse(body).RootElement.GetProperty("account_created").GetBoolean() ? password : null;
-    }
-
-    /// <summary>
-    /// A pipeline in a seeded tenant, made through its REST API: a PostgreSQL source on a host nothing resolves and a DuckDB
-    /// destination. No worker runs here, so nothing connects to either; the pipeline waits for a worker.
-    /// </summary>
-    public async Task<Guid> CreatePipelineAsync(string slug, string name)
-    {
-        using var http = await TenantApiAsync(slug);
-        async Task<JsonElement> PostAsync(string path, object body)
-        {
-            using var response = await http.PostAsync(path, System.Net.Http.Json.JsonContent.Create(body));
-            var text = await response.Content.ReadAsStringAsync();
-            return response.IsSuccessStatusCode
-                ? JsonDocument.Parse(text).RootElement.Clone()
-                : throw new InvalidOperationException($"POST {path} in {slug} answered {(int)response.StatusCode}: {text}");
-        }
-
-        var suffix = Guid.NewGuid().ToString("N")[..8];
-        var source = await PostAsync("v1/connections", new
-        {
-            name = $"{name} source {suffix}",
-            kind = "source",
-            type = "postgres",
-            settings = new { host = "source.invalid", database = "shop", username = "freshet" },
-            secrets = new { password = "unused" },
-        });
-        var destination = await PostAsync("v1/connections", new
-        {
-            name = $"{name} destination {suffix}",
-            kind = "destination",
-            type = "duckdb",
-            settings = new { path = $"{suffix}.duckdb" },
-        });
-        var pipeline = await PostAsync("v1/pipelines", new
-        {
-            name,
-            source_connection_id = source.GetProperty("id").GetGuid(),
-            destination_connection_id = destination.GetProperty("id").GetGuid(),
-            tables = new[] { new { schema = "public", name = "events" } },
-        });
-        return pipeline.GetProperty("id").GetGuid();
     }
 
     /// <summary>
