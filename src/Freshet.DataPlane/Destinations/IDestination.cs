@@ -100,7 +100,13 @@ public sealed record DestinationCheckpoint(
 /// <param name="Number">The chunk's number within its table (0-based), as the plan numbers them.</param>
 /// <param name="Position">The source position the snapshot was taken at; stored as the rows' position.</param>
 /// <param name="TakenAt">When the snapshot was taken; stored as the rows' commit time.</param>
-public sealed record SnapshotChunk(int Number, long Position, DateTimeOffset TakenAt);
+/// <param name="Resumed">
+/// The snapshot resumed after its run failed or was killed, so an earlier attempt at this chunk may have left rows in
+/// the target without its done record (a DuckDB commit that failed can do that, see <c>SharedDuckDbFile.DiscardAsync</c>):
+/// the chunk's rows replace target rows with their keys instead of being appended beside them. Chunks are key ranges,
+/// so no other chunk holds those keys.
+/// </param>
+public sealed record SnapshotChunk(int Number, long Position, DateTimeOffset TakenAt, bool Resumed = false);
 
 /// <summary>What <see cref="IDestination.EnsureTableAsync"/> did.</summary>
 /// <param name="Created">The target table was created.</param>

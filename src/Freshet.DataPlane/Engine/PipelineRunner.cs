@@ -184,7 +184,7 @@ internal sealed partial class PipelineRunner(
             await Parallel.ForEachAsync(work, new ParallelOptions { MaxDegreeOfParallelism = Math.Max(1, _delivery.SnapshotParallelism), CancellationToken = cancellationToken },
                 async (item, ct) =>
                 {
-                    var rows = await destination.CopySnapshotChunkAsync(item.Table, new SnapshotChunk(item.Chunk, session.Position, session.TakenAt),
+                    var rows = await destination.CopySnapshotChunkAsync(item.Table, new SnapshotChunk(item.Chunk, session.Position, session.TakenAt, Resumed: !fresh),
                         session.ReadChunkAsync(item.Table, item.Chunk, ct), ct).ConfigureAwait(false);
                     progress.SnapshotChunkDone(item.Table.Source, rows);
                 }).ConfigureAwait(false);

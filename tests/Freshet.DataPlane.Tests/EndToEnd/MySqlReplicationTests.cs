@@ -1,4 +1,5 @@
 using Freshet.Contracts;
+using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Tests.Support;
 
 namespace Freshet.DataPlane.Tests.EndToEnd;
@@ -123,8 +124,9 @@ public sealed class MySqlReplicationTests
         }
         catch (InvalidOperationException e)
         {
-            // A key held twice in the destination.
-            throw new InvalidOperationException($"{e.Message}\n{string.Join("\n", outputs)}\n=== final\n{final.Output}", e);
+            // A key held twice in the destination: which writes left each copy says which path wrote it twice.
+            var copies = target == Target.DuckDb ? await DuplicateCopiesAsync(shop.DuckDbPath) : "";
+            throw new InvalidOperationException($"{e.Message}\n{copies}\n{string.Join("\n", outputs)}\n=== final\n{final.Output}", e);
         }
 
         Assert.True(differences.Length == 0, $"kills during: {string.Join(", ", killedDuring)}\n{differences}\n{string.Join("\n", outputs)}\n=== final\n{final.Output}");
@@ -161,5 +163,24 @@ public sealed class MySqlReplicationTests
         while (differences.Length > 0 && DateTime.UtcNow < deadline);
 
         Assert.True(differences.Length == 0, differences + "\nWorker output:\n" + worker.Output);
+    }
+
+    /// <summary>Every copy of a key the DuckDB destination holds more than once, with the metadata of the write that left it.</summary>
+    private static async Task<string> DuplicateCopiesAsync(string path)
+    {
+        await using var connection = await Freshet.DataPlane.Destinations.DuckDb.DuckDbFile.OpenReadOnlyAsync(path, TimeSpan.FromSeconds(30), CancellationToken.None);
+        await using var command = connection.CreateCommand();
+        command.CommandText = $"""
+            SELECT id, rowid, {MetadataColumns.Position}, {MetadataColumns.Sequence}, {MetadataColumns.CommittedAt}, {MetadataColumns.SyncedAt}
+            FROM items WHERE id IN (SELECT id FROM items GROUP BY id HAVING count(*) > 1) ORDER BY id, rowid LIMIT 20
+            """;
+        await using var reader = await command.ExecuteReaderAsync();
+        var lines = new System.Text.StringBuilder("copies (id, rowid, position, sequence, committed at, synced at):\n");
+        while (await reader.ReadAsync())
+        {
+            lines.AppendLine(string.Join(" | ", Enumerable.Range(0, reader.FieldCount).Select(i => Convert.ToString(reader.GetValue(i), System.Globalization.CultureInfo.InvariantCulture))));
+        }
+
+        return lines.ToString();
     }
 }

@@ -417,7 +417,9 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         // long (a COPY queued for its table's lock behind a TRUNCATE, a loaded server), and a lease held meanwhile keeps
         // the instance open, locking every other process's reader out for as long (the hold-off for readers only
         // stops writes that have not started).
-        if (target.AppendsDirectly && rows is ITypedRowSource { CanReadTyped: true } typed)
+        // A resumed chunk goes through staging, which can replace what an earlier attempt left (see SnapshotChunk.Resumed).
+        var direct = target.AppendsDirectly && !chunk.Resumed;
+        if (direct && rows is ITypedRowSource { CanReadTyped: true } typed)
         {
             await using var reader = await typed.OpenTypedAsync(cancellationToken).ConfigureAwait(false);
             var first = await reader.MoveNextAsync().ConfigureAwait(false);
@@ -428,7 +430,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await using var source = rows.GetAsyncEnumerator(cancellationToken);
         var more = await source.MoveNextAsync().ConfigureAwait(false);
 
-        if (target.AppendsDirectly)
+        if (direct)
         {
             var objectRows = new ObjectDirectRows(source, sourceIndexes, target);
             return await CopySnapshotChunkDirectAsync(table, chunk, target, sourceIndexes, objectRows, more, started, cancellationToken).ConfigureAwait(false);
@@ -824,14 +826,30 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         var staged = target.Written.Select((c, i) => c.TargetValue($"c{i}"));
         return ForTableAsync(
             table,
-            () => ExecuteAsync(
-                connection,
-                $"""
-                INSERT INTO {target.QualifiedName} ({string.Join(", ", names)}, {MetadataList})
-                SELECT {string.Join(", ", staged)}, $1, 0, $2, $3, false, NULL FROM temp.main._freshet_chunk
-                """,
-                [chunk.Position, chunk.TakenAt, syncedAt],
-                cancellationToken),
+            async () =>
+            {
+                if (chunk.Resumed)
+                {
+                    // Rows an earlier attempt at this chunk left without its done record. Null-safe: with REPLICA
+                    // IDENTITY FULL every column is a key, nullable ones included.
+                    var match = string.Join(
+                        " AND ",
+                        target.KeyIndexes.Select(i => $"t.{Quote(target.Written[i].TargetName)} IS NOT DISTINCT FROM {target.Written[i].TargetValue($"s.c{i}")}"));
+                    await ExecuteAsync(
+                        connection,
+                        $"DELETE FROM {target.QualifiedName} AS t USING temp.main._freshet_chunk s WHERE {match}",
+                        cancellationToken).ConfigureAwait(false);
+                }
+
+                await ExecuteAsync(
+                    connection,
+                    $"""
+                    INSERT INTO {target.QualifiedName} ({string.Join(", ", names)}, {MetadataList})
+                    SELECT {string.Join(", ", staged)}, $1, 0, $2, $3, false, NULL FROM temp.main._freshet_chunk
+                    """,
+                    [chunk.Position, chunk.TakenAt, syncedAt],
+                    cancellationToken).ConfigureAwait(false);
+            },
             cancellationToken);
     }
 

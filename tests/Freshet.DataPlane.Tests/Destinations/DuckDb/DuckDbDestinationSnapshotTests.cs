@@ -54,6 +54,41 @@ public sealed class DuckDbDestinationSnapshotTests
     }
 
     [Fact]
+    public async Task CopySnapshotChunkAsync_ResumedChunk_ReplacesRowsAnEarlierAttemptLeft()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using (var destination = await file.ReadyAsync(DeleteMode.Hard, people))
+        {
+            await destination.BeginSnapshotAsync([people], "plan-1", CancellationToken.None);
+            await destination.CopySnapshotChunkAsync(
+                people, new SnapshotChunk(0, 50, Epoch), Rows([[1, "ann", "a"], [2, "bob", null], [3, "cy", "c"]]), CancellationToken.None);
+        }
+
+        // What a DuckDB commit that failed can leave behind: the chunk's rows without its done record.
+        await using (var connection = new DuckDB.NET.Data.DuckDBConnection(Freshet.DataPlane.Destinations.DuckDb.DuckDbFile.ConnectionString(file.Path, readOnly: false)))
+        {
+            await connection.OpenAsync();
+            await using var command = connection.CreateCommand();
+            command.CommandText = $"DELETE FROM {MetadataColumns.SnapshotChunkTable}";
+            await command.ExecuteNonQueryAsync();
+        }
+
+        await using var resumed = await file.ReadyAsync(DeleteMode.Hard, people);
+        Assert.Empty(await resumed.ReadCompletedChunksAsync(CancellationToken.None));
+        // Read again from a later snapshot: bob is gone, dee is new, cy changed.
+        var copied = await resumed.CopySnapshotChunkAsync(
+            people, new SnapshotChunk(0, 50, Epoch, Resumed: true), Rows([[1, "ann", "a"], [3, "cy", "changed"], [4, "dee", "d"]]), CancellationToken.None);
+
+        Assert.Equal(3, copied);
+        // Bob's leftover stays until the stream replays his delete (the stream starts at the snapshot's position).
+        Assert.Equal(
+            [[1, "ann", "a"], [2, "bob", null], [3, "cy", "changed"], [4, "dee", "d"]],
+            await file.QueryAsync("SELECT id, name, note FROM people ORDER BY id"));
+        Assert.Equal([(people.Source, 0)], await resumed.ReadCompletedChunksAsync(CancellationToken.None));
+    }
+
+    [Fact]
     public async Task CopySnapshotChunkAsync_SeveralChunksAtOnce_AppendInParallel()
     {
         using var file = new TempDuckDbFile();
