@@ -96,6 +96,16 @@ public static class MySqlPrerequisites
             $"the login {user} lacks REPLICATION CLIENT (BINLOG MONITOR on MariaDB 10.5+; needed to read binlog positions)",
             $"GRANT REPLICATION CLIENT ON *.* TO {user}.");
 
+        // MySQL has no status giving a consistent snapshot's binlog position (MariaDB's binlog_snapshot_*), so a snapshot
+        // reads it under FLUSH TABLES WITH READ LOCK, held for the milliseconds the position takes.
+        if (serverVersion is not null && !serverVersion.Contains("MariaDB", StringComparison.OrdinalIgnoreCase))
+        {
+            Add("reload", all || privileges.Contains("RELOAD"),
+                $"{user} may hold the brief global read lock a snapshot's binlog position needs (RELOAD).",
+                $"the login {user} lacks RELOAD (on MySQL a snapshot reads its binlog position under FLUSH TABLES WITH READ LOCK, held for milliseconds)",
+                $"GRANT RELOAD ON *.* TO {user}.");
+        }
+
         return checks;
     }
 

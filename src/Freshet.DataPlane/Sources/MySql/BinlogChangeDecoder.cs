@@ -42,7 +42,11 @@ namespace Freshet.DataPlane.Sources.MySql;
 internal sealed partial class BinlogChangeDecoder(
     Dictionary<TableId, TableSchema> tables, IReadOnlyList<TableSpec> specs, BinlogPosition start, ChannelWriter<SourceEvent> output)
 {
-    private readonly MariaDbGtidState _gtids = MariaDbGtidState.Parse(start.GtidState);
+    // The position's GTID part in the server's own form: MariaDB's per-domain state, or a MySQL GTID set. A MySQL set is
+    // tracked only when the start had one (a snapshot's @@gtid_executed): a set built from the GTIDs seen since an
+    // empty start would lack the server's history, and resuming after it would make the server send that history again.
+    private readonly MySqlGtidSet? _mySqlGtids = MySqlGtidSet.IsMySqlForm(start.GtidState) ? MySqlGtidSet.Parse(start.GtidState) : null;
+    private readonly MariaDbGtidState _gtids = MySqlGtidSet.IsMySqlForm(start.GtidState) ? MariaDbGtidState.Parse("") : MariaDbGtidState.Parse(start.GtidState);
     private readonly Dictionary<ulong, ColumnMap?> _maps = [];
     private readonly HashSet<TableId> _failed = [];
     private readonly HashSet<TableId> _altered = [];
@@ -51,6 +55,7 @@ internal sealed partial class BinlogChangeDecoder(
     private bool _standalone;
     private bool _sawBegin;
     private MariaDbGtid? _groupGtid;
+    private (Guid Source, long Number)? _groupMySqlGtid;
     private long _groupPosition;
     private long _sequence;
     private DateTimeOffset _groupTime;
@@ -86,6 +91,8 @@ internal sealed partial class BinlogChangeDecoder(
                 break;
             case MySqlGtidEvent gtid:
                 Begin(gtid.Header);
+                // An anonymous GTID event (gtid_mode OFF) names no transaction.
+                _groupMySqlGtid = gtid.SourceId != Guid.Empty && gtid.TransactionNumber > 0 ? (gtid.SourceId, gtid.TransactionNumber) : null;
                 break;
             case RowsEvent rows when _inGroup:
                 await RowsAsync(rows, cancellationToken).ConfigureAwait(false);
@@ -110,6 +117,7 @@ internal sealed partial class BinlogChangeDecoder(
         _standalone = false;
         _sawBegin = false;
         _groupGtid = null;
+        _groupMySqlGtid = null;
         _groupPosition = BinlogPosition.ToNumeric(_file, header.NextPosition - header.EventSize);
         _sequence = 0;
         _groupTime = header.When;
@@ -400,8 +408,13 @@ internal sealed partial class BinlogChangeDecoder(
             _gtids.Advance(gtid);
         }
 
+        if (_groupMySqlGtid is var (source, number))
+        {
+            _mySqlGtids?.Add(source, number);
+        }
+
         _inGroup = false;
-        var resume = new BinlogPosition(_gtids.ToString(), _file, header.NextPosition);
+        var resume = new BinlogPosition(_mySqlGtids?.ToString() ?? _gtids.ToString(), _file, header.NextPosition);
         _committed = resume;
         await output.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(_groupPosition, resume.ToString(), (ulong)_groupPosition, _groupTime)), cancellationToken).ConfigureAwait(false);
     }

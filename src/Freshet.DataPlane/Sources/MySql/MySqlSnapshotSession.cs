@@ -13,6 +13,9 @@ namespace Freshet.DataPlane.Sources.MySql;
 /// status (MariaDB KB "Enhancements for START TRANSACTION WITH CONSISTENT SNAPSHOT": they give the binlog position
 /// that corresponds to the transaction's snapshot, without FLUSH TABLES WITH READ LOCK, so no RELOAD privilege and
 /// no stall of the server's writers), and the GTID state at that position from <c>BINLOG_GTID_POS(file, pos)</c>.
+/// MySQL has no such status: there the position is read under <c>FLUSH TABLES WITH READ LOCK</c>, held only while the
+/// transaction starts and the binlog head and <c>Executed_Gtid_Set</c> are read (the RELOAD privilege; writers wait for
+/// those milliseconds), as MySQL's own mysqldump --single-transaction --source-data does.
 /// MariaDB cannot share one snapshot between connections, so chunks are read one after another on this connection.
 /// A resumed snapshot (after a crash) reads the remaining chunks from a fresh snapshot: their rows keep the original
 /// position, and the binlog replayed from there (full row images) converges them, as with PostgreSQL.
@@ -42,14 +45,19 @@ internal sealed class MySqlSnapshotSession : ISnapshotSession
 
     public IReadOnlyDictionary<TableId, int> ChunkCounts { get; }
 
-    /// <summary>A new snapshot; its rows are stamped with its own binlog position unless <paramref name="streamPosition"/> is given.</summary>
+    /// <summary>
+    /// A new snapshot; its rows are stamped with its own binlog position unless <paramref name="streamPosition"/> is given.
+    /// With <paramref name="lockForPosition"/> true the position is read under a global read lock (as on MySQL) rather than
+    /// from MariaDB's snapshot status; null decides by whether the server has that status.
+    /// </summary>
     public static async Task<MySqlSnapshotSession> StartAsync(
-        string connectionString, IReadOnlyList<TableSchema> tables, int chunkRows, string? streamPosition, TimeProvider time, CancellationToken cancellationToken)
+        string connectionString, IReadOnlyList<TableSchema> tables, int chunkRows, string? streamPosition, TimeProvider time, CancellationToken cancellationToken,
+        bool? lockForPosition = null)
     {
-        var connection = await OpenSnapshotAsync(connectionString, cancellationToken).ConfigureAwait(false);
+        var (connection, snapshotPosition) = await OpenSnapshotAsync(connectionString, streamPosition is null, lockForPosition, cancellationToken).ConfigureAwait(false);
         try
         {
-            var position = streamPosition ?? (await PositionAsync(connection, cancellationToken).ConfigureAwait(false)).ToString();
+            var position = streamPosition ?? snapshotPosition!.ToString();
             var planned = new List<MySqlTablePlan>();
             foreach (var table in tables)
             {
@@ -71,7 +79,7 @@ internal sealed class MySqlSnapshotSession : ISnapshotSession
     {
         var plan = JsonSerializer.Deserialize(planJson, MySqlPlanJson.Default.MySqlSnapshotPlan)
             ?? throw new SnapshotLostException("the stored snapshot plan is empty");
-        var connection = await OpenSnapshotAsync(connectionString, cancellationToken).ConfigureAwait(false);
+        var (connection, _) = await OpenSnapshotAsync(connectionString, readPosition: false, lockForPosition: false, cancellationToken).ConfigureAwait(false);
         return new MySqlSnapshotSession(connection, plan, BinlogPosition.Parse(plan.ResumePosition).Numeric);
     }
 
@@ -122,59 +130,146 @@ internal sealed class MySqlSnapshotSession : ISnapshotSession
         _turn.Dispose();
     }
 
-    /// <summary>The binlog position of the connection's consistent snapshot (see the class remarks).</summary>
-    private static async Task<BinlogPosition> PositionAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    /// <summary>The binlog position of the connection's consistent snapshot from MariaDB's status (see the class remarks).</summary>
+    private static async Task<BinlogPosition> StatusPositionAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        var status = await SnapshotStatusAsync(connection, cancellationToken).ConfigureAwait(false);
+        if (status is not var (file, offset))
+        {
+            throw new InvalidOperationException(
+                "The server reports no binlog_snapshot_file/binlog_snapshot_position, so the snapshot's binlog position is unknown.");
+        }
+
+        return new BinlogPosition(await MariaDbGtidAtAsync(connection, file, offset, cancellationToken).ConfigureAwait(false), file, offset);
+    }
+
+    /// <summary>MariaDB's <c>binlog_snapshot_file</c>/<c>binlog_snapshot_position</c>; null where the server has no such status (MySQL).</summary>
+    private static async Task<(string File, uint Offset)?> SnapshotStatusAsync(MySqlConnection connection, CancellationToken cancellationToken)
     {
         string? file = null;
         uint? offset = null;
-        await using (var command = new MySqlCommand("SHOW STATUS LIKE 'binlog_snapshot_%'", connection))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
+        await using var command = new MySqlCommand("SHOW STATUS LIKE 'binlog_snapshot_%'", connection);
+        await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+        while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
         {
-            while (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            var name = reader.GetString(0);
+            if (string.Equals(name, "binlog_snapshot_file", StringComparison.OrdinalIgnoreCase))
             {
-                var name = reader.GetString(0);
-                if (string.Equals(name, "binlog_snapshot_file", StringComparison.OrdinalIgnoreCase))
-                {
-                    file = reader.GetString(1);
-                }
-                else if (string.Equals(name, "binlog_snapshot_position", StringComparison.OrdinalIgnoreCase))
-                {
-                    offset = uint.Parse(reader.GetString(1), NumberStyles.None, CultureInfo.InvariantCulture);
-                }
+                file = reader.GetString(1);
+            }
+            else if (string.Equals(name, "binlog_snapshot_position", StringComparison.OrdinalIgnoreCase))
+            {
+                offset = uint.Parse(reader.GetString(1), NumberStyles.None, CultureInfo.InvariantCulture);
             }
         }
 
-        if (string.IsNullOrEmpty(file) || offset is null)
-        {
-            throw new InvalidOperationException(
-                "The server reports no binlog_snapshot_file/binlog_snapshot_position (a MariaDB feature; MySQL snapshots are not supported yet), so the snapshot's binlog position is unknown.");
-        }
-
-        await using var gtid = new MySqlCommand("SELECT BINLOG_GTID_POS(@file, @offset)", connection);
-        gtid.Parameters.AddWithValue("@file", file);
-        gtid.Parameters.AddWithValue("@offset", offset.Value);
-        var state = await gtid.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string ?? "";
-        return new BinlogPosition(MariaDbGtidState.Parse(state).ToString(), file, offset.Value);
+        return string.IsNullOrEmpty(file) || offset is null ? null : (file, offset.Value);
     }
 
-    private static async Task<MySqlConnection> OpenSnapshotAsync(string connectionString, CancellationToken cancellationToken)
+    private static async Task<string> MariaDbGtidAtAsync(MySqlConnection connection, string file, uint offset, CancellationToken cancellationToken)
+    {
+        await using var gtid = new MySqlCommand("SELECT BINLOG_GTID_POS(@file, @offset)", connection);
+        gtid.Parameters.AddWithValue("@file", file);
+        gtid.Parameters.AddWithValue("@offset", offset);
+        var state = await gtid.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string ?? "";
+        return MariaDbGtidState.Parse(state).ToString();
+    }
+
+    /// <summary>
+    /// Where the server writes its binlog now: the file, the offset and (MySQL, with GTIDs on) the executed GTID set.
+    /// MySQL 8.2 renamed SHOW MASTER STATUS to SHOW BINARY LOG STATUS and 8.4 dropped the old name; MariaDB knows only
+    /// the old one.
+    /// </summary>
+    internal static async Task<(string File, uint Offset, string ExecutedGtidSet)?> BinlogHeadAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        try
+        {
+            return await HeadAsync("SHOW BINARY LOG STATUS").ConfigureAwait(false);
+        }
+        catch (MySqlException e) when (e.ErrorCode == MySqlErrorCode.ParseError)
+        {
+            return await HeadAsync("SHOW MASTER STATUS").ConfigureAwait(false);
+        }
+
+        async Task<(string, uint, string)?> HeadAsync(string sql)
+        {
+            await using var command = new MySqlCommand(sql, connection);
+            await using var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false);
+            if (!await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
+            {
+                return null;
+            }
+
+            // MySQL's fifth column; it prints the set with a line break after each comma.
+            var gtids = reader.FieldCount > 4 && !reader.IsDBNull(4) ? reader.GetString(4).Replace("\n", "", StringComparison.Ordinal).Trim() : "";
+            return (reader.GetString(0), Convert.ToUInt32(reader.GetValue(1), CultureInfo.InvariantCulture), gtids);
+        }
+    }
+
+    /// <summary>
+    /// A connection in a consistent-snapshot transaction (TIMESTAMP values read as instants in UTC, as the binlog carries
+    /// them) and, when <paramref name="readPosition"/>, the binlog position of exactly that snapshot.
+    /// </summary>
+    private static async Task<(MySqlConnection Connection, BinlogPosition? Position)> OpenSnapshotAsync(
+        string connectionString, bool readPosition, bool? lockForPosition, CancellationToken cancellationToken)
     {
         var connection = new MySqlConnection(connectionString);
         try
         {
             await connection.OpenAsync(cancellationToken).ConfigureAwait(false);
-            await using var command = new MySqlCommand(
-                // TIMESTAMP values are read as instants in UTC, as the binlog carries them.
-                "SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ; START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY",
-                connection);
-            await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
-            return connection;
+            await ExecuteAsync(connection, "SET time_zone = '+00:00'; SET SESSION TRANSACTION ISOLATION LEVEL REPEATABLE READ", cancellationToken).ConfigureAwait(false);
+            const string Begin = "START TRANSACTION WITH CONSISTENT SNAPSHOT, READ ONLY";
+            if (!readPosition)
+            {
+                await ExecuteAsync(connection, Begin, cancellationToken).ConfigureAwait(false);
+                return (connection, null);
+            }
+
+            var locked = lockForPosition ?? await SnapshotStatusAsync(connection, cancellationToken).ConfigureAwait(false) is null;
+            if (!locked)
+            {
+                await ExecuteAsync(connection, Begin, cancellationToken).ConfigureAwait(false);
+                return (connection, await StatusPositionAsync(connection, cancellationToken).ConfigureAwait(false));
+            }
+
+            // No commit can be written while the lock is held, so the snapshot and the head are of the same instant. UNLOCK
+            // TABLES ends the global read lock without ending the transaction (it commits only after LOCK TABLES).
+            await ExecuteAsync(connection, "FLUSH TABLES WITH READ LOCK", cancellationToken).ConfigureAwait(false);
+            BinlogPosition position;
+            try
+            {
+                await ExecuteAsync(connection, Begin, cancellationToken).ConfigureAwait(false);
+                var head = await BinlogHeadAsync(connection, cancellationToken).ConfigureAwait(false)
+                    ?? throw new InvalidOperationException("The server reports no binlog position (SHOW MASTER STATUS returned nothing): is log_bin on?");
+                var gtids = head.ExecutedGtidSet.Length > 0 || !await IsMariaDbAsync(connection, cancellationToken).ConfigureAwait(false)
+                    ? head.ExecutedGtidSet
+                    : await MariaDbGtidAtAsync(connection, head.File, head.Offset, cancellationToken).ConfigureAwait(false);
+                position = new BinlogPosition(gtids, head.File, head.Offset);
+            }
+            finally
+            {
+                await ExecuteAsync(connection, "UNLOCK TABLES", CancellationToken.None).ConfigureAwait(false);
+            }
+
+            return (connection, position);
         }
         catch
         {
             await connection.DisposeAsync().ConfigureAwait(false);
             throw;
         }
+    }
+
+    private static async Task<bool> IsMariaDbAsync(MySqlConnection connection, CancellationToken cancellationToken)
+    {
+        await using var command = new MySqlCommand("SELECT VERSION()", connection);
+        return (await command.ExecuteScalarAsync(cancellationToken).ConfigureAwait(false) as string ?? "").Contains("MariaDB", StringComparison.OrdinalIgnoreCase);
+    }
+
+    private static async Task ExecuteAsync(MySqlConnection connection, string sql, CancellationToken cancellationToken)
+    {
+        await using var command = new MySqlCommand(sql, connection);
+        await command.ExecuteNonQueryAsync(cancellationToken).ConfigureAwait(false);
     }
 
     /// <summary>Every <paramref name="chunkRows"/>-th key in key order, read from the snapshot itself.</summary>

@@ -215,15 +215,9 @@ internal sealed partial class MySqlSource : IChangeSource
     public async Task<SourceStatus> MeasureAsync(CancellationToken cancellationToken)
     {
         await using var connection = await OpenAsync(cancellationToken).ConfigureAwait(false);
-        long? head = null;
-        await using (var command = new MySqlCommand("SHOW MASTER STATUS", connection))
-        await using (var reader = await command.ExecuteReaderAsync(cancellationToken).ConfigureAwait(false))
-        {
-            if (await reader.ReadAsync(cancellationToken).ConfigureAwait(false))
-            {
-                head = BinlogPosition.ToNumeric(reader.GetString(0), Convert.ToUInt32(reader.GetValue(1), CultureInfo.InvariantCulture));
-            }
-        }
+        long? head = await MySqlSnapshotSession.BinlogHeadAsync(connection, cancellationToken).ConfigureAwait(false) is var (file, offset, _)
+            ? BinlogPosition.ToNumeric(file, offset)
+            : null;
 
         _status = new SourceStatus(head, null, _time.GetUtcNow());
         return _status;

@@ -80,4 +80,76 @@ public sealed class MySqlSnapshotSessionTests
         Assert.Equal(position.Numeric, session.Position);
         Assert.Matches(@"^\d+-\d+-\d+", position.GtidState);
     }
+
+    /// <summary>
+    /// The snapshot's position must be exactly its instant: every commit is either in the snapshot or in the binlog read
+    /// from the position (by file and offset, and by GTID), never both, never neither — while a writer commits without
+    /// pause. MariaDB's snapshot status is one way; the global read lock, the only way on MySQL, is run here on MariaDB.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task SnapshotPosition_UnderConcurrentCommits_SnapshotAndLaterBinlogMeetExactly(bool lockForPosition)
+    {
+        var source = await MariaDbSource.CreateAsync(lockForPosition ? "snaplock" : "snapstatus");
+        await source.ExecuteAsync("CREATE TABLE t (id INT PRIMARY KEY)");
+        var connectionString = source.Server.ConnectionString(source.Database);
+        using var stop = new CancellationTokenSource();
+        var written = 0;
+        var writer = Task.Run(async () =>
+        {
+            await using var connection = new MySqlConnector.MySqlConnection(connectionString);
+            await connection.OpenAsync();
+            while (!stop.IsCancellationRequested)
+            {
+                await using var insert = new MySqlConnector.MySqlCommand($"INSERT INTO t VALUES ({written + 1})", connection);
+                await insert.ExecuteNonQueryAsync();
+                Interlocked.Increment(ref written);
+            }
+        });
+        while (Volatile.Read(ref written) < 200)
+        {
+            await Task.Delay(10);
+        }
+
+        var table = new Freshet.DataPlane.Schema.TableSchema(
+            new Freshet.DataPlane.Schema.TableId(source.Database, "t"), "t",
+            [new Freshet.DataPlane.Schema.ColumnSchema("id", new Freshet.DataPlane.Schema.ColumnType(Freshet.DataPlane.Schema.ValueKind.Int32, false, "int"), true)]);
+        var snapshot = new List<long>();
+        string resumePosition;
+        await using (var session = await MySqlSnapshotSession.StartAsync(connectionString, [table], 500, null, TimeProvider.System, CancellationToken.None, lockForPosition))
+        {
+            resumePosition = session.ResumePosition;
+            for (var chunk = 0; chunk < session.ChunkCounts[table.Source]; chunk++)
+            {
+                await foreach (var row in session.ReadChunkAsync(table, chunk, CancellationToken.None))
+                {
+                    snapshot.Add(Convert.ToInt64(row[0], System.Globalization.CultureInfo.InvariantCulture));
+                }
+            }
+        }
+
+        var before = Volatile.Read(ref written);
+        while (Volatile.Read(ref written) < before + 200)
+        {
+            await Task.Delay(10);
+        }
+
+        await stop.CancelAsync();
+        await writer;
+
+        var position = BinlogPosition.Parse(resumePosition);
+        Assert.Matches(@"^\d+-\d+-\d+", position.GtidState);
+        var byOffset = Inserted(source, await source.ReadToEndAsync(new BinlogStreamOptions(MariaDbSource.NewServerId(), File: position.File, Position: position.Offset)));
+        var byGtid = Inserted(source, await source.ReadToEndAsync(new BinlogStreamOptions(MariaDbSource.NewServerId(), GtidState: position.GtidState)));
+
+        Assert.Equal(byOffset, byGtid);
+        Assert.Empty(snapshot.Intersect(byOffset));
+        Assert.Equal(Enumerable.Range(1, written).Select(i => (long)i), snapshot.Concat(byOffset).Order());
+        Assert.NotEmpty(snapshot);
+        Assert.NotEmpty(byOffset);
+    }
+
+    private static List<long> Inserted(MariaDbSource source, List<BinlogEvent> events) =>
+        [.. source.OwnRows(events).SelectMany(e => e.Rows).Select(r => Convert.ToInt64(r.After![0], System.Globalization.CultureInfo.InvariantCulture))];
 }

@@ -67,6 +67,28 @@ public sealed class MySqlSourceTests
     }
 
     [Fact]
+    public void Prerequisites_OnMySql_AlsoAskForReload_WhichMariaDbDoesNotNeed()
+    {
+        var variables = new Dictionary<string, string>
+        {
+            ["log_bin"] = "ON",
+            ["server_id"] = "1",
+            ["binlog_format"] = "ROW",
+            ["binlog_row_image"] = "FULL",
+            ["binlog_row_metadata"] = "FULL",
+            ["binlog_checksum"] = "CRC32",
+            ["binlog_expire_logs_seconds"] = "604800",
+        };
+        var replication = new HashSet<string> { "REPLICATION SLAVE", "REPLICATION CLIENT" };
+
+        var mySql = MySqlPrerequisites.Problems(variables, replication, "'cdc'@'%'", "8.0.36");
+
+        Assert.Equal("the login 'cdc'@'%' lacks RELOAD (on MySQL a snapshot reads its binlog position under FLUSH TABLES WITH READ LOCK, held for milliseconds): GRANT RELOAD ON *.* TO 'cdc'@'%'.", Assert.Single(mySql));
+        Assert.Empty(MySqlPrerequisites.Problems(variables, new HashSet<string>(replication) { "RELOAD" }, "'cdc'@'%'", "8.0.36"));
+        Assert.Empty(MySqlPrerequisites.Problems(variables, replication, "'cdc'@'%'", "5.5.5-10.11.6-MariaDB-0+deb12u1-log"));
+    }
+
+    [Fact]
     public void Position_RoundTripsAndOrdersByFileThenOffset()
     {
         var position = BinlogPosition.Parse("gtid=0-1-7,1-2-40;file=binlog.000003;pos=1234");
