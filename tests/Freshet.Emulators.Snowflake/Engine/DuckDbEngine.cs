@@ -30,9 +30,9 @@ internal sealed class DuckDbEngine : IDisposable
             Run($"CREATE SCHEMA {Quote(name)}.\"PUBLIC\"");
             _databases.Add(name);
         }
-        foreach (var macro in DialectMacros.Definitions)
+        foreach (var definition in DialectMacros.Definitions.Concat(DialectMacros.Views))
         {
-            Run(macro);
+            Run(definition);
         }
     }
 
