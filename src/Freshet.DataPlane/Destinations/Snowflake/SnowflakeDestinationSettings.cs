@@ -80,9 +80,9 @@ internal sealed record SnowflakeDestinationSettings
         var latency = DefaultLatencyTarget;
         if (endpoint.Settings.GetValueOrDefault("batch_latency_target_s") is { Length: > 0 } latencyText)
         {
-            if (double.TryParse(latencyText, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds > 0 && seconds <= MaxLatencyTarget.TotalSeconds)
+            if (ParseLatency(latencyText) is { } parsed)
             {
-                latency = TimeSpan.FromSeconds(seconds);
+                latency = parsed;
             }
             else
             {
@@ -155,8 +155,16 @@ internal sealed record SnowflakeDestinationSettings
     }
 
     /// <summary>The latency target of a pipeline writing to <paramref name="endpoint"/>, or null when it is no Snowflake destination.</summary>
+    /// <remarks>A setting that cannot be read counts as the default here; the destination itself refuses it with its reason.</remarks>
     public static TimeSpan? LatencyTargetOf(EndpointSpec endpoint) =>
-        endpoint.Type == ConnectionType.Snowflake ? From(endpoint).LatencyTarget : null;
+        endpoint.Type != ConnectionType.Snowflake ? null
+        : endpoint.Settings.GetValueOrDefault("batch_latency_target_s") is { Length: > 0 } text ? ParseLatency(text) ?? DefaultLatencyTarget
+        : DefaultLatencyTarget;
+
+    private static TimeSpan? ParseLatency(string text) =>
+        double.TryParse(text, NumberStyles.Float, CultureInfo.InvariantCulture, out var seconds) && seconds > 0 && seconds <= MaxLatencyTarget.TotalSeconds
+            ? TimeSpan.FromSeconds(seconds)
+            : null;
 }
 
 /// <summary>A connected client and what it owns.</summary>
