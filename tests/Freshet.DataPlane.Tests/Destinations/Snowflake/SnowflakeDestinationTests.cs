@@ -55,7 +55,8 @@ public sealed class SnowflakeDestinationTests
         var checkpoint = await destination.ClaimAsync(CancellationToken.None);
         Assert.Equal(("resume-20", 20L, 5L), (checkpoint.Position, checkpoint.AppliedPosition, checkpoint.AppliedSequence));
         var synced = await account.Emulator.QueryAsync($"""SELECT DISTINCT "{MetadataColumns.SyncedAt}" FROM "FRESHET"."PUBLIC"."items" WHERE "id" = 2""");
-        Assert.InRange(Assert.IsType<DateTimeOffset>(Assert.Single(synced)[0]), started, DateTimeOffset.UtcNow.AddSeconds(1));
+        // DuckDB.NET reads TIMESTAMP WITH TIME ZONE as a UTC DateTime.
+        Assert.InRange(new DateTimeOffset(DateTime.SpecifyKind(Assert.IsType<DateTime>(Assert.Single(synced)[0]), DateTimeKind.Utc)), started, DateTimeOffset.UtcNow.AddSeconds(1));
     }
 
     [Fact]
