@@ -125,17 +125,19 @@ internal sealed record SnowflakeDestinationSettings
     }
 
     /// <summary>The SQL API client this connection needs, with its token source; both are disposed with the returned scope.</summary>
-    public static SnowflakeConnection Connect(EndpointSpec endpoint, TimeProvider time, ILogger logger)
+    public static SnowflakeConnection Connect(EndpointSpec endpoint, TimeProvider time, ILogger logger, int maxRetryAttempts = 6)
     {
         var settings = From(endpoint);
         ISnowflakeTokenSource tokens;
         IDisposable? ownedTokens = null;
+        string? fingerprint = null;
         if (endpoint.Secrets.GetValueOrDefault("private_key") is { Length: > 0 } pem)
         {
             var key = SnowflakeKeyPairTokenSource.LoadPrivateKey(pem, endpoint.Secrets.GetValueOrDefault("private_key_passphrase"));
             var keyPair = new SnowflakeKeyPairTokenSource(settings.Account, settings.User, key, time);
             tokens = keyPair;
             ownedTokens = keyPair;
+            fingerprint = keyPair.PublicKeyFingerprint;
         }
         else
         {
@@ -150,8 +152,9 @@ internal sealed record SnowflakeDestinationSettings
             Schema = settings.Schema,
             Warehouse = settings.Warehouse,
             Role = settings.Role,
+            MaxRetryAttempts = maxRetryAttempts,
         }, tokens, time, logger);
-        return new SnowflakeConnection(settings, client, http, ownedTokens);
+        return new SnowflakeConnection(settings, client, http, ownedTokens, fingerprint);
     }
 
     /// <summary>The latency target of a pipeline writing to <paramref name="endpoint"/>, or null when it is no Snowflake destination.</summary>
@@ -168,8 +171,12 @@ internal sealed record SnowflakeDestinationSettings
 }
 
 /// <summary>A connected client and what it owns.</summary>
-internal sealed class SnowflakeConnection(SnowflakeDestinationSettings settings, SnowflakeSqlClient client, HttpClient http, IDisposable? tokens) : IDisposable
+internal sealed class SnowflakeConnection(SnowflakeDestinationSettings settings, SnowflakeSqlClient client, HttpClient http, IDisposable? tokens, string? keyFingerprint)
+    : IDisposable
 {
+    /// <summary>The SHA256 fingerprint of the key pair's public key (what Snowflake shows as RSA_PUBLIC_KEY_FP), when a key signs in.</summary>
+    public string? KeyFingerprint { get; } = keyFingerprint;
+
     public SnowflakeDestinationSettings Settings { get; } = settings;
 
     public SnowflakeSqlClient Client { get; } = client;
