@@ -1,6 +1,7 @@
 using Freshet.ControlPlane.Api;
 using Freshet.ControlPlane.Scheduler;
 using Freshet.ControlPlane.Status;
+using Freshet.DataPlane;
 using Freshet.ServiceDefaults;
 using Microsoft.AspNetCore.Builder;
 using Microsoft.Extensions.Configuration;
@@ -36,6 +37,8 @@ public static partial class HostCommands
         if (roles.Api)
         {
             builder.AddApiModule();
+            // The connection test reaches warehouses through the data plane's clients (the API module may not reference them).
+            builder.Services.AddDataPlaneConnectionProbes();
             builder.Services.AddOpenApi(OpenApiDocumentSetup.Configure);
         }
 

@@ -27,6 +27,18 @@ public static class DataPlaneServiceCollectionExtensions
     }
 
     /// <summary>
+    /// Adds the connection tests of the types whose clients live in the data plane (Snowflake), as
+    /// <see cref="Contracts.IConnectionProbe"/>s: a host that composes the API module hands them to its connection test.
+    /// </summary>
+    public static IServiceCollection AddDataPlaneConnectionProbes(this IServiceCollection services)
+    {
+        services.TryAddSingleton(TimeProvider.System);
+        services.AddSingleton<Contracts.IConnectionProbe>(sp => new Destinations.Snowflake.SnowflakeConnectionProbe(
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        return services;
+    }
+
+    /// <summary>
     /// Adds the worker runtime driven by a control plane: a <see cref="WorkerAgent"/> (also registered as itself, so a
     /// message-bus consumer can <see cref="WorkerAgent.Poke"/> it) that talks to the <see cref="Contracts.IWorkerControl"/>
     /// registered in the container: the HTTP client in a standalone worker, the scheduler module in a control-plane host.

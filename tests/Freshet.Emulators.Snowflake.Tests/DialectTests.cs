@@ -75,4 +75,86 @@ public sealed class DialectTests
 
         Assert.Equal([["it's", "tab\there", "semi;colon"]], answer.Rows);
     }
+
+    [Fact]
+    public async Task TransientTable_IsCreatedAndReplacedLikeAPermanentOne()
+    {
+        var (emulator, api) = await RawApi.StartAsync();
+        await using var _ = emulator;
+        using var __ = api;
+
+        var create = await api.SubmitAsync("""CREATE TRANSIENT TABLE IF NOT EXISTS "STAGE" ("ID" NUMBER(38,0))""");
+        var insert = await api.SubmitAsync("""INSERT INTO "STAGE" VALUES (1)""");
+        var replace = await api.SubmitAsync("""CREATE OR REPLACE TRANSIENT TABLE "STAGE" ("ID" NUMBER(38,0), "NAME" VARCHAR)""");
+        var rows = await api.SubmitAsync("""SELECT count(*) FROM "STAGE" """);
+
+        Assert.True(create.Status == 200, create.ToString());
+        Assert.Equal(200, insert.Status);
+        Assert.True(replace.Status == 200, replace.ToString());
+        Assert.Equal([["0"]], rows.Rows);
+    }
+
+    [Fact]
+    public async Task InformationSchema_ShowsTheCurrentDatabaseOnly_WithSnowflakeTypeNames()
+    {
+        var (emulator, api) = await RawApi.StartAsync(new SnowflakeEmulatorOptions { Databases = ["FRESHET", "OTHER"] });
+        await using var _ = emulator;
+        using var __ = api;
+        var create = await api.SubmitAsync("""
+            CREATE TABLE "Mixed" ("id" NUMBER(19,0) NOT NULL, "n" INTEGER, "name" VARCHAR(40), "ratio" FLOAT, "ok" BOOLEAN, "day" DATE,
+              "at" TIME(6), "ts" TIMESTAMP_NTZ(6), "tstz" TIMESTAMP_TZ(6), "doc" VARIANT, "raw" BINARY)
+            """);
+        await emulator.QueryAsync("""CREATE TABLE "OTHER"."PUBLIC"."Mixed" ("elsewhere" INTEGER)""");
+
+        var columns = await api.SubmitAsync("""
+            SELECT column_name, data_type, numeric_precision, numeric_scale, is_nullable FROM information_schema.columns
+            WHERE table_schema = 'PUBLIC' AND table_name = 'Mixed' ORDER BY ordinal_position
+            """);
+        var tables = await api.SubmitAsync("""SELECT table_name, table_type FROM INFORMATION_SCHEMA.TABLES WHERE table_schema = 'PUBLIC'""");
+
+        Assert.True(create.Status == 200, create.ToString());
+        Assert.True(columns.Status == 200, columns.ToString());
+        Assert.Equal(
+            [
+                ["id", "NUMBER", "19", "0", "NO"], ["n", "NUMBER", "38", "0", "YES"], ["name", "TEXT", null, null, "YES"], ["ratio", "FLOAT", null, null, "YES"],
+                ["ok", "BOOLEAN", null, null, "YES"], ["day", "DATE", null, null, "YES"], ["at", "TIME", null, null, "YES"],
+                ["ts", "TIMESTAMP_NTZ", null, null, "YES"], ["tstz", "TIMESTAMP_TZ", null, null, "YES"], ["doc", "VARIANT", null, null, "YES"],
+                ["raw", "BINARY", null, null, "YES"],
+            ],
+            columns.Rows);
+        Assert.Equal([["Mixed", "BASE TABLE"]], tables.Rows);
+    }
+
+    [Fact]
+    public async Task MergeWithSeveralMatchedClauses_AndAFailedCastInATransaction_RollsEverythingBack()
+    {
+        var (emulator, api) = await RawApi.StartAsync();
+        await using var _ = emulator;
+        using var __ = api;
+        await api.SubmitAsync("""CREATE TABLE t ("ID" NUMBER(38,0), "N" VARCHAR, "P" NUMBER(38,0))""");
+        await api.SubmitAsync("""INSERT INTO t VALUES (1, 'a', 10), (2, 'b', 10), (3, 'c', 30)""");
+
+        // A guard per clause, as a writer that never lets an older change overwrite a newer row does.
+        var merge = await api.SubmitAsync("""
+            MERGE INTO t USING (SELECT * FROM (VALUES (1, NULL, 20, TRUE), (2, 'b2', 20, FALSE), (3, 'c2', 20, FALSE), (4, 'd', 20, FALSE)) AS v ("ID", "N", "P", "DEL")) s
+            ON t."ID" = s."ID"
+            WHEN MATCHED AND s."DEL" AND t."P" < s."P" THEN DELETE
+            WHEN MATCHED AND NOT s."DEL" AND t."P" < s."P" THEN UPDATE SET "N" = s."N", "P" = s."P"
+            WHEN NOT MATCHED AND NOT s."DEL" THEN INSERT ("ID", "N", "P") VALUES (s."ID", s."N", s."P")
+            """);
+        // A cast of a text that is no number fails the statement (Snowflake: 100038 "Numeric value … is not recognized"),
+        // and with it the transaction it ran in.
+        var failed = await api.SubmitAsync("""
+            BEGIN;
+            DELETE FROM t;
+            SELECT CAST(IFF(1 = 2, '0', 'refused') AS NUMBER);
+            COMMIT
+            """, multiStatementCount: 4);
+        var rows = await api.SubmitAsync("""SELECT "ID", "N", "P" FROM t ORDER BY 1""");
+
+        Assert.True(merge.Status == 200, merge.ToString());
+        Assert.Equal(422, failed.Status);
+        Assert.Equal("100038", failed.Code);
+        Assert.Equal([["2", "b2", "20"], ["3", "c", "30"], ["4", "d", "20"]], rows.Rows);
+    }
 }

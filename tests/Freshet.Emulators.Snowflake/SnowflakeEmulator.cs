@@ -91,6 +91,9 @@ public sealed class SnowflakeEmulator : IAsyncDisposable
         _faults.Add(status, count, retryAfter);
     }
 
+    /// <summary>Injected 429/503 answers the emulator has given so far.</summary>
+    public int FaultsServed => _faults.Served;
+
     /// <summary>The next <paramref name="count"/> completed submissions run, but their responses are replaced by a 503.</summary>
     public void LoseResponses(int count) => _faults.LoseResponses(count);
 

@@ -9,7 +9,11 @@ namespace Freshet.ControlPlane.Api.Connections;
 /// Reaches a connection's database and reports, check by check, what works and what to fix. Checks after a failed
 /// login are skipped rather than failed, so the list points at the first thing to repair.
 /// </summary>
-internal sealed class ConnectionTester(ConnectionEndpoints endpoints, NetworkPolicy network, TimeProvider clock)
+/// <remarks>
+/// Types whose client lives in the data plane (Snowflake) are tested by the <see cref="IConnectionProbe"/> the host
+/// registers for them; without one, the answer says testing is not available.
+/// </remarks>
+internal sealed class ConnectionTester(ConnectionEndpoints endpoints, ConnectionSecrets secrets, NetworkPolicy network, TimeProvider clock, IEnumerable<IConnectionProbe> probes)
 {
     public async Task<ConnectionTestResponse> TestAsync(Connection connection, CancellationToken cancellationToken)
     {
@@ -18,9 +22,36 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, NetworkPol
             ConnectionType.Postgres => await TestPostgresAsync(connection, cancellationToken),
             ConnectionType.Duckdb => TestDuckDb(connection),
             ConnectionType.Mysql => await TestMySqlAsync(connection, cancellationToken),
+            _ when probes.FirstOrDefault(p => p.Type == connection.Type) is { } probe => await ProbeAsync(probe, connection, cancellationToken),
             _ => [new ConnectionCheck("reachable", CheckStatus.Skipped, $"Testing {ConnectionTypes.For(connection.Type).DisplayName} connections is not available in this release yet; the settings were validated when saved.")],
         };
         return new ConnectionTestResponse(checks.All(c => c.Status != CheckStatus.Failed) && checks.Any(c => c.Status == CheckStatus.Passed), checks, clock.GetUtcNow());
+    }
+
+    private async Task<List<ConnectionCheck>> ProbeAsync(IConnectionProbe probe, Connection connection, CancellationToken cancellationToken)
+    {
+        if (connection.Type == ConnectionType.Snowflake && connection.Settings["account"]?.GetValue<string>() is { } account)
+        {
+            const string Domain = ".snowflakecomputing.com";
+            var host = account.Trim().ToLowerInvariant();
+            host = host.EndsWith(Domain, StringComparison.Ordinal) ? host : host + Domain;
+            if (await network.CheckAsync(host, cancellationToken) is { } refused)
+            {
+                return [new("network", CheckStatus.Failed, refused, "Give the account identifier Snowflake shows (orgname-accountname or locator.region).")];
+            }
+        }
+
+        var endpoint = new EndpointSpec(
+            connection.Type,
+            connection.Settings.ToDictionary(p => p.Key, p => Pipelines.PipelineSpecs.Text(p.Value), StringComparer.Ordinal),
+            secrets.Open(connection));
+        var checks = await probe.ProbeAsync(endpoint, connection.Kind, cancellationToken);
+        return [.. checks.Select(c => new ConnectionCheck(c.Name, c.Status switch
+        {
+            ConnectionProbeStatus.Passed => CheckStatus.Passed,
+            ConnectionProbeStatus.Failed => CheckStatus.Failed,
+            _ => CheckStatus.Skipped,
+        }, c.Detail, c.Fix))];
     }
 
     private async Task<List<ConnectionCheck>> TestPostgresAsync(Connection connection, CancellationToken cancellationToken)

@@ -95,6 +95,12 @@ internal static partial class ConnectionTypes
                 new("database", SettingKind.String, true, "Database that receives the tables.", MaxLength: 255),
                 new("schema", SettingKind.String, false, "Schema that receives the tables.", "PUBLIC", MaxLength: 255),
                 new("role", SettingKind.String, false, "Role to use; the user's default when absent.", MaxLength: 255),
+                new("batch_latency_target_s", SettingKind.Integer, false,
+                    "How long a pipeline gathers changes before it writes them to Snowflake. Each write wakes the warehouse, which "
+                    + "bills by the second with a minute's minimum per resume, so a longer target means fewer, larger merges and a "
+                    + "warehouse that can suspend between them; a shorter one means fresher tables at a higher cost. Large batches "
+                    + "are written as soon as they are full, whatever the target.",
+                    30, Min: 1, Max: 3600, Unit: "s"),
             ],
             [
                 new("private_key", true, "PEM-encoded RSA private key (PKCS#8) of the user.", Check: CheckPemPrivateKey),

@@ -68,7 +68,8 @@ internal sealed class PipelineSpecs(ControlDbContext db, ConnectionSecrets secre
         return new EndpointSpec(connection.Type, settings, secrets.Open(connection));
     }
 
-    private static string Text(JsonNode? value) => value switch
+    /// <summary>A setting's value as the invariant text an <see cref="EndpointSpec"/> carries.</summary>
+    internal static string Text(JsonNode? value) => value switch
     {
         null => "",
         JsonValue v when v.TryGetValue<string>(out var s) => s,

@@ -2,6 +2,7 @@ using Freshet.Contracts;
 using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Destinations.DuckDb;
 using Freshet.DataPlane.Destinations.Postgres;
+using Freshet.DataPlane.Destinations.Snowflake;
 using Freshet.DataPlane.Sources;
 using Freshet.DataPlane.Sources.MySql;
 using Freshet.DataPlane.Sources.Postgres;
@@ -31,6 +32,7 @@ internal sealed class ConnectorFactory(DataPlaneOptions options, ILoggerFactory 
         {
             ConnectionType.Duckdb => new DuckDbDestination(context, loggerFactory, DuckDbResources.From(options)),
             ConnectionType.Postgres => new PostgresDestination(context, loggerFactory),
+            ConnectionType.Snowflake => new SnowflakeDestination(context, loggerFactory),
             _ => throw new NotSupportedException($"This worker cannot write to {spec.Destination.Type} destinations yet."),
         };
     }

@@ -16,6 +16,8 @@ internal static class FailureReason
         {
             PostgresException pg => Postgres(pg),
             DuckDBException duck => $"DuckDB {duck.ErrorType} error",
+            // Snowflake's messages quote the value a cast refused, so only its code and SQL state are shown.
+            Destinations.Snowflake.SnowflakeException snowflake when snowflake.SqlState is not null => Destinations.Snowflake.SnowflakeDestination.Describe(snowflake),
             _ => cause.Message,
         };
     }

@@ -29,7 +29,7 @@ internal sealed partial class PipelineRunner(
     private const int TableFailuresBeforeQuarantine = 3;
 
     private readonly ILogger _logger = loggerFactory.CreateLogger<PipelineRunner>();
-    private readonly DeliverySpec _delivery = spec.Delivery ?? new DeliverySpec();
+    private readonly DeliverySpec _delivery = DeliveryFor(spec);
     private readonly ConcurrentDictionary<TableId, string> _quarantined = new();
 
     public async Task RunAsync(CancellationToken cancellationToken)
@@ -309,6 +309,20 @@ internal sealed partial class PipelineRunner(
                     break;
             }
         }
+    }
+
+    /// <summary>
+    /// The pipeline's batching, with a warehouse destination's latency target as the least a batch waits for more
+    /// changes: each batch wakes the warehouse (billed by the second, at least a minute per resume), so small batches are
+    /// gathered up to the target instead of being written as they come.
+    /// </summary>
+    internal static DeliverySpec DeliveryFor(PipelineSpec spec)
+    {
+        var delivery = spec.Delivery ?? new DeliverySpec();
+        return Destinations.Snowflake.SnowflakeDestinationSettings.LatencyTargetOf(spec.Destination) is { } target
+            && target.TotalMilliseconds > delivery.MaxBatchDelayMilliseconds
+            ? delivery with { MaxBatchDelayMilliseconds = (int)target.TotalMilliseconds }
+            : delivery;
     }
 
     private async Task QuarantineAsync(IDestination destination, TableId table, string reason, CancellationToken cancellationToken)

@@ -29,29 +29,7 @@ public sealed class CrashSafetyTests
         IReadOnlyDictionary<string, string>? settings = target == Target.DuckDb
             ? new Dictionary<string, string> { ["Freshet__Worker__DuckDbMemoryLimitMb"] = "16" }
             : null;
-        var random = new Random(1234);
-        var killedDuring = new List<PipelineRunState>();
-        var outputs = new List<string>();
-        for (var kill = 0; kill < 12; kill++)
-        {
-            var worker = WorkerProcess.Start(spec, settings);
-            // Most kills wait for the run to reach a phase first; some land while it is still starting.
-            var phase = kill < 4 ? PipelineRunState.Snapshotting : PipelineRunState.Streaming;
-            try
-            {
-                await worker.WaitForReportAsync(r => r.State == phase || r.State == PipelineRunState.Streaming, TimeSpan.FromSeconds(60));
-            }
-            catch (TimeoutException)
-            {
-            }
-
-            await Task.Delay(random.Next(0, kill < 4 ? 400 : 1500));
-            var last = worker.Reports().FirstOrDefault();
-            await worker.KillAsync();
-            killedDuring.Add(last?.State ?? PipelineRunState.Starting);
-            outputs.Add($"=== kill {kill} during {killedDuring[^1]}\n" + worker.Output);
-            await worker.DisposeAsync();
-        }
+        var crashes = await CrashLoop.RunAsync(spec, settings);
 
         await stopWorkload.CancelAsync();
         await workload;
@@ -66,12 +44,12 @@ public sealed class CrashSafetyTests
         catch (InvalidOperationException e)
         {
             // A key held twice: what every worker said is the way to tell which write put it there.
-            throw new InvalidOperationException($"{e.Message}\n{string.Join("\n", outputs)}\n=== final\n{final.Output}", e);
+            throw new InvalidOperationException($"{e.Message}\n{crashes.Describe()}\n=== final\n{final.Output}", e);
         }
 
-        Assert.True(differences.Length == 0, $"kills during: {string.Join(", ", killedDuring)}\n{differences}\n{string.Join("\n", outputs)}\n=== final\n{final.Output}");
-        Assert.True(killedDuring.Count >= 10);
-        Assert.Contains(PipelineRunState.Snapshotting, killedDuring);
-        Assert.Contains(PipelineRunState.Streaming, killedDuring);
+        Assert.True(differences.Length == 0, $"{differences}\n{crashes.Describe()}\n=== final\n{final.Output}");
+        Assert.True(crashes.KilledDuring.Count >= 10);
+        Assert.Contains(PipelineRunState.Snapshotting, crashes.KilledDuring);
+        Assert.Contains(PipelineRunState.Streaming, crashes.KilledDuring);
     }
 }

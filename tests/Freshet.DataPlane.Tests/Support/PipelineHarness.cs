@@ -11,6 +11,9 @@ public enum Target
 {
     DuckDb,
     Postgres,
+
+    /// <summary>A Snowflake destination: the test passes the emulator's endpoint to <see cref="PipelineHarness.Spec"/>.</summary>
+    Snowflake,
 }
 
 /// <summary>
@@ -71,7 +74,8 @@ internal sealed class PipelineHarness : IAsyncDisposable
         DeliverySpec? delivery = null,
         SchemaChangePolicy policy = SchemaChangePolicy.Propagate,
         DeleteMode deleteMode = DeleteMode.Hard,
-        string? username = null)
+        string? username = null,
+        EndpointSpec? destination = null)
     {
         var source = new EndpointSpec(ConnectionType.Postgres, new Dictionary<string, string>
         {
@@ -81,7 +85,9 @@ internal sealed class PipelineHarness : IAsyncDisposable
             ["username"] = username ?? "postgres",
             ["ssl_mode"] = "disable",
         }, new Dictionary<string, string>());
-        var destination = Target == Target.DuckDb
+        destination ??= Target == Target.Snowflake
+            ? throw new ArgumentException("A Snowflake pipeline needs the emulator's endpoint.", nameof(destination))
+            : Target == Target.DuckDb
             ? new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = DuckDbPath }, new Dictionary<string, string>())
             : new EndpointSpec(ConnectionType.Postgres, new Dictionary<string, string>
             {

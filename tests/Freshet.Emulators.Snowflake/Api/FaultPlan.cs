@@ -10,6 +10,19 @@ internal sealed class FaultPlan
     private readonly Lock _lock = new();
     private readonly Queue<Fault> _beforeRequest = new();
     private int _lostResponses;
+    private int _served;
+
+    /// <summary>Injected 429/503 answers given so far.</summary>
+    public int Served
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _served;
+            }
+        }
+    }
 
     public void Add(int status, int count, TimeSpan? retryAfter)
     {
@@ -34,7 +47,12 @@ internal sealed class FaultPlan
     {
         lock (_lock)
         {
-            return _beforeRequest.TryDequeue(out var fault) ? fault : null;
+            if (!_beforeRequest.TryDequeue(out var fault))
+            {
+                return null;
+            }
+            _served++;
+            return fault;
         }
     }
 

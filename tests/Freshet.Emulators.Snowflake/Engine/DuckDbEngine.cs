@@ -30,9 +30,9 @@ internal sealed class DuckDbEngine : IDisposable
             Run($"CREATE SCHEMA {Quote(name)}.\"PUBLIC\"");
             _databases.Add(name);
         }
-        foreach (var macro in DialectMacros.Definitions)
+        foreach (var definition in DialectMacros.Definitions.Concat(DialectMacros.Views))
         {
-            Run(macro);
+            Run(definition);
         }
     }
 
@@ -94,7 +94,13 @@ internal sealed class DuckDbEngine : IDisposable
                 var row = new object?[reader.FieldCount];
                 for (var i = 0; i < row.Length; i++)
                 {
-                    row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i);
+                    row[i] = reader.IsDBNull(i) ? null : reader.GetValue(i) switch
+                    {
+                        // DuckDB.NET hands a BLOB out as a stream over the reader's current vector, which the next row
+                        // reuses: the bytes are copied while they are still this row's.
+                        Stream stream => ReadAll(stream),
+                        var value => value,
+                    };
                 }
                 rows.Add(row);
             }
@@ -103,6 +109,16 @@ internal sealed class DuckDbEngine : IDisposable
         finally
         {
             _lock.Release();
+        }
+    }
+
+    private static byte[] ReadAll(Stream stream)
+    {
+        using (stream)
+        using (var copy = new MemoryStream())
+        {
+            stream.CopyTo(copy);
+            return copy.ToArray();
         }
     }
 

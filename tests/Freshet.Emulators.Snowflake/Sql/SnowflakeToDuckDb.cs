@@ -90,6 +90,20 @@ internal static class SnowflakeToDuckDb
                 output.Add(new Token(TokenKind.Word, $"(SELECT unnest(CAST(({input}) AS JSON[])) AS value)"));
                 i = after;
             }
+            else if (token.IsWord("TRANSIENT") && LastSignificant(output, 0) is { } create && (create.IsWord("CREATE") || create.IsWord("REPLACE"))
+                && NextSignificant(tokens, i + 1, to) is { } table && (tokens[table].IsWord("TABLE") || tokens[table].IsWord("SCHEMA") || tokens[table].IsWord("DATABASE")))
+            {
+                // A transient object has no Fail-safe period (docs: "Working with temporary and transient tables"); it
+                // behaves as a permanent one otherwise, and the emulator keeps no history to fail safe from.
+                i++;
+            }
+            else if (token.IsWord("INFORMATION_SCHEMA") && NextSignificant(tokens, i + 1, to) is { } dot && tokens[dot].IsSymbol(".")
+                && NextSignificant(tokens, dot + 1, to) is { } view && InformationSchemaView(tokens[view]) is { } replacement
+                && !(LastSignificant(output, 0) is { } qualifier && qualifier.IsSymbol(".")))
+            {
+                output.Add(new Token(TokenKind.Word, replacement));
+                i = view + 1;
+            }
             else if (token.Kind == TokenKind.String && token.Text.StartsWith('\''))
             {
                 output.Add(new Token(TokenKind.String, DuckDbLiteral(token.Text)));
@@ -266,6 +280,9 @@ internal static class SnowflakeToDuckDb
         after = outerClose.Value + 1;
         return true;
     }
+
+    private static string? InformationSchemaView(Token name) =>
+        name.IsWord("COLUMNS") ? DialectMacros.ColumnsView : name.IsWord("TABLES") ? DialectMacros.TablesView : null;
 
     private static int? NextSignificant(List<Token> tokens, int from, int to)
     {

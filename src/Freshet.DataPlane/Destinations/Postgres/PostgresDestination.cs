@@ -2,6 +2,7 @@ using System.Collections.Concurrent;
 using System.Text.Json;
 using Freshet.Contracts;
 using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Destinations.Folding;
 using Freshet.DataPlane.Schema;
 using Microsoft.Extensions.Logging;
 using Npgsql;

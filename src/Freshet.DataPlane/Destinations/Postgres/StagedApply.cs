@@ -1,6 +1,7 @@
 using System.Text;
 using Freshet.Contracts;
 using Freshet.DataPlane.Changes;
+using Freshet.DataPlane.Destinations.Folding;
 using Npgsql;
 using NpgsqlTypes;
 
@@ -10,7 +11,7 @@ namespace Freshet.DataPlane.Destinations.Postgres;
 /// Applies one table's folded changes set-based: COPY them into a temporary staging table, then one statement each for
 /// the truncate, the upserts and the deletes, every one guarded by the target row's (position, sequence).
 /// </summary>
-internal sealed class StagedApply(FoldedTable folded, string stageName, DeleteMode deleteMode)
+internal sealed class StagedApply(FoldedTable<TargetTable> folded, string stageName, DeleteMode deleteMode)
 {
     private static readonly string Position = Sql.Quote(MetadataColumns.Position);
     private static readonly string Sequence = Sql.Quote(MetadataColumns.Sequence);
@@ -24,7 +25,7 @@ internal sealed class StagedApply(FoldedTable folded, string stageName, DeleteMo
     private int _upserts;
     private int _deletes;
 
-    public FoldedTable Folded => folded;
+    public FoldedTable<TargetTable> Folded => folded;
 
     /// <summary>Creates the staging table (dropped at commit) and copies the folded rows into it.</summary>
     public async Task StageAsync(NpgsqlConnection connection, NpgsqlTransaction transaction, CancellationToken cancellationToken)

@@ -1,4 +1,5 @@
 using System.Runtime.CompilerServices;
+using Freshet.DataPlane.Destinations.Folding;
 using Freshet.DataPlane.Schema;
 using NpgsqlTypes;
 
@@ -14,7 +15,7 @@ namespace Freshet.DataPlane.Destinations.Postgres;
 internal sealed record TargetColumn(string Name, bool IsKey, string TargetType, string WireType, NpgsqlDbType WireDbType, bool NeedsCast);
 
 /// <summary>What <see cref="PostgresDestination.EnsureTableAsync"/> registered for a source table: where its rows go and which columns are written.</summary>
-internal sealed class TargetTable
+internal sealed class TargetTable : IFoldTarget
 {
     private readonly ConditionalWeakTable<TableSchema, int[]> _sourceIndexes = [];
 
@@ -35,6 +36,10 @@ internal sealed class TargetTable
     public string QualifiedName { get; }
 
     public IReadOnlyList<TargetColumn> Columns { get; }
+
+    public int ColumnCount => Columns.Count;
+
+    public string ColumnName(int index) => Columns[index].Name;
 
     /// <summary>Positions of the key columns in <see cref="Columns"/>.</summary>
     public IReadOnlyList<int> KeyIndexes { get; }

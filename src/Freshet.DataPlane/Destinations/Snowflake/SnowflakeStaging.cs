@@ -14,7 +14,7 @@ namespace Freshet.DataPlane.Destinations.Snowflake;
 internal static class SnowflakeStaging
 {
     // Room for the statement text and the request's JSON envelope around the bound array (escaping included).
-    private const int EnvelopeBytes = 16 * 1024;
+    internal const int EnvelopeBytes = 16 * 1024;
 
     public static string CreateTable(string name, IReadOnlyList<ColumnSchema> columns, bool ifNotExists) =>
         $"CREATE {(ifNotExists ? "TABLE IF NOT EXISTS" : "TABLE")} {SnowflakeTypes.Quote(name)} ("
@@ -32,46 +32,26 @@ internal static class SnowflakeStaging
     /// </summary>
     public static IEnumerable<string> Chunks(string table, IReadOnlyList<ColumnSchema> columns, IEnumerable<object?[]> rows, int maxRequestBytes)
     {
-        var budget = maxRequestBytes - EnvelopeBytes;
-        if (budget <= 0)
-        {
-            throw new ArgumentOutOfRangeException(nameof(maxRequestBytes), maxRequestBytes, $"must exceed {EnvelopeBytes} bytes");
-        }
-        var chunk = new StringBuilder("[");
-        var chunkBytes = 1;
+        var chunker = new JsonChunker(table, columns, maxRequestBytes);
         foreach (var row in rows)
         {
-            var json = Row(columns, row);
-            // Inside the request body the array is itself a JSON string, escaped as the client's serializer escapes it
-            // (quotes, backslashes, and with the default encoder also non-ASCII and HTML-sensitive characters as \uXXXX).
-            var bytes = JsonEncodedText.Encode(json).EncodedUtf8Bytes.Length + 1;
-            if (bytes + 1 > budget)
+            if (chunker.Add(row) is { } full)
             {
-                throw new ArgumentException($"A row of {table} needs {bytes} bytes, more than a request may carry ({budget}).", nameof(rows));
+                yield return full.Json;
             }
-            if (chunkBytes + bytes + 1 > budget)
-            {
-                yield return chunk.Append(']').ToString();
-                chunk.Clear().Append('[');
-                chunkBytes = 1;
-            }
-            if (chunk.Length > 1)
-            {
-                chunk.Append(',');
-            }
-            chunk.Append(json);
-            chunkBytes += bytes;
         }
-        if (chunk.Length > 1)
+        if (chunker.Finish() is { } last)
         {
-            yield return chunk.Append(']').ToString();
+            yield return last.Json;
         }
     }
 
-    private static string Extract(ColumnSchema column)
+    /// <summary>The expression that reads one staged JSON field as <paramref name="column"/>'s Snowflake type.</summary>
+    public static string Extract(ColumnSchema column) => Extract($"f.value:{SnowflakeTypes.Quote(column.Name)}", column.Type);
+
+    public static string Extract(string path, ColumnType columnType)
     {
-        var path = $"f.value:{SnowflakeTypes.Quote(column.Name)}";
-        var type = SnowflakeTypes.TargetType(column.Type);
+        var type = SnowflakeTypes.TargetType(columnType);
         return type switch
         {
             // JSON values travel as their text so that a JSON null stays distinct from SQL NULL.
@@ -79,6 +59,69 @@ internal static class SnowflakeStaging
             "BINARY" => $"HEX_DECODE_BINARY({path}::VARCHAR)",
             _ => $"{path}::{type}",
         };
+    }
+
+    /// <summary>
+    /// Cuts rows into JSON arrays as they come: <see cref="Add"/> hands back an array when the next row would not fit in
+    /// it, <see cref="Finish"/> the last one. Each array's size is counted as it is sent: escaped inside the request's JSON.
+    /// </summary>
+    internal sealed class JsonChunker
+    {
+        private readonly string _table;
+        private readonly IReadOnlyList<ColumnSchema> _columns;
+        private readonly int _budget;
+        private readonly StringBuilder _chunk = new("[");
+        private int _chunkBytes = 1;
+
+        public JsonChunker(string table, IReadOnlyList<ColumnSchema> columns, int maxRequestBytes)
+        {
+            _budget = maxRequestBytes - EnvelopeBytes;
+            if (_budget <= 0)
+            {
+                throw new ArgumentOutOfRangeException(nameof(maxRequestBytes), maxRequestBytes, $"must exceed {EnvelopeBytes} bytes");
+            }
+            _table = table;
+            _columns = columns;
+        }
+
+        /// <summary>Rows in the array being filled.</summary>
+        public int PendingRows { get; private set; }
+
+        public (string Json, int Bytes)? Add(object?[] row)
+        {
+            var json = Row(_columns, row);
+            // Inside the request body the array is itself a JSON string, escaped as the client's serializer escapes it
+            // (quotes, backslashes, and with the default encoder also non-ASCII and HTML-sensitive characters as \uXXXX).
+            var bytes = JsonEncodedText.Encode(json).EncodedUtf8Bytes.Length + 1;
+            if (bytes + 1 > _budget)
+            {
+                throw new ArgumentException($"A row of {_table} needs {bytes} bytes, more than a request may carry ({_budget}).", nameof(row));
+            }
+            (string, int)? full = null;
+            if (_chunkBytes + bytes + 1 > _budget)
+            {
+                full = Take();
+            }
+            if (_chunk.Length > 1)
+            {
+                _chunk.Append(',');
+            }
+            _chunk.Append(json);
+            _chunkBytes += bytes;
+            PendingRows++;
+            return full;
+        }
+
+        public (string Json, int Bytes)? Finish() => PendingRows > 0 ? Take() : null;
+
+        private (string, int) Take()
+        {
+            var taken = (_chunk.Append(']').ToString(), _chunkBytes + 1);
+            _chunk.Clear().Append('[');
+            _chunkBytes = 1;
+            PendingRows = 0;
+            return taken;
+        }
     }
 
     private static string Row(IReadOnlyList<ColumnSchema> columns, object?[] row)
@@ -118,6 +161,7 @@ internal static class SnowflakeStaging
             TimeOnly t => t.ToString("HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
             TimeSpan span when type.Kind == ValueKind.Time => span.ToString(@"hh\:mm\:ss\.ffffff", CultureInfo.InvariantCulture),
             TimeSpan span => System.Xml.XmlConvert.ToString(span),
+            NpgsqlTypes.NpgsqlInterval interval => IsoInterval(interval),
             // ISO 8601 with the offset attached: a form both Snowflake's AUTO input format and the emulator read.
             DateTime dt when type.Kind == ValueKind.TimestampTz => dt.ToUniversalTime().ToString("yyyy-MM-dd'T'HH:mm:ss.ffffff", CultureInfo.InvariantCulture) + "+00:00",
             DateTime dt => dt.ToString("yyyy-MM-dd HH:mm:ss.ffffff", CultureInfo.InvariantCulture),
@@ -128,5 +172,15 @@ internal static class SnowflakeStaging
             IFormattable formattable => formattable.ToString(null, CultureInfo.InvariantCulture),
             _ => value.ToString(),
         });
+    }
+
+    /// <summary>
+    /// An interval as ISO 8601 (<c>P14M3DT3723.5S</c>): months, days and seconds kept apart, as PostgreSQL keeps them
+    /// (a month is not a fixed number of days), and exact to the microsecond.
+    /// </summary>
+    public static string IsoInterval(NpgsqlTypes.NpgsqlInterval interval)
+    {
+        var seconds = interval.Time / 1_000_000m;
+        return string.Create(CultureInfo.InvariantCulture, $"P{interval.Months}M{interval.Days}DT{seconds:0.######}S");
     }
 }

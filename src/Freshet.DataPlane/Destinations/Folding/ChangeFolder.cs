@@ -3,7 +3,24 @@ using Freshet.Contracts;
 using Freshet.DataPlane.Changes;
 using Freshet.DataPlane.Schema;
 
-namespace Freshet.DataPlane.Destinations.Postgres;
+namespace Freshet.DataPlane.Destinations.Folding;
+
+/// <summary>What folding needs to know of a target table: its columns, its key, and where they sit in a source schema.</summary>
+internal interface IFoldTarget
+{
+    int ColumnCount { get; }
+
+    /// <summary>Positions of the key columns among the target's columns.</summary>
+    IReadOnlyList<int> KeyIndexes { get; }
+
+    string ColumnName(int index);
+
+    /// <summary>For each target column, its position in <paramref name="schema"/> (matched by name), or -1.</summary>
+    int[] SourceIndexes(TableSchema schema);
+
+    /// <summary>For each key column, its position in <paramref name="schema"/>'s old-key values (<see cref="TableSchema.KeyIndexes"/> order), or -1.</summary>
+    int[] OldKeyIndexes(TableSchema schema);
+}
 
 /// <summary>The one change a batch leaves for a key.</summary>
 internal sealed class FoldedRow
@@ -11,7 +28,7 @@ internal sealed class FoldedRow
     /// <summary>A delete (hard mode, or soft mode with nothing in the batch to carry values): only the key is set.</summary>
     public required bool IsDelete { get; init; }
 
-    /// <summary>One value per <see cref="TargetTable.Columns"/>; <see cref="UnchangedValue"/> where the target's value stays.</summary>
+    /// <summary>One value per target column; <see cref="UnchangedValue"/> where the target's value stays.</summary>
     public required object?[] Values { get; init; }
 
     /// <summary>
@@ -33,9 +50,10 @@ internal sealed class FoldedRow
 }
 
 /// <summary>What a batch does to one target table.</summary>
-internal sealed class FoldedTable(TargetTable table)
+internal sealed class FoldedTable<TTable>(TTable table)
+    where TTable : IFoldTarget
 {
-    public TargetTable Table { get; } = table;
+    public TTable Table { get; } = table;
 
     /// <summary>The last truncate in the batch: target rows older than it go.</summary>
     public (long Position, long Sequence, DateTimeOffset CommittedAt)? Truncate { get; set; }
@@ -46,16 +64,17 @@ internal sealed class FoldedTable(TargetTable table)
 /// <summary>Folds a batch's changes to one final change per key, table by table, in batch order.</summary>
 internal static class ChangeFolder
 {
-    public static List<FoldedTable> Fold(IReadOnlyList<RowChange> changes, Func<TableId, TargetTable> tables, DeleteMode deleteMode)
+    public static List<FoldedTable<TTable>> Fold<TTable>(IReadOnlyList<RowChange> changes, Func<TableId, TTable> tables, DeleteMode deleteMode)
+        where TTable : IFoldTarget
     {
-        var folded = new Dictionary<TableId, FoldedTable>();
-        var order = new List<FoldedTable>();
+        var folded = new Dictionary<TableId, FoldedTable<TTable>>();
+        var order = new List<FoldedTable<TTable>>();
         foreach (var change in changes)
         {
             var id = change.Table.Source;
             if (!folded.TryGetValue(id, out var table))
             {
-                table = new FoldedTable(tables(id));
+                table = new FoldedTable<TTable>(tables(id));
                 folded[id] = table;
                 order.Add(table);
             }
@@ -73,7 +92,8 @@ internal static class ChangeFolder
         return order;
     }
 
-    private static void Apply(FoldedTable table, RowChange change, DeleteMode deleteMode)
+    private static void Apply<TTable>(FoldedTable<TTable> table, RowChange change, DeleteMode deleteMode)
+        where TTable : IFoldTarget
     {
         var target = table.Table;
         if (change.Kind == ChangeKind.Truncate)
@@ -91,7 +111,7 @@ internal static class ChangeFolder
             key[k] = index < 0 ? null : change.Values[index];
             if (key[k] is null || key[k] is UnchangedValue)
             {
-                throw new InvalidOperationException($"A {change.Kind} change lacks a value for key column {target.Columns[target.KeyIndexes[k]].Name}.");
+                throw new InvalidOperationException($"A {change.Kind} change lacks a value for key column {target.ColumnName(target.KeyIndexes[k])}.");
             }
         }
 
@@ -102,7 +122,7 @@ internal static class ChangeFolder
             return;
         }
 
-        var values = new object?[target.Columns.Count];
+        var values = new object?[target.ColumnCount];
         for (var c = 0; c < values.Length; c++)
         {
             var index = indexes[c];
@@ -150,7 +170,8 @@ internal static class ChangeFolder
         };
     }
 
-    private static FoldedRow Delete(FoldedTable table, object?[] key, FoldedRow? earlier, RowChange change, DeleteMode deleteMode)
+    private static FoldedRow Delete<TTable>(FoldedTable<TTable> table, object?[] key, FoldedRow? earlier, RowChange change, DeleteMode deleteMode)
+        where TTable : IFoldTarget
     {
         // Soft mode keeps a deleted row's values: when this batch wrote them, they travel with the delete.
         if (deleteMode == DeleteMode.Soft && earlier is { IsDelete: false })
@@ -167,7 +188,7 @@ internal static class ChangeFolder
             };
         }
 
-        var values = new object?[table.Table.Columns.Count];
+        var values = new object?[table.Table.ColumnCount];
         for (var k = 0; k < key.Length; k++)
         {
             values[table.Table.KeyIndexes[k]] = key[k];
