@@ -312,9 +312,20 @@ internal sealed class RestApi(BigQueryEmulatorOptions options, DuckDbStore store
     private static string TimestampText(DateTimeOffset value, bool int64Timestamps)
     {
         var micros = (value.UtcTicks - DateTime.UnixEpoch.Ticks) / 10;
-        return int64Timestamps
-            ? micros.ToString(CultureInfo.InvariantCulture)
-            : (micros / 1_000_000.0).ToString("0.######E0", CultureInfo.InvariantCulture);
+        if (int64Timestamps)
+        {
+            return micros.ToString(CultureInfo.InvariantCulture);
+        }
+        // Seconds in floating-point notation with every microsecond digit, e.g. 1.767323045123456E9 (.NET's double
+        // formatting stops at 15 significant digits, so the text is built from the exact microsecond count).
+        var digits = Math.Abs(micros).ToString(CultureInfo.InvariantCulture);
+        if (micros == 0)
+        {
+            return "0.0E0";
+        }
+        var exponent = digits.Length - 7;
+        var mantissa = digits[..1] + "." + (digits.Length > 1 ? digits[1..].TrimEnd('0') : "");
+        return (micros < 0 ? "-" : "") + (mantissa.EndsWith('.') ? mantissa + "0" : mantissa) + "E" + exponent.ToString(CultureInfo.InvariantCulture);
     }
 
     private static string TrimDecimal(string text) => text.Contains('.', StringComparison.Ordinal) ? text.TrimEnd('0').TrimEnd('.') : text;

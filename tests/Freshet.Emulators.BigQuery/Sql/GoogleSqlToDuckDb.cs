@@ -8,7 +8,7 @@ namespace Freshet.Emulators.BigQuery.Sql;
 /// (<c>`project.dataset.table`</c> → <c>"dataset"."table"</c>, the project checked), double-quoted strings (GoogleSQL
 /// string literals) → single-quoted, backslash escapes, <c>@param</c> → <c>$param</c>, type names (INT64, FLOAT64, BYTES,
 /// bare NUMERIC/BIGNUMERIC, TIMESTAMP → TIMESTAMPTZ), SAFE_CAST → TRY_CAST, <c>* EXCEPT(…)</c> → <c>* EXCLUDE(…)</c>,
-/// <c>BEGIN/COMMIT TRANSACTION</c>; and the split of a script into statements. Everything else is passed through: DuckDB
+/// <c>BEGIN/COMMIT TRANSACTION</c>, the optional INTO/FROM of MERGE, INSERT and DELETE; and the split of a script into statements. Everything else is passed through: DuckDB
 /// shares MERGE, QUALIFY, window functions and most scalar functions with GoogleSQL.
 /// </summary>
 internal static class GoogleSqlToDuckDb
@@ -94,6 +94,9 @@ internal static class GoogleSqlToDuckDb
                     "SAFE_CAST" => "TRY_CAST",
                     "EXCEPT" when previousSignificant == '*' => "EXCLUDE",
                     "TRANSACTION" when previousWord is "BEGIN" or "COMMIT" or "ROLLBACK" => "",
+                    // GoogleSQL makes INTO and FROM optional in MERGE, INSERT and DELETE; DuckDB needs them.
+                    "MERGE" or "INSERT" when StatementStart(previousSignificant) && !NextWordIs(script, i, "INTO") => word + " INTO",
+                    "DELETE" when StatementStart(previousSignificant) && !NextWordIs(script, i, "FROM") => word + " FROM",
                     _ => word,
                 };
                 output.Append(translated);
@@ -183,6 +186,19 @@ internal static class GoogleSqlToDuckDb
             i++;
         }
         throw RestError.InvalidQuery("Syntax error: Unclosed string literal");
+    }
+
+    private static bool StatementStart(char previousSignificant) => previousSignificant is '\0' or ';';
+
+    private static bool NextWordIs(string text, int index, string word)
+    {
+        while (index < text.Length && char.IsWhiteSpace(text[index]))
+        {
+            index++;
+        }
+        return text.Length >= index + word.Length
+            && string.Equals(text.Substring(index, word.Length), word, StringComparison.OrdinalIgnoreCase)
+            && (text.Length == index + word.Length || !char.IsAsciiLetterOrDigit(text[index + word.Length]));
     }
 
     private static char Peek(string text, int index) => index < text.Length ? text[index] : '\0';
