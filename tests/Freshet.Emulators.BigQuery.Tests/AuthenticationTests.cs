@@ -46,7 +46,7 @@ public sealed class AuthenticationTests
         var now = DateTimeOffset.UtcNow;
         var assertion = problem switch
         {
-            "wrong audience" => bq.Assertion(aud: "https://oauth2.googleapis.com/token"),
+            "wrong audience" => bq.Assertion(aud: bq.Emulator.TokenUri.ToString()),
             "expired" => bq.Assertion(iat: now.AddHours(-2), exp: now.AddHours(-1)),
             "longer than an hour" => bq.Assertion(exp: now.AddHours(2)),
             "signed by another key" => bq.Assertion(signWith: otherKey),

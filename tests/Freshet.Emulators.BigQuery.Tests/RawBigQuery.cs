@@ -63,7 +63,7 @@ internal sealed class RawBigQuery : IAsyncDisposable
         var claims = new JsonObject
         {
             ["iss"] = iss ?? Account,
-            ["aud"] = aud ?? Emulator.TokenUri.ToString(),
+            ["aud"] = aud ?? "https://oauth2.googleapis.com/token",
             ["iat"] = (iat ?? now).ToUnixTimeSeconds(),
             ["exp"] = (exp ?? now.AddHours(1)).ToUnixTimeSeconds(),
         };

@@ -16,12 +16,15 @@ internal sealed class OAuthError(string error, string description) : Exception(d
 /// Service accounts and the access tokens issued to them. The token endpoint follows Google's OAuth2 service-account flow
 /// (developers.google.com/identity/protocols/oauth2/service-account, "Preparing to make an authorized API call"):
 /// <c>grant_type=urn:ietf:params:oauth:grant-type:jwt-bearer</c> with an RS256 JWT assertion whose <c>iss</c> is the
-/// account's email, <c>aud</c> the token endpoint, <c>scope</c> the requested scopes, and <c>exp</c> at most one hour after
+/// account's email, <c>aud</c> https://oauth2.googleapis.com/token, <c>scope</c> the requested scopes, and <c>exp</c> at most one hour after
 /// <c>iat</c>, signed with the account's private key.
 /// </summary>
 internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
 {
     public const string JwtBearerGrant = "urn:ietf:params:oauth:grant-type:jwt-bearer";
+
+    /// <summary>The audience Google's service-account flow documents for every token request.</summary>
+    public const string GoogleTokenAudience = "https://oauth2.googleapis.com/token";
 
     // Scopes that reach BigQuery and the Storage Write API.
     private static readonly string[] BigQueryScopes =
@@ -136,10 +139,12 @@ internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
         {
             throw new OAuthError("invalid_grant", "Invalid JWT Signature.");
         }
+        // "When making an access token request this value is always https://oauth2.googleapis.com/token" — also when the
+        // request goes elsewhere (here, the emulator).
         var audience = Claim(payload, "aud");
-        if (!string.Equals(audience.TrimEnd('/'), tokenUri.ToString().TrimEnd('/'), StringComparison.Ordinal))
+        if (!string.Equals(audience, GoogleTokenAudience, StringComparison.Ordinal))
         {
-            throw new OAuthError("invalid_grant", $"Invalid JWT: aud '{audience}' is not the token endpoint {tokenUri}.");
+            throw new OAuthError("invalid_grant", $"Invalid JWT: aud '{audience}' must be {GoogleTokenAudience}.");
         }
         var now = options.TimeProvider.GetUtcNow().ToUnixTimeSeconds();
         var skew = (long)options.ClockSkew.TotalSeconds;

@@ -38,6 +38,8 @@ internal sealed class RowLayout
     private static readonly FieldType[] Integers =
         [FieldType.Int32, FieldType.Int64, FieldType.Uint32, FieldType.Uint64, FieldType.Sint32, FieldType.Sint64, FieldType.Fixed32, FieldType.Fixed64, FieldType.Sfixed32, FieldType.Sfixed64];
 
+    private static readonly JsonSerializerOptions CompactJson = new() { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+
     private readonly Dictionary<int, (int Slot, FieldType Type, string Name)> _byNumber = [];
 
     public RowLayout(DescriptorProto descriptor, TableDefinition table)
@@ -257,7 +259,8 @@ internal sealed class RowLayout
                     {
                         try
                         {
-                            using var _ = JsonDocument.Parse(text);
+                            // BigQuery stores JSON normalized: whitespace goes, the text is returned minified.
+                            text = System.Text.Json.Nodes.JsonNode.Parse(text)?.ToJsonString(CompactJson) ?? "null";
                         }
                         catch (JsonException)
                         {
