@@ -169,4 +169,19 @@ public sealed class TablesTests
         Assert.Equal((503, TimeSpan.FromSeconds(1)), (second.Status, second.RetryAfter!.Value));
         Assert.Equal(200, third.Status);
     }
+
+    [Fact]
+    public async Task DropTableThroughAQuery_RemovesTheTable_AndItCanBeCreatedAgain()
+    {
+        await using var bq = await RawBigQuery.StartAsync();
+        await bq.CreateTableAsync("t", [("id", "INT64", "REQUIRED")], primaryKey: ["id"]);
+
+        var dropped = await bq.QueryAsync("DROP TABLE IF EXISTS `freshet.t`");
+        var gone = await bq.SendAsync(HttpMethod.Get, "datasets/freshet/tables/t");
+        var again = await bq.CreateTableAsync("t", [("id", "INT64", "REQUIRED"), ("v", "STRING", "NULLABLE")]);
+
+        RawBigQuery.Ok(dropped);
+        Assert.Equal(404, gone.Status);
+        Assert.Equal(200, again.Status);
+    }
 }

@@ -297,6 +297,10 @@ internal sealed class DuckDbStore : IDisposable
                     throw RestError.InvalidQuery(exception.Message);
                 }
             }
+            if (statements.Any(s => FirstKeyword(s) == "DROP"))
+            {
+                ForgetDroppedTables();
+            }
             return last ?? new QueryResult([], [], null);
         }
         finally
@@ -306,6 +310,30 @@ internal sealed class DuckDbStore : IDisposable
                 TryRun("ROLLBACK");
             }
             _lock.Release();
+        }
+    }
+
+    // DROP TABLE through jobs.query: the table's metadata and CDC state go with it. (CREATE TABLE through a query is not
+    // registered: the emulator takes tables from tables.insert, which carries the primary key and field modes.)
+    private void ForgetDroppedTables()
+    {
+        var existing = new HashSet<(string, string)>();
+        using (var command = _connection.CreateCommand())
+        {
+            command.CommandText = "SELECT table_schema, table_name FROM information_schema.tables";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                existing.Add((reader.GetString(0), reader.GetString(1)));
+            }
+        }
+        lock (_tables)
+        {
+            foreach (var key in _tables.Keys.Where(k => !existing.Contains(k)).ToList())
+            {
+                _tables.Remove(key);
+                _sequences.Remove(key);
+            }
         }
     }
 
