@@ -47,6 +47,13 @@ internal static class MySqlStreamBench
         var seconds = BenchSettings.Number("BENCH_SECONDS", 60);
         var warmUpSeconds = BenchSettings.Number("BENCH_WARMUP_SECONDS", 5);
         var catchUp = BenchSettings.Number("BENCH_CATCHUP", 1) != 0;
+        // BENCH_LIVE=0: only the catch-up run (and the ceilings over its rows), for measuring the pipeline alone quickly.
+        var liveRun = BenchSettings.Number("BENCH_LIVE", 1) != 0;
+        if (!liveRun && !catchUp)
+        {
+            throw new BenchException("BENCH_LIVE=0 with BENCH_CATCHUP=0 leaves nothing to measure");
+        }
+
         const int rowsPerLatencyTransaction = 50;
         long rows = (long)transactions * rowsPerTransaction;
         var warmUpTransactions = warmUpRows > 0 ? Math.Max(1, warmUpRows / rowsPerTransaction) : 0;
@@ -91,129 +98,99 @@ internal static class MySqlStreamBench
         await using var session = new MySqlConnection(connectionString);
         await session.OpenAsync(cancellationToken);
 
-        Load load;
-        DateTimeOffset allCountedSeenAt;
-        (double PeakRssMb, double CpuSeconds) final;
-        double workerCpuLive;
-        double workerCpuLatency;
-        LatencyLoad latency;
-        await using (var worker = WorkerProcess.Start(settings, spec, "worker"))
+        var nan = double.NaN;
+        double ours = nan, binlogRate = nan, bulkRate = nan, decodedRate = nan, ratio = nan, p50 = nan, p99 = nan, achieved = nan, loadRate = nan;
+        var peakRss = 0.0;
+        if (liveRun)
         {
-            var streaming = await worker.WaitForAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromMinutes(2), "streaming", cancellationToken);
-            Report.Line(Name, $"worker streaming {(streaming.ReportedAt - worker.LaunchedAt).TotalSeconds:0.0} s after launch");
-            if (warmUpTransactions > 0)
+            Load load;
+            DateTimeOffset allCountedSeenAt;
+            (double PeakRssMb, double CpuSeconds) final;
+            double workerCpuLive;
+            double workerCpuLatency;
+            LatencyLoad latency;
+            await using (var worker = WorkerProcess.Start(settings, spec, "worker"))
             {
-                var warmUp = await LoadAsync(session, WarmUpFirstId, warmUpTransactions, rowsPerTransaction, cancellationToken);
-                await worker.WaitForAsync(r => Inserted(r) >= warmUpTotal, TimeSpan.FromMinutes(5), "the warm-up rows", cancellationToken);
-                Report.Line(Name, $"warm-up: {warmUpTotal:N0} rows (not counted) streamed in {(TimeProvider.System.GetUtcNow() - warmUp.StartedAt).TotalSeconds:0.00} s");
+                var streaming = await worker.WaitForAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromMinutes(2), "streaming", cancellationToken);
+                Report.Line(Name, $"worker streaming {(streaming.ReportedAt - worker.LaunchedAt).TotalSeconds:0.0} s after launch");
+                if (warmUpTransactions > 0)
+                {
+                    var warmUp = await LoadAsync(session, WarmUpFirstId, warmUpTransactions, rowsPerTransaction, cancellationToken);
+                    await worker.WaitForAsync(r => Inserted(r) >= warmUpTotal, TimeSpan.FromMinutes(5), "the warm-up rows", cancellationToken);
+                    Report.Line(Name, $"warm-up: {warmUpTotal:N0} rows (not counted) streamed in {(TimeProvider.System.GetUtcNow() - warmUp.StartedAt).TotalSeconds:0.00} s");
+                }
+
+                var cpuBefore = ProcStats.CpuSeconds(worker.Id) ?? 0;
+                load = await LoadAsync(session, 1, transactions, rowsPerTransaction, cancellationToken);
+                Report.Line(Name, $"load: {load.Elapsed.TotalSeconds:0.00} s ({rows / load.Elapsed.TotalSeconds:N0} rows/s), binlog {load.File} {load.StartPosition}..{load.EndPosition} ({(load.EndPosition - load.StartPosition) / 1048576.0:0} MB)");
+                await worker.WaitForAsync(r => Inserted(r) >= warmUpTotal + rows, TimeSpan.FromMinutes(10), $"{rows:N0} rows counted", cancellationToken);
+                allCountedSeenAt = TimeProvider.System.GetUtcNow();
+                var cpuAfterLive = ProcStats.CpuSeconds(worker.Id) ?? 0;
+                workerCpuLive = cpuAfterLive - cpuBefore;
+
+                latency = await LatencyLoadAsync(session, rate, rowsPerLatencyTransaction, warmUpSeconds, seconds, cancellationToken);
+                var latencyRowsTotal = latency.WarmUpRows + latency.MeasuredRows;
+                await worker.WaitForAsync(r => Inserted(r) >= warmUpTotal + rows + latencyRowsTotal, TimeSpan.FromMinutes(2), "the latency rows", cancellationToken);
+                await Task.Delay(300, cancellationToken);
+                await worker.StopAsync();
+                final = worker.Final!.Value;
+                workerCpuLatency = final.CpuSeconds - cpuAfterLive;
             }
 
-            var cpuBefore = ProcStats.CpuSeconds(worker.Id) ?? 0;
-            load = await LoadAsync(session, 1, transactions, rowsPerTransaction, cancellationToken);
-            Report.Line(Name, $"load: {load.Elapsed.TotalSeconds:0.00} s ({rows / load.Elapsed.TotalSeconds:N0} rows/s), binlog {load.File} {load.StartPosition}..{load.EndPosition} ({(load.EndPosition - load.StartPosition) / 1048576.0:0} MB)");
-            await worker.WaitForAsync(r => Inserted(r) >= warmUpTotal + rows, TimeSpan.FromMinutes(10), $"{rows:N0} rows counted", cancellationToken);
-            allCountedSeenAt = TimeProvider.System.GetUtcNow();
-            var cpuAfterLive = ProcStats.CpuSeconds(worker.Id) ?? 0;
-            workerCpuLive = cpuAfterLive - cpuBefore;
+            var live = await DestinationFile.RowAsync(duckDb, $"""
+                SELECT count(*), {DestinationFile.Seconds("max(_freshet_synced_at)")}, count(DISTINCT _freshet_synced_at)
+                FROM {Table} WHERE id BETWEEN 1 AND {rows}
+                """, cancellationToken);
+            if (live[0] != rows)
+            {
+                throw new BenchException($"the destination holds {live[0]} of the {rows} live rows");
+            }
 
-            latency = await LatencyLoadAsync(session, rate, rowsPerLatencyTransaction, warmUpSeconds, seconds, cancellationToken);
-            var latencyRowsTotal = latency.WarmUpRows + latency.MeasuredRows;
-            await worker.WaitForAsync(r => Inserted(r) >= warmUpTotal + rows + latencyRowsTotal, TimeSpan.FromMinutes(2), "the latency rows", cancellationToken);
-            await Task.Delay(300, cancellationToken);
+            var startedAt = load.StartedAt.ToUnixTimeMilliseconds() / 1000.0;
+            var liveSeconds = live[1] - startedAt;
+            ours = rows / liveSeconds;
+            loadRate = rows / load.Elapsed.TotalSeconds;
+            peakRss = final.PeakRssMb;
+            var seenSeconds = (allCountedSeenAt - load.StartedAt).TotalSeconds;
+            Report.Line(Name, $"ours (live): {rows:N0} rows in {liveSeconds:0.00} s from the first insert to the last destination commit = {ours:N0} rows/s, {live[2]:0} destination commits");
+            Report.Line(Name, $"  the worker's status file counted all of them {seenSeconds:0.00} s after the first insert = {rows / seenSeconds:N0} rows/s (includes the status file's write interval and the 50 ms poll)");
+            Report.Line(Name, $"  worker CPU during the live run: {workerCpuLive:0.00} s over {seenSeconds:0.00} s");
+
+            var lat = await DestinationFile.RowAsync(duckDb, $"""
+                SELECT count(*),
+                       quantile_cont(l, 0.5), quantile_cont(l, 0.99), max(l), min(t), max(t)
+                FROM (SELECT {DestinationFile.Seconds("_freshet_synced_at")} - {DestinationFile.Seconds("ts")} AS l, {DestinationFile.Seconds("ts")} AS t
+                      FROM {Table} WHERE id >= {latency.MeasuredFirstId} AND id < {latency.MeasuredFirstId + latency.MeasuredRows})
+                """, cancellationToken);
+            if (lat[0] != latency.MeasuredRows)
+            {
+                throw new BenchException($"the destination holds {lat[0]} of the {latency.MeasuredRows} measured latency rows");
+            }
+
+            var sourceSpan = lat[5] - lat[4];
+            achieved = latency.MeasuredRows / latency.Elapsed.TotalSeconds;
+            (p50, p99) = (lat[1], lat[2]);
+            Report.Line(Name, $"latency: {latency.MeasuredRows:N0} rows in {latency.Elapsed.TotalSeconds:0.0} s = {achieved:N0} rows/s (target {rate:N0}; {latency.Late} of {latency.Transactions} transactions started late), source span {sourceSpan:0.0} s; p50 {lat[1]:0.000} s, p99 {lat[2]:0.000} s, max {lat[3]:0.000} s (ts = NOW(6) at the insert, committed at once; binlog commit times are whole seconds)");
+            Report.Line(Name, $"  worker CPU during the latency run: {workerCpuLatency:0.0} s ({workerCpuLatency / latency.TotalElapsed.TotalSeconds * 100:0}% of a core); worker peak RSS {final.PeakRssMb:0} MB; targets p50 <= 0.5 s, p99 <= 1.5 s");
+
+            (binlogRate, decodedRate, bulkRate) = await CeilingsAsync(settings, server, load, duckDb, 1, rows, cancellationToken);
+            ratio = ours / Math.Min(binlogRate, bulkRate);
+            Report.Line(Name, $"ratio (live / the lower ceiling, {(binlogRate <= bulkRate ? "the binlog read" : "DuckDB's bulk insert")}): {ratio:0.00} (target >= 0.8)");
+        }
+        else
+        {
+            // The catch-up worker must find the pipeline streaming (a checkpoint past its snapshot), as after the live run.
+            await using var worker = WorkerProcess.Start(settings, spec, "worker");
+            var streaming = await worker.WaitForAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromMinutes(2), "streaming", cancellationToken);
+            Report.Line(Name, $"BENCH_LIVE=0: no live or latency run; worker streaming {(streaming.ReportedAt - worker.LaunchedAt).TotalSeconds:0.0} s after launch, stopped again");
             await worker.StopAsync();
-            final = worker.Final!.Value;
-            workerCpuLatency = final.CpuSeconds - cpuAfterLive;
         }
 
         await session.CloseAsync();
 
-        var live = await DestinationFile.RowAsync(duckDb, $"""
-            SELECT count(*), {DestinationFile.Seconds("max(_freshet_synced_at)")}, count(DISTINCT _freshet_synced_at)
-            FROM {Table} WHERE id BETWEEN 1 AND {rows}
-            """, cancellationToken);
-        if (live[0] != rows)
-        {
-            throw new BenchException($"the destination holds {live[0]} of the {rows} live rows");
-        }
-
-        var startedAt = load.StartedAt.ToUnixTimeMilliseconds() / 1000.0;
-        var liveSeconds = live[1] - startedAt;
-        var ours = rows / liveSeconds;
-        var seenSeconds = (allCountedSeenAt - load.StartedAt).TotalSeconds;
-        Report.Line(Name, $"ours (live): {rows:N0} rows in {liveSeconds:0.00} s from the first insert to the last destination commit = {ours:N0} rows/s, {live[2]:0} destination commits");
-        Report.Line(Name, $"  the worker's status file counted all of them {seenSeconds:0.00} s after the first insert = {rows / seenSeconds:N0} rows/s (includes the status file's write interval and the 50 ms poll)");
-        Report.Line(Name, $"  worker CPU during the live run: {workerCpuLive:0.00} s over {seenSeconds:0.00} s");
-
-        var lat = await DestinationFile.RowAsync(duckDb, $"""
-            SELECT count(*),
-                   quantile_cont(l, 0.5), quantile_cont(l, 0.99), max(l), min(t), max(t)
-            FROM (SELECT {DestinationFile.Seconds("_freshet_synced_at")} - {DestinationFile.Seconds("ts")} AS l, {DestinationFile.Seconds("ts")} AS t
-                  FROM {Table} WHERE id >= {latency.MeasuredFirstId} AND id < {latency.MeasuredFirstId + latency.MeasuredRows})
-            """, cancellationToken);
-        if (lat[0] != latency.MeasuredRows)
-        {
-            throw new BenchException($"the destination holds {lat[0]} of the {latency.MeasuredRows} measured latency rows");
-        }
-
-        var sourceSpan = lat[5] - lat[4];
-        var achieved = latency.MeasuredRows / latency.Elapsed.TotalSeconds;
-        Report.Line(Name, $"latency: {latency.MeasuredRows:N0} rows in {latency.Elapsed.TotalSeconds:0.0} s = {achieved:N0} rows/s (target {rate:N0}; {latency.Late} of {latency.Transactions} transactions started late), source span {sourceSpan:0.0} s; p50 {lat[1]:0.000} s, p99 {lat[2]:0.000} s, max {lat[3]:0.000} s (ts = NOW(6) at the insert, committed at once; binlog commit times are whole seconds)");
-        Report.Line(Name, $"  worker CPU during the latency run: {workerCpuLatency:0.0} s ({workerCpuLatency / latency.TotalElapsed.TotalSeconds * 100:0}% of a core); worker peak RSS {final.PeakRssMb:0} MB; targets p50 <= 0.5 s, p99 <= 1.5 s");
-
-        // Ceiling (a): the server's binlog dump of the same byte range to a client that writes nothing.
-        var binlog = await ExternalTool.RunCheckedAsync("mariadb-binlog", [
-            "--read-from-remote-server", "--host=127.0.0.1", $"--port={server.Port}",
-            $"--user={MariaDbServer.AdminUser}", $"--password={MariaDbServer.AdminPassword}",
-            $"--start-position={load.StartPosition}", $"--stop-position={load.EndPosition}",
-            "--result-file=/dev/null", load.File], cancellationToken);
-        var binlogRate = rows / binlog.Elapsed.TotalSeconds;
-        var decoded = await ExternalTool.RunCheckedAsync("mariadb-binlog", [
-            "--read-from-remote-server", "--host=127.0.0.1", $"--port={server.Port}",
-            $"--user={MariaDbServer.AdminUser}", $"--password={MariaDbServer.AdminPassword}",
-            $"--start-position={load.StartPosition}", $"--stop-position={load.EndPosition}",
-            "--base64-output=DECODE-ROWS", "--verbose", "--result-file=/dev/null", load.File], cancellationToken);
-        var decodedRate = rows / decoded.Elapsed.TotalSeconds;
-        Report.Line(Name, $"ceiling (a): mariadb-binlog --read-from-remote-server read the same {rows:N0} rows ({(load.EndPosition - load.StartPosition) / 1048576.0:0} MB of binlog) in {binlog.Elapsed.TotalSeconds:0.00} s = {binlogRate:N0} rows/s (row events printed as base64 BINLOG statements, not decoded; process start included)");
-        Report.Line(Name, $"  for context: the same read with --base64-output=DECODE-ROWS --verbose (every row decoded and printed as text) took {decoded.Elapsed.TotalSeconds:0.00} s = {decodedRate:N0} rows/s");
-
-        // Ceiling (b): DuckDB inserting the same rows in one statement into a table with the same key.
-        var bulkFile = Path.Combine(settings.WorkDir, "bulk.duckdb");
-        DestinationFile.Delete(bulkFile);
-        double bulkSeconds;
-        await using (var bulk = new DuckDBConnection($"Data Source={bulkFile}"))
-        {
-            await bulk.OpenAsync(cancellationToken);
-            await using (var prepare = bulk.CreateCommand())
-            {
-                prepare.CommandText = $"""
-                    ATTACH '{duckDb}' AS src (READ_ONLY);
-                    CREATE TABLE {Table} (id BIGINT PRIMARY KEY, k INTEGER NOT NULL, name VARCHAR NOT NULL, amount DECIMAL(12,2) NOT NULL, ts TIMESTAMPTZ NOT NULL);
-                    """;
-                await prepare.ExecuteNonQueryAsync(cancellationToken);
-            }
-
-            await using var insert = bulk.CreateCommand();
-            insert.CommandText = $"INSERT INTO {Table} SELECT id, k, name, amount, ts FROM src.{Table} WHERE id BETWEEN 1 AND {rows}";
-            var started = Stopwatch.GetTimestamp();
-            var inserted = await insert.ExecuteNonQueryAsync(cancellationToken);
-            bulkSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
-            if (inserted != rows)
-            {
-                throw new BenchException($"DuckDB's bulk insert wrote {inserted} rows, expected {rows}");
-            }
-        }
-
-        DestinationFile.Delete(bulkFile);
-        var bulkRate = rows / bulkSeconds;
-        Report.Line(Name, $"ceiling (b): DuckDB INSERT … SELECT of the same {rows:N0} rows (from the destination file, attached read-only) into a fresh keyed table in {bulkSeconds:0.00} s = {bulkRate:N0} rows/s");
-
-        var ceiling = Math.Min(binlogRate, bulkRate);
-        var ratio = ours / ceiling;
-        Report.Line(Name, $"ratio (live / the lower ceiling, {(binlogRate <= bulkRate ? "the binlog read" : "DuckDB's bulk insert")}): {ratio:0.00} (target >= 0.8)");
         // Catch-up: a backlog loaded with the worker stopped, drained by a fresh worker (the ceilings' situation: the
         // rows are already in the binlog and the load no longer shares the cores), start-up and JIT included.
         var catchUpRate = double.NaN;
-        var peakRss = final.PeakRssMb;
         if (catchUp)
         {
             await using var backlogSession = new MySqlConnection(connectionString);
@@ -235,11 +212,17 @@ internal static class MySqlStreamBench
                 throw new BenchException($"the destination holds {result[0]} of the {rows} catch-up rows");
             }
 
+            if (!liveRun)
+            {
+                loadRate = rows / backlog.Elapsed.TotalSeconds;
+                (binlogRate, decodedRate, bulkRate) = await CeilingsAsync(settings, server, backlog, duckDb, CatchUpFirstId, rows, cancellationToken);
+            }
+
             var launched = worker.LaunchedAt.ToUnixTimeMilliseconds() / 1000.0;
             var catchUpSeconds = result[2] - launched;
             catchUpRate = rows / catchUpSeconds;
             var drain = rows / (result[2] - result[1]);
-            Report.Line(Name, $"ours (catch-up): {rows:N0} rows in {catchUpSeconds:0.00} s from worker launch to the last destination commit = {catchUpRate:N0} rows/s ({catchUpRate / ceiling:0.00} of the lower ceiling); first commit {result[1] - launched:0.00} s after launch, first to last commit {drain:N0} rows/s; {result[3]:0} destination commits; worker CPU {caught.CpuSeconds:0.00} s, peak RSS {caught.PeakRssMb:0} MB");
+            Report.Line(Name, $"ours (catch-up): {rows:N0} rows in {catchUpSeconds:0.00} s from worker launch to the last destination commit = {catchUpRate:N0} rows/s ({catchUpRate / Math.Min(binlogRate, bulkRate):0.00} of the lower ceiling); first commit {result[1] - launched:0.00} s after launch, first to last commit {drain:N0} rows/s; {result[3]:0} destination commits; worker CPU {caught.CpuSeconds:0.00} s, peak RSS {caught.PeakRssMb:0} MB");
         }
 
         DestinationFile.Delete(duckDb);
@@ -248,15 +231,71 @@ internal static class MySqlStreamBench
             ("binlog_rows_per_s", binlogRate),
             ("duckdb_bulk_rows_per_s", bulkRate),
             ("ratio", ratio),
-            ("p50_s", lat[1]),
-            ("p99_s", lat[2]),
+            ("p50_s", p50),
+            ("p99_s", p99),
             ("peak_rss_mb", peakRss),
             ("latency_rows_per_s", achieved),
-            ("load_rows_per_s", rows / load.Elapsed.TotalSeconds),
+            ("load_rows_per_s", loadRate),
             ("binlog_decoded_rows_per_s", decodedRate),
             ("catchup_rows_per_s", catchUpRate),
-            ("catchup_ratio", catchUpRate / ceiling),
+            ("catchup_ratio", catchUpRate / Math.Min(binlogRate, bulkRate)),
             ("busy_before_pct", busyBefore));
+    }
+
+    /// <summary>
+    /// The two ceilings, with the worker stopped: (a) the server's binlog dump of <paramref name="load"/>'s byte range to a
+    /// client that writes nothing (and, for context, the same read decoding every row to text); (b) DuckDB inserting the
+    /// same rows (ids from <paramref name="firstId"/>, read from the destination file attached read-only) in one statement
+    /// into a fresh file's table with the same key.
+    /// </summary>
+    private static async Task<(double Binlog, double Decoded, double Bulk)> CeilingsAsync(
+        BenchSettings settings, MariaDbServer server, Load load, string duckDb, long firstId, long rows, CancellationToken cancellationToken)
+    {
+        var binlog = await ExternalTool.RunCheckedAsync("mariadb-binlog", [
+            "--read-from-remote-server", "--host=127.0.0.1", $"--port={server.Port}",
+            $"--user={MariaDbServer.AdminUser}", $"--password={MariaDbServer.AdminPassword}",
+            $"--start-position={load.StartPosition}", $"--stop-position={load.EndPosition}",
+            "--result-file=/dev/null", load.File], cancellationToken);
+        var binlogRate = rows / binlog.Elapsed.TotalSeconds;
+        var decoded = await ExternalTool.RunCheckedAsync("mariadb-binlog", [
+            "--read-from-remote-server", "--host=127.0.0.1", $"--port={server.Port}",
+            $"--user={MariaDbServer.AdminUser}", $"--password={MariaDbServer.AdminPassword}",
+            $"--start-position={load.StartPosition}", $"--stop-position={load.EndPosition}",
+            "--base64-output=DECODE-ROWS", "--verbose", "--result-file=/dev/null", load.File], cancellationToken);
+        var decodedRate = rows / decoded.Elapsed.TotalSeconds;
+        Report.Line(Name, $"ceiling (a): mariadb-binlog --read-from-remote-server read the same {rows:N0} rows ({(load.EndPosition - load.StartPosition) / 1048576.0:0} MB of binlog) in {binlog.Elapsed.TotalSeconds:0.00} s = {binlogRate:N0} rows/s (row events printed as base64 BINLOG statements, not decoded; process start included)");
+        Report.Line(Name, $"  for context: the same read with --base64-output=DECODE-ROWS --verbose (every row decoded and printed as text) took {decoded.Elapsed.TotalSeconds:0.00} s = {decodedRate:N0} rows/s");
+
+        var bulkFile = Path.Combine(settings.WorkDir, "bulk.duckdb");
+        DestinationFile.Delete(bulkFile);
+        double bulkSeconds;
+        await using (var bulk = new DuckDBConnection($"Data Source={bulkFile}"))
+        {
+            await bulk.OpenAsync(cancellationToken);
+            await using (var prepare = bulk.CreateCommand())
+            {
+                prepare.CommandText = $"""
+                    ATTACH '{duckDb}' AS src (READ_ONLY);
+                    CREATE TABLE {Table} (id BIGINT PRIMARY KEY, k INTEGER NOT NULL, name VARCHAR NOT NULL, amount DECIMAL(12,2) NOT NULL, ts TIMESTAMPTZ NOT NULL);
+                    """;
+                await prepare.ExecuteNonQueryAsync(cancellationToken);
+            }
+
+            await using var insert = bulk.CreateCommand();
+            insert.CommandText = $"INSERT INTO {Table} SELECT id, k, name, amount, ts FROM src.{Table} WHERE id BETWEEN {firstId} AND {firstId + rows - 1}";
+            var started = Stopwatch.GetTimestamp();
+            var inserted = await insert.ExecuteNonQueryAsync(cancellationToken);
+            bulkSeconds = Stopwatch.GetElapsedTime(started).TotalSeconds;
+            if (inserted != rows)
+            {
+                throw new BenchException($"DuckDB's bulk insert wrote {inserted} rows, expected {rows}");
+            }
+        }
+
+        DestinationFile.Delete(bulkFile);
+        var bulkRate = rows / bulkSeconds;
+        Report.Line(Name, $"ceiling (b): DuckDB INSERT … SELECT of the same {rows:N0} rows (from the destination file, attached read-only) into a fresh keyed table in {bulkSeconds:0.00} s = {bulkRate:N0} rows/s");
+        return (binlogRate, decodedRate, bulkRate);
     }
 
     private static long Inserted(PipelineProgressReport report) => report.Tables.Values.Sum(t => t.Inserted);

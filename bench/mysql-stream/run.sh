@@ -13,7 +13,8 @@
 # The mariadb-binlog read is repeated with --base64-output=DECODE-ROWS --verbose for context. Then a catch-up run:
 # 1,000,000 more rows loaded with the worker stopped, drained by a freshly started worker (the ceilings' situation).
 # Environment: BENCH_TRANSACTIONS, BENCH_ROWS_PER_TRANSACTION, BENCH_WARMUP_ROWS, BENCH_RATE, BENCH_SECONDS,
-# BENCH_WARMUP_SECONDS, BENCH_CATCHUP (1; 0 skips it), BENCH_MAX_BATCH_ROWS and BENCH_MAX_BATCH_DELAY_MS (delivery
+# BENCH_WARMUP_SECONDS, BENCH_CATCHUP (1; 0 skips it), BENCH_LIVE (1; 0 skips the live and latency runs: only the
+# catch-up, with the ceilings measured over its rows), BENCH_MAX_BATCH_ROWS and BENCH_MAX_BATCH_DELAY_MS (delivery
 # limits; the defaults otherwise), BENCH_KEEP (keep the scratch folder and the worker logs),
 # BENCH_WORKER_ENV_X=v.
 # Last line: BENCH mysql-stream rows_per_s=… binlog_rows_per_s=… duckdb_bulk_rows_per_s=… ratio=… p50_s=… p99_s=…

@@ -1,4 +1,5 @@
 using System.Collections.Concurrent;
+using System.Runtime.CompilerServices;
 using System.Threading.Channels;
 using Freshet.Contracts;
 using Freshet.DataPlane.Changes;
@@ -200,7 +201,10 @@ internal sealed partial class PipelineRunner(
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         var events = Channel.CreateBounded<SourceEvent>(new BoundedChannelOptions(8192) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         var items = Channel.CreateBounded<WriterItem>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
-        var batcher = new Batcher(_delivery, applied, resumePosition, _quarantined, progress, time, () => items.Reader.Count > 0);
+        // The writer is busy while it applies a batch or one waits for it: the batcher's next batch could not be written
+        // sooner anyway, so it grows instead of being cut (fewer, larger destination transactions when behind).
+        var applying = new StrongBox<bool>();
+        var batcher = new Batcher(_delivery, applied, resumePosition, _quarantined, progress, time, () => Volatile.Read(ref applying.Value) || items.Reader.Count > 0);
 
         var reading = Task.Run(async () =>
         {
@@ -228,7 +232,7 @@ internal sealed partial class PipelineRunner(
                 throw;
             }
         }, stop.Token);
-        var writing = Task.Run(() => WriteAsync(source, destination, items.Reader, stop.Token), stop.Token);
+        var writing = Task.Run(() => WriteAsync(source, destination, items.Reader, applying, stop.Token), stop.Token);
 
         var first = await Task.WhenAny(reading, batching, writing).ConfigureAwait(false);
         await stop.CancelAsync().ConfigureAwait(false);
@@ -243,7 +247,7 @@ internal sealed partial class PipelineRunner(
         }
     }
 
-    private async Task WriteAsync(IChangeSource source, IDestination destination, ChannelReader<WriterItem> items, CancellationToken cancellationToken)
+    private async Task WriteAsync(IChangeSource source, IDestination destination, ChannelReader<WriterItem> items, StrongBox<bool> applying, CancellationToken cancellationToken)
     {
         var resilience = Resilience();
         var failures = new Dictionary<TableId, int>();
@@ -273,6 +277,7 @@ internal sealed partial class PipelineRunner(
                     break;
                 case ApplyBatch apply:
                     var batch = apply.Batch;
+                    Volatile.Write(ref applying.Value, true);
                     while (true)
                     {
                         try
@@ -300,6 +305,7 @@ internal sealed partial class PipelineRunner(
                     }
 
                     failures.Clear();
+                    Volatile.Write(ref applying.Value, false);
                     if (batch.AcknowledgePosition is { } acknowledge)
                     {
                         await source.AcknowledgeAsync(acknowledge, cancellationToken).ConfigureAwait(false);

@@ -56,6 +56,34 @@ public sealed class BatcherTests
     }
 
     [Fact]
+    public async Task Run_WriterBusyAtTheRowLimit_BatchGrowsToTwiceTheLimitEndingOnACommit_AndIsCutAtTheLimitOnceTheWriterIsFree()
+    {
+        var busy = true;
+        var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 10, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => busy);
+        for (var position = 100; position <= 600; position += 100)
+        {
+            await WriteTransactionAsync(input, position, rows: 4);
+        }
+
+        // The 20th change reaches twice the limit: the batch ends at the commit before it (16 changes, 4 transactions).
+        var grown = await NextBatchAsync(output);
+        Assert.Equal(16, grown.Changes.Count);
+        Assert.Equal("end-400", grown.ResumePosition);
+        Assert.Equal((400L, long.MaxValue), grown.AppliedThrough);
+        await WaitUntilIdleAsync();
+        Assert.False(output.TryRead(out _));
+
+        // Writer free: the next change that reaches the limit cuts at the last commit, as a caught-up pipeline does.
+        busy = false;
+        await WriteTransactionAsync(input, position: 700, rows: 4);
+        var normal = await NextBatchAsync(output);
+        Assert.Equal(8, normal.Changes.Count);
+        Assert.Equal("end-600", normal.ResumePosition);
+        input.Complete();
+        await run;
+    }
+
+    [Fact]
     public async Task Run_TransactionLargerThanABatch_DeliveredInPartsThatKeepTheLastResumePosition()
     {
         var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 4, MaxBatchDelayMilliseconds: 200));

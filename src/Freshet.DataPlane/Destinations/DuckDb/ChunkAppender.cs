@@ -25,6 +25,9 @@ internal sealed unsafe class ChunkAppender : IDisposable
     private readonly DuckDBDataChunk _chunk;
     private readonly void*[] _data;
     private readonly IntPtr[] _vectors;
+
+    /// <summary>Each column's validity mask in the current chunk once a NULL made it writable; null before.</summary>
+    private readonly ulong*[] _validity;
     private ulong _rows;
     private int _column;
     private bool _closed;
@@ -38,6 +41,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
         _chunk = NativeMethods.DataChunks.DuckDBCreateDataChunk([.. types.Select(t => t.DangerousGetHandle())], (ulong)types.Length);
         _data = new void*[columns.Length];
         _vectors = new IntPtr[columns.Length];
+        _validity = new ulong*[columns.Length];
         BindVectors();
     }
 
@@ -100,8 +104,14 @@ internal sealed unsafe class ChunkAppender : IDisposable
         var row = _rows;
         if (value is null)
         {
-            NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[_column]);
-            var validity = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[_column]);
+            var validity = _validity[_column];
+            if (validity == null)
+            {
+                // Two native calls, once per column and chunk rather than for every NULL (a row's deleted-at is one).
+                NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[_column]);
+                validity = _validity[_column] = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[_column]);
+            }
+
             validity[row / 64] &= ~(1UL << (int)(row % 64));
         }
         else
@@ -499,6 +509,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
         {
             _vectors[i] = NativeMethods.DataChunks.DuckDBDataChunkGetVector(_chunk, i);
             _data[i] = NativeMethods.Vectors.DuckDBVectorGetData(_vectors[i]);
+            _validity[i] = null;
         }
     }
 

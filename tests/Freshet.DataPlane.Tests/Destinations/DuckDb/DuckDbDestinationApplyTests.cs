@@ -37,6 +37,41 @@ public sealed class DuckDbDestinationApplyTests
     }
 
     [Fact]
+    public async Task ApplyAsync_InsertsWhoseKeysStopAscending_StillFoldToOneRowPerKey()
+    {
+        using var file = new TempDuckDbFile();
+        var people = People();
+        await using var destination = await file.ReadyAsync(DeleteMode.Hard, people);
+
+        // The folder skips its key index while inserted keys ascend; a lower key, a key inserted again and an update
+        // of a key from that run must still meet the rows before them. New keys only, so the batch is appended
+        // directly: a key folded twice would land twice.
+        await destination.ApplyAsync(
+            Batch(
+                Insert(people, 10, 0, 1, "ann", "a"),
+                Insert(people, 10, 1, 5, "eve", "e"),
+                Insert(people, 10, 2, 9, "ivy", "i"),
+                Insert(people, 10, 3, 3, "cy", "c"),
+                Insert(people, 10, 4, 5, "eva", "e2"),
+                Update(people, 10, 5, 9, "ivo", "i2"),
+                Insert(people, 10, 6, 12, "lu", "l")),
+            CancellationToken.None);
+        // A run of ascending inserts ended by a delete of one of them.
+        await destination.ApplyAsync(
+            Batch(
+                Insert(people, 11, 0, 20, "tia", "t"),
+                Insert(people, 11, 1, 21, "uma", "u"),
+                Delete(people, 11, 2, 20),
+                Insert(people, 11, 3, 22, "vic", "v")),
+            CancellationToken.None);
+
+        Assert.Equal(
+            [Row(1, "ann", "a", 10, 0), Row(3, "cy", "c", 10, 3), Row(5, "eva", "e2", 10, 4), Row(9, "ivo", "i2", 10, 5),
+             Row(12, "lu", "l", 10, 6), Row(21, "uma", "u", 11, 1), Row(22, "vic", "v", 11, 3)],
+            await PeopleAsync(file));
+    }
+
+    [Fact]
     public async Task ApplyAsync_BatchTooLargeForTheMemoryLimit_GrowsTheLimitAndLandsEveryRow()
     {
         using var file = new TempDuckDbFile();
