@@ -64,7 +64,9 @@ internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
     /// <summary>Makes every issued token invalid (as if each had expired).</summary>
     public void RevokeAccessTokens() => _accessTokens.Clear();
 
-    public int IssuedTokens { get; private set; }
+    private int _issuedTokens;
+
+    public int IssuedTokens => Volatile.Read(ref _issuedTokens);
 
     /// <summary>Checks a token request and returns the issued token; throws <see cref="OAuthError"/>.</summary>
     public (string Token, int ExpiresIn) Exchange(string? grantType, string? assertion, Uri tokenUri)
@@ -80,7 +82,7 @@ internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
         var account = Validate(assertion, tokenUri);
         var token = "ya29.emulator-" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         _accessTokens[token] = (account, options.TimeProvider.GetUtcNow() + options.AccessTokenLifetime);
-        IssuedTokens++;
+        Interlocked.Increment(ref _issuedTokens);
         return (token, (int)options.AccessTokenLifetime.TotalSeconds);
     }
 
