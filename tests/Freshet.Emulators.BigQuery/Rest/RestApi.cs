@@ -52,10 +52,9 @@ internal sealed class RestApi(BigQueryEmulatorOptions options, DuckDbStore store
             return OAuthResult(new OAuthError("invalid_request", "The token request must be application/x-www-form-urlencoded."));
         }
         var form = await context.Request.ReadFormAsync(context.RequestAborted);
-        var tokenUri = new Uri($"{context.Request.Scheme}://{context.Request.Host}/token");
         try
         {
-            var (token, expiresIn) = accounts.Exchange(form["grant_type"].FirstOrDefault(), form["assertion"].FirstOrDefault(), tokenUri);
+            var (token, expiresIn) = accounts.Exchange(form["grant_type"].FirstOrDefault(), form["assertion"].FirstOrDefault());
             return Results.Json(new { access_token = token, expires_in = expiresIn, token_type = "Bearer" });
         }
         catch (OAuthError error)
