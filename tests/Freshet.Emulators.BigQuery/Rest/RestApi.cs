@@ -266,7 +266,7 @@ internal sealed class RestApi(BigQueryEmulatorOptions options, DuckDbStore store
         {
             response["numDmlAffectedRows"] = affected.ToString(CultureInfo.InvariantCulture);
         }
-        var end = maxResults is { } max ? Math.Min(result.Rows.Count, pageStart + max) : result.Rows.Count;
+        var end = Math.Min(result.Rows.Count, pageStart + Math.Min(maxResults ?? int.MaxValue, options.PageRowLimit));
         var rows = new JsonArray();
         for (var r = pageStart; r < end; r++)
         {

@@ -239,7 +239,8 @@ public sealed class BigQueryClientTests
     public async Task Rest_RetriesAfterRetryAfter_AndFollowsIncompleteQueriesAndPages()
     {
         var clock = new RecordingTimeProvider();
-        await using var bq = await BigQueryTestProject.StartAsync(time: clock);
+        // Two rows per page: the three rows come in two pages.
+        await using var bq = await BigQueryTestProject.StartAsync(time: clock, emulatorOptions: new BigQueryEmulatorOptions { PageRowLimit = 2 });
         await bq.Tokens.GetTokenAsync(renew: false, default);
         bq.Emulator.InjectFaults(FaultTarget.Rest, FaultKind.Throttled, 1, TimeSpan.FromSeconds(1));
         bq.Emulator.AnswerQueriesIncomplete(1);
