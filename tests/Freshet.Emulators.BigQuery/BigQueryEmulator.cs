@@ -97,9 +97,12 @@ public sealed class BigQueryEmulator : IAsyncDisposable
     /// <summary>Invalidates every issued access token (as if they had all expired).</summary>
     public void RevokeAccessTokens() => _accounts.RevokeAccessTokens();
 
-    /// <summary>The next <paramref name="count"/> REST calls or AppendRows requests fail with a retryable error.</summary>
-    public void InjectFaults(FaultTarget target, FaultKind kind, int count, TimeSpan? retryAfter = null) =>
-        _faults.Add(target, kind, count, retryAfter ?? TimeSpan.FromMilliseconds(200));
+    /// <summary>
+    /// <paramref name="count"/> REST calls or AppendRows requests fail with a retryable error, starting after
+    /// <paramref name="afterRequests"/> more have been served normally.
+    /// </summary>
+    public void InjectFaults(FaultTarget target, FaultKind kind, int count, TimeSpan? retryAfter = null, int afterRequests = 0) =>
+        _faults.Add(target, kind, count, retryAfter ?? TimeSpan.FromMilliseconds(200), afterRequests);
 
     /// <summary>The next <paramref name="count"/> jobs.query answers say jobComplete=false (rows via getQueryResults).</summary>
     public void AnswerQueriesIncomplete(int count) => _rest.AnswerIncomplete(count);

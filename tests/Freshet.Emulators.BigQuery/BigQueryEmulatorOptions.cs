@@ -15,6 +15,12 @@ public sealed class BigQueryEmulatorOptions
     /// <summary>Largest AppendRowsRequest accepted (storage.proto: "must be less than 10 MB").</summary>
     public int MaxAppendRequestBytes { get; set; } = 10 * 1000 * 1000;
 
+    /// <summary>
+    /// Rows per page of a query answer when the request sets no maxResults. BigQuery cuts pages at about 10 MB; a row
+    /// count keeps tests small and deterministic.
+    /// </summary>
+    public int PageRowLimit { get; set; } = 100_000;
+
     /// <summary>Lifetime of the access tokens the token endpoint issues (Google: one hour).</summary>
     public TimeSpan AccessTokenLifetime { get; set; } = TimeSpan.FromHours(1);
 

@@ -30,10 +30,14 @@ internal sealed class FaultPlan
         [FaultTarget.Storage] = new(),
     };
 
-    public void Add(FaultTarget target, FaultKind kind, int count, TimeSpan retryAfter)
+    private readonly Dictionary<FaultTarget, int> _passFirst = new() { [FaultTarget.Rest] = 0, [FaultTarget.Storage] = 0 };
+
+    /// <summary>Queues <paramref name="count"/> faults that start after <paramref name="afterRequests"/> more requests have passed.</summary>
+    public void Add(FaultTarget target, FaultKind kind, int count, TimeSpan retryAfter, int afterRequests = 0)
     {
         lock (_lock)
         {
+            _passFirst[target] = afterRequests;
             for (var i = 0; i < count; i++)
             {
                 _queued[target].Enqueue((kind, retryAfter));
@@ -45,6 +49,11 @@ internal sealed class FaultPlan
     {
         lock (_lock)
         {
+            if (_queued[target].Count > 0 && _passFirst[target] > 0)
+            {
+                _passFirst[target]--;
+                return null;
+            }
             return _queued[target].TryDequeue(out var fault) ? fault : null;
         }
     }

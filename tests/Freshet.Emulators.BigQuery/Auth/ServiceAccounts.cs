@@ -64,10 +64,12 @@ internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
     /// <summary>Makes every issued token invalid (as if each had expired).</summary>
     public void RevokeAccessTokens() => _accessTokens.Clear();
 
-    public int IssuedTokens { get; private set; }
+    private int _issuedTokens;
+
+    public int IssuedTokens => Volatile.Read(ref _issuedTokens);
 
     /// <summary>Checks a token request and returns the issued token; throws <see cref="OAuthError"/>.</summary>
-    public (string Token, int ExpiresIn) Exchange(string? grantType, string? assertion, Uri tokenUri)
+    public (string Token, int ExpiresIn) Exchange(string? grantType, string? assertion)
     {
         if (grantType != JwtBearerGrant)
         {
@@ -77,10 +79,10 @@ internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
         {
             throw new OAuthError("invalid_request", "Missing required parameter: assertion");
         }
-        var account = Validate(assertion, tokenUri);
+        var account = Validate(assertion);
         var token = "ya29.emulator-" + Convert.ToBase64String(RandomNumberGenerator.GetBytes(32)).TrimEnd('=').Replace('+', '-').Replace('/', '_');
         _accessTokens[token] = (account, options.TimeProvider.GetUtcNow() + options.AccessTokenLifetime);
-        IssuedTokens++;
+        Interlocked.Increment(ref _issuedTokens);
         return (token, (int)options.AccessTokenLifetime.TotalSeconds);
     }
 
@@ -95,7 +97,7 @@ internal sealed class ServiceAccounts(BigQueryEmulatorOptions options)
         return _accessTokens.TryGetValue(token, out var entry) && entry.ExpiresAt > options.TimeProvider.GetUtcNow() ? entry.Account : null;
     }
 
-    private string Validate(string assertion, Uri tokenUri)
+    private string Validate(string assertion)
     {
         var parts = assertion.Split('.');
         if (parts.Length != 3)

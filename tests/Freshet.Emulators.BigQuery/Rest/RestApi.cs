@@ -52,10 +52,9 @@ internal sealed class RestApi(BigQueryEmulatorOptions options, DuckDbStore store
             return OAuthResult(new OAuthError("invalid_request", "The token request must be application/x-www-form-urlencoded."));
         }
         var form = await context.Request.ReadFormAsync(context.RequestAborted);
-        var tokenUri = new Uri($"{context.Request.Scheme}://{context.Request.Host}/token");
         try
         {
-            var (token, expiresIn) = accounts.Exchange(form["grant_type"].FirstOrDefault(), form["assertion"].FirstOrDefault(), tokenUri);
+            var (token, expiresIn) = accounts.Exchange(form["grant_type"].FirstOrDefault(), form["assertion"].FirstOrDefault());
             return Results.Json(new { access_token = token, expires_in = expiresIn, token_type = "Bearer" });
         }
         catch (OAuthError error)
@@ -267,7 +266,7 @@ internal sealed class RestApi(BigQueryEmulatorOptions options, DuckDbStore store
         {
             response["numDmlAffectedRows"] = affected.ToString(CultureInfo.InvariantCulture);
         }
-        var end = maxResults is { } max ? Math.Min(result.Rows.Count, pageStart + max) : result.Rows.Count;
+        var end = Math.Min(result.Rows.Count, pageStart + Math.Min(maxResults ?? int.MaxValue, options.PageRowLimit));
         var rows = new JsonArray();
         for (var r = pageStart; r < end; r++)
         {

@@ -28,7 +28,7 @@ internal sealed class AppendRowsService(BigQueryEmulatorOptions options, DuckDbS
             throw new RpcException(new Grpc.Core.Status(StatusCode.Unauthenticated,
                 "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential."));
         }
-        statistics.Connections++;
+        statistics.Connected();
         string? streamName = null;
         RowLayout? layout = null;
         var target = (Dataset: "", Table: "");
@@ -103,14 +103,13 @@ internal sealed class AppendRowsService(BigQueryEmulatorOptions options, DuckDbS
             }
             if (response.RowErrors.Count > 0)
             {
-                statistics.RejectedRequests++;
+                statistics.Rejected();
                 response.Error = new Status { Code = (int)Code.InvalidArgument, Message = $"Errors found while processing rows. {response.RowErrors.Count} row(s) rejected; none of the request's rows were written." };
             }
             else
             {
                 await store.ApplyAsync(table, rows, layout.HasChangeType, context.CancellationToken);
-                statistics.AppendedRequests++;
-                statistics.Rows += rows.Count;
+                statistics.Appended(rows.Count);
                 response.AppendResult = new AppendRowsResponse.Types.AppendResult();
             }
             await responseStream.WriteAsync(response, context.CancellationToken);
@@ -164,11 +163,26 @@ internal sealed class AppendRowsService(BigQueryEmulatorOptions options, DuckDbS
 /// <summary>What the Storage Write service has seen (for tests: how many connections and requests a writer used).</summary>
 public sealed class StorageStatistics
 {
-    public int Connections { get; internal set; }
+    private int _connections;
+    private int _appendedRequests;
+    private int _rejectedRequests;
+    private long _rows;
 
-    public int AppendedRequests { get; internal set; }
+    public int Connections => Volatile.Read(ref _connections);
 
-    public int RejectedRequests { get; internal set; }
+    public int AppendedRequests => Volatile.Read(ref _appendedRequests);
 
-    public long Rows { get; internal set; }
+    public int RejectedRequests => Volatile.Read(ref _rejectedRequests);
+
+    public long Rows => Interlocked.Read(ref _rows);
+
+    internal void Connected() => Interlocked.Increment(ref _connections);
+
+    internal void Appended(int rows)
+    {
+        Interlocked.Increment(ref _appendedRequests);
+        Interlocked.Add(ref _rows, rows);
+    }
+
+    internal void Rejected() => Interlocked.Increment(ref _rejectedRequests);
 }

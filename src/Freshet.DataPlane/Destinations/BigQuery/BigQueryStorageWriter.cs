@@ -1,3 +1,4 @@
+using System.Runtime.CompilerServices;
 using Freshet.BigQuery.Storage.V1;
 using Google.Protobuf;
 using Google.Rpc;
@@ -64,13 +65,14 @@ public sealed partial class BigQueryStorageWriter : IDisposable
         }
         var stream = DefaultStream(_options.ProjectId, dataset, table);
         var requests = Cut(table, schema, rows);
-        var acknowledged = 0;
+        // Requests acknowledged so far, across attempts: a retry starts after them.
+        var acknowledged = new StrongBox<int>(0);
         var renewToken = false;
         await _resilience.ExecuteAsync(async token =>
         {
             try
             {
-                acknowledged = await SendAsync(stream, table, schema, requests, acknowledged, renewToken, token).ConfigureAwait(false);
+                await SendAsync(stream, table, schema, requests, acknowledged, renewToken, token).ConfigureAwait(false);
             }
             catch (BigQueryException exception) when (exception.HttpStatus == 401 && !renewToken)
             {
@@ -116,9 +118,10 @@ public sealed partial class BigQueryStorageWriter : IDisposable
         return requests;
     }
 
-    private async Task<int> SendAsync(string stream, string table, StorageWriteRows schema, List<(int FirstRow, ProtoRows Rows)> requests, int from,
+    private async Task SendAsync(string stream, string table, StorageWriteRows schema, List<(int FirstRow, ProtoRows Rows)> requests, StrongBox<int> acknowledged,
         bool renewToken, CancellationToken cancellationToken)
     {
+        var from = acknowledged.Value;
         var headers = new Metadata
         {
             { "authorization", "Bearer " + await _tokens.GetTokenAsync(renewToken, cancellationToken).ConfigureAwait(false) },
@@ -130,7 +133,6 @@ public sealed partial class BigQueryStorageWriter : IDisposable
         ConnectionsOpened++;
         using var call = _client.AppendRows(headers, cancellationToken: stop.Token);
         var sending = SendAllAsync(call, stream, schema, requests, from, stop.Token);
-        var acknowledged = from;
         try
         {
             for (var i = from; i < requests.Count; i++)
@@ -148,10 +150,9 @@ public sealed partial class BigQueryStorageWriter : IDisposable
                 {
                     throw FromStatus(table, (StatusCode)response.Error.Code, response.Error.Message, RetryDelayOf(response.Error));
                 }
-                acknowledged = i + 1;
+                acknowledged.Value = i + 1;
             }
             await sending.ConfigureAwait(false);
-            return acknowledged;
         }
         catch (RpcException exception) when (!cancellationToken.IsCancellationRequested)
         {

@@ -189,6 +189,23 @@ public sealed class BigQueryClientTests
     }
 
     [Fact]
+    public async Task StorageWrite_ConnectionLostMidCall_ResumesAfterTheAcknowledgedRequests_WithoutDuplicates()
+    {
+        await using var bq = await BigQueryTestProject.StartAsync(o => o with { MaxAppendRequestBytes = 64 * 1024 + 20_000 });
+        BigQueryColumn[] columns = [new("id", "INT64", null, null, true, ProtoEncoding.Int64), new("body", "STRING", null, null, false, ProtoEncoding.String)];
+        await bq.Rest.CreateTableAsync("freshet", "log", columns, [], null, default);
+        // Plain appends (no CDC): a request sent twice would show as duplicate rows.
+        var batch = Enumerable.Range(0, 60).Select(i => new StorageWriteRow([(long)i, new string('x', 1000)])).ToList();
+        bq.Emulator.InjectFaults(FaultTarget.Storage, FaultKind.Unavailable, 1, TimeSpan.FromMilliseconds(50), afterRequests: 2);
+
+        await bq.Writer.AppendAsync("freshet", "log", new StorageWriteRows(columns, changeData: false), batch, default);
+        var count = await bq.Rest.QueryAsync("SELECT COUNT(*), COUNT(DISTINCT id) FROM freshet.log", null, default);
+
+        Assert.Equal<IEnumerable<string?>>(["60", "60"], count.Rows[0]);
+        Assert.Equal(2, bq.Writer.ConnectionsOpened);
+    }
+
+    [Fact]
     public async Task StorageWrite_RowsThatDoNotFit_AreReportedByTheirPositionInTheCallersList()
     {
         await using var bq = await BigQueryTestProject.StartAsync();
@@ -222,7 +239,8 @@ public sealed class BigQueryClientTests
     public async Task Rest_RetriesAfterRetryAfter_AndFollowsIncompleteQueriesAndPages()
     {
         var clock = new RecordingTimeProvider();
-        await using var bq = await BigQueryTestProject.StartAsync(time: clock);
+        // Two rows per page: the three rows come in two pages.
+        await using var bq = await BigQueryTestProject.StartAsync(time: clock, emulatorOptions: new BigQueryEmulatorOptions { PageRowLimit = 2 });
         await bq.Tokens.GetTokenAsync(renew: false, default);
         bq.Emulator.InjectFaults(FaultTarget.Rest, FaultKind.Throttled, 1, TimeSpan.FromSeconds(1));
         bq.Emulator.AnswerQueriesIncomplete(1);

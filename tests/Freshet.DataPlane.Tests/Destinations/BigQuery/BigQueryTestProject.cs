@@ -33,9 +33,10 @@ internal sealed class BigQueryTestProject : IAsyncDisposable
 
     public BigQueryStorageWriter Writer { get; }
 
-    public static async Task<BigQueryTestProject> StartAsync(Func<BigQueryClientOptions, BigQueryClientOptions>? configure = null, TimeProvider? time = null)
+    public static async Task<BigQueryTestProject> StartAsync(Func<BigQueryClientOptions, BigQueryClientOptions>? configure = null, TimeProvider? time = null,
+        BigQueryEmulatorOptions? emulatorOptions = null)
     {
-        var emulator = await BigQueryEmulator.StartAsync();
+        var emulator = await BigQueryEmulator.StartAsync(emulatorOptions);
         var options = new BigQueryClientOptions
         {
             ProjectId = emulator.Options.ProjectId,
