@@ -133,7 +133,16 @@ internal sealed record SnowflakeDestinationSettings
         string? fingerprint = null;
         if (endpoint.Secrets.GetValueOrDefault("private_key") is { Length: > 0 } pem)
         {
-            var key = SnowflakeKeyPairTokenSource.LoadPrivateKey(pem, endpoint.Secrets.GetValueOrDefault("private_key_passphrase"));
+            System.Security.Cryptography.RSA key;
+            try
+            {
+                key = SnowflakeKeyPairTokenSource.LoadPrivateKey(pem, endpoint.Secrets.GetValueOrDefault("private_key_passphrase"));
+            }
+            catch (ArgumentException e)
+            {
+                throw new ArgumentException($"The Snowflake connection is not usable: secret 'private_key': {e.Message}", e);
+            }
+
             var keyPair = new SnowflakeKeyPairTokenSource(settings.Account, settings.User, key, time);
             tokens = keyPair;
             ownedTokens = keyPair;

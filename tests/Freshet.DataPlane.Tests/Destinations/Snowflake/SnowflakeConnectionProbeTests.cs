@@ -47,7 +47,7 @@ public sealed class SnowflakeConnectionProbeTests
         Assert.Contains("002043", database[1].Detail, StringComparison.Ordinal);
         Assert.Contains("database NOPE", database[1].Fix, StringComparison.Ordinal);
         Assert.Equal(ConnectionProbeStatus.Failed, key[0].Status);
-        Assert.Contains("private key could not be read", key[0].Detail, StringComparison.Ordinal);
+        Assert.Contains("secret 'private_key'", key[0].Detail, StringComparison.Ordinal);
         Assert.All(key.Skip(1), c => Assert.Equal(ConnectionProbeStatus.Skipped, c.Status));
     }
 

@@ -102,6 +102,34 @@ public sealed class SnowflakeDestinationTests
     }
 
     [Fact]
+    public async Task Resnapshot_EmptiesTheTableAndItsChunks_RecordsTheRequestOnce_AndAWholeSnapshotClearsTheAppliedPoint()
+    {
+        await using var account = await SnowflakeTestAccount.StartAsync();
+        await using var destination = await ReadyAsync(account, epoch: 1, tables: [Items, Prices]);
+        await destination.BeginSnapshotAsync([Items, Prices], "first plan", CancellationToken.None);
+        await destination.CopySnapshotChunkAsync(Items, new SnapshotChunk(0, 7, SnapshotTakenAt), new[] { new object?[] { 1, "one", "b", 1 } }.ToAsyncEnumerable(), CancellationToken.None);
+        await destination.CopySnapshotChunkAsync(Prices, new SnapshotChunk(0, 7, SnapshotTakenAt), new[] { new object?[] { 1, 1.5m } }.ToAsyncEnumerable(), CancellationToken.None);
+        await destination.FinishSnapshotAsync("after-first", CancellationToken.None);
+        await destination.ApplyAsync(Batch(Insert(Items, 10, 0, 2, "two", "b", 2)), CancellationToken.None);
+        var request = Guid.NewGuid();
+
+        await destination.BeginSnapshotAsync([Items], "again", [request], CancellationToken.None);
+        await destination.BeginSnapshotAsync([Items], "again", [request], CancellationToken.None);
+        var during = await destination.ClaimAsync(CancellationToken.None);
+        var chunks = await destination.ReadCompletedChunksAsync(CancellationToken.None);
+        await destination.FinishSnapshotAsync("after-whole", restartsStream: true, CancellationToken.None);
+        var after = await destination.ClaimAsync(CancellationToken.None);
+
+        Assert.Empty(await RowsAsync(account, "items"));
+        Assert.Single(await account.Emulator.QueryAsync("""SELECT * FROM "FRESHET"."PUBLIC"."prices" """));
+        Assert.Equal((Prices.Source, 0), Assert.Single(chunks));
+        Assert.Equal(request, Assert.Single(await destination.ReadHandledResnapshotsAsync(CancellationToken.None)));
+        Assert.Equal(1L, Convert.ToInt64((await account.Emulator.QueryAsync($"""SELECT count(*) FROM "FRESHET"."PUBLIC"."{MetadataColumns.ResnapshotTable}" """)).Single()[0], CultureInfo.InvariantCulture));
+        Assert.Equal(("again", 10L), (during.Snapshot, during.AppliedPosition));
+        Assert.Equal(((string?)null, "after-whole", 0L, 0L), (after.Snapshot, after.Position, after.AppliedPosition, after.AppliedSequence));
+    }
+
+    [Fact]
     public async Task HigherEpochClaims_TheOlderPlacementCanNoLongerWriteAnything()
     {
         await using var account = await SnowflakeTestAccount.StartAsync();
