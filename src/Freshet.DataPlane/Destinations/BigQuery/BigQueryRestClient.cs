@@ -269,7 +269,7 @@ public sealed class BigQueryRestClient
             {
                 // A proxy's HTML error page: judged by its status alone.
             }
-            return (response.StatusCode, json, RetryAfterOf(response));
+            return (response.StatusCode, json, RetryAfter.Of(response, _time));
         }
         catch (HttpRequestException exception)
         {
@@ -293,19 +293,4 @@ public sealed class BigQueryRestClient
     }
 
     private static BigQueryException Protocol(string what) => new($"The BigQuery API sent {what}.", 200, null, isRetryable: false);
-
-    private TimeSpan? RetryAfterOf(HttpResponseMessage response)
-    {
-        var header = response.Headers.RetryAfter;
-        if (header?.Delta is { } delta)
-        {
-            return delta;
-        }
-        if (header?.Date is { } date)
-        {
-            var wait = date - _time.GetUtcNow();
-            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-        }
-        return null;
-    }
 }

@@ -224,7 +224,7 @@ public sealed partial class SnowflakeSqlClient
                 // A proxy's HTML error page with a JSON content type: judged by its status alone.
             }
         }
-        return (response.StatusCode, json, RetryAfterOf(response));
+        return (response.StatusCode, json, RetryAfter.Of(response, _time));
     }
 
     // A 401 on a cached token is answered once with a freshly minted one (a clock step or a key rotation can invalidate a
@@ -323,21 +323,6 @@ public sealed partial class SnowflakeSqlClient
 
     private static SnowflakeException Protocol(string what) =>
         new($"The Snowflake SQL API sent {what}.", 200, null, null, null, isRetryable: false);
-
-    private TimeSpan? RetryAfterOf(HttpResponseMessage response)
-    {
-        var header = response.Headers.RetryAfter;
-        if (header?.Delta is { } delta)
-        {
-            return delta;
-        }
-        if (header?.Date is { } date)
-        {
-            var wait = date - _time.GetUtcNow();
-            return wait > TimeSpan.Zero ? wait : TimeSpan.Zero;
-        }
-        return null;
-    }
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Snowflake request retried (attempt {Attempt}, after {Delay}): {Reason}")]
     private static partial void LogRetry(ILogger logger, int attempt, TimeSpan delay, string reason);
