@@ -20,9 +20,9 @@ public sealed class BatcherTests
         var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 200));
         await WriteTransactionAsync(input, position: 100, rows: 3);
         await WriteTransactionAsync(input, position: 200, rows: 2);
-        await input.WriteAsync(Change(300, 1));
+        await input.Writer.WriteAsync(Change(300, 1));
 
-        await WaitUntilIdleAsync();
+        await WaitUntilIdleAsync(input);
         Assert.False(output.TryRead(out _));
         time.Advance(TimeSpan.FromMilliseconds(250));
 
@@ -31,7 +31,7 @@ public sealed class BatcherTests
         Assert.Equal("end-200", batch.ResumePosition);
         Assert.Equal((200L, long.MaxValue), batch.AppliedThrough);
         Assert.Equal(200UL, batch.AcknowledgePosition);
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
@@ -41,17 +41,17 @@ public sealed class BatcherTests
         var busy = true;
         var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 200), writerBusy: () => busy);
         await WriteTransactionAsync(input, position: 100, rows: 3);
-        await WaitUntilIdleAsync();
+        await WaitUntilIdleAsync(input);
         time.Advance(TimeSpan.FromMilliseconds(250));
         await WriteTransactionAsync(input, position: 200, rows: 2);
-        await WaitUntilIdleAsync();
+        await WaitUntilIdleAsync(input);
         Assert.False(output.TryRead(out _));
 
         busy = false;
         var batch = await NextBatchAsync(output);
         Assert.Equal(5, batch.Changes.Count);
         Assert.Equal("end-200", batch.ResumePosition);
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
@@ -70,7 +70,7 @@ public sealed class BatcherTests
         Assert.Equal(16, grown.Changes.Count);
         Assert.Equal("end-400", grown.ResumePosition);
         Assert.Equal((400L, long.MaxValue), grown.AppliedThrough);
-        await WaitUntilIdleAsync();
+        await WaitUntilIdleAsync(input);
         Assert.False(output.TryRead(out _));
 
         // Writer free: the next change that reaches the limit cuts at the last commit, as a caught-up pipeline does.
@@ -79,7 +79,7 @@ public sealed class BatcherTests
         var normal = await NextBatchAsync(output);
         Assert.Equal(8, normal.Changes.Count);
         Assert.Equal("end-600", normal.ResumePosition);
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
@@ -90,7 +90,7 @@ public sealed class BatcherTests
         await WriteTransactionAsync(input, position: 100, rows: 1);
         for (var sequence = 1; sequence <= 9; sequence++)
         {
-            await input.WriteAsync(Change(500, sequence));
+            await input.Writer.WriteAsync(Change(500, sequence));
         }
 
         var first = await NextBatchAsync(output);
@@ -101,7 +101,7 @@ public sealed class BatcherTests
         Assert.Equal("end-100", part.ResumePosition);
         Assert.Equal((500L, 4L), part.AppliedThrough);
         Assert.Null(part.AcknowledgePosition);
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
@@ -111,16 +111,16 @@ public sealed class BatcherTests
         var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 100), applied: (500, 4));
         for (var sequence = 1; sequence <= 6; sequence++)
         {
-            await input.WriteAsync(Change(500, sequence));
+            await input.Writer.WriteAsync(Change(500, sequence));
         }
 
-        await input.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(500, "end-500", 500, DateTimeOffset.UnixEpoch)));
-        await WaitUntilIdleAsync();
+        await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(500, "end-500", 500, DateTimeOffset.UnixEpoch)));
+        await WaitUntilIdleAsync(input);
         time.Advance(TimeSpan.FromMilliseconds(150));
 
         var batch = await NextBatchAsync(output);
         Assert.Equal([5L, 6L], batch.Changes.Select(c => c.Sequence));
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
@@ -128,14 +128,14 @@ public sealed class BatcherTests
     public async Task Run_SchemaChangeMidTransaction_EarlierChangesGoFirstThenTheNewShape()
     {
         var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 200));
-        await input.WriteAsync(Change(100, 1));
-        await input.WriteAsync(SourceEvent.ForSchema(Table));
-        await input.WriteAsync(Change(100, 2));
+        await input.Writer.WriteAsync(Change(100, 1));
+        await input.Writer.WriteAsync(SourceEvent.ForSchema(Table));
+        await input.Writer.WriteAsync(Change(100, 2));
 
         var before = await NextBatchAsync(output);
         Assert.Single(before.Changes);
         Assert.IsType<ApplySchema>(await output.ReadAsync());
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
@@ -149,7 +149,7 @@ public sealed class BatcherTests
 
         await WriteTransactionAsync(input, position: 100, rows: 5); // a replay: at the applied point
         await WriteTransactionAsync(input, position: 200, rows: 8);
-        await WaitUntilIdleAsync();
+        await WaitUntilIdleAsync(input);
         time.Advance(TimeSpan.FromSeconds(2));
 
         var report = progress.Report();
@@ -157,11 +157,11 @@ public sealed class BatcherTests
         Assert.True(report.ReadBytesPerSecond > 0);
         Assert.Equal(0, report.RowsPerSecond);
         Assert.False(output.TryRead(out _));
-        input.Complete();
+        input.Writer.Complete();
         await run;
     }
 
-    private static (ChannelWriter<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
+    private static (Channel<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
         DeliverySpec delivery, (long, long) applied = default, Func<bool>? writerBusy = null, FakeTimeProvider? time = null, PipelineProgress? progress = null)
     {
         time ??= new FakeTimeProvider(DateTimeOffset.UnixEpoch);
@@ -169,17 +169,17 @@ public sealed class BatcherTests
         var output = Channel.CreateUnbounded<WriterItem>();
         var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), progress ?? new PipelineProgress(Guid.NewGuid(), 1, time), time, writerBusy);
         var run = Task.Run(() => batcher.RunAsync(input.Reader, output.Writer, CancellationToken.None));
-        return (input.Writer, output.Reader, time, run);
+        return (input, output.Reader, time, run);
     }
 
-    private static async Task WriteTransactionAsync(ChannelWriter<SourceEvent> input, long position, int rows)
+    private static async Task WriteTransactionAsync(Channel<SourceEvent> channel, long position, int rows)
     {
         for (var sequence = 1; sequence <= rows; sequence++)
         {
-            await input.WriteAsync(Change(position, sequence));
+            await channel.Writer.WriteAsync(Change(position, sequence));
         }
 
-        await input.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(position, $"end-{position}", (ulong)position, DateTimeOffset.UnixEpoch)));
+        await channel.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(position, $"end-{position}", (ulong)position, DateTimeOffset.UnixEpoch)));
     }
 
     private static SourceEvent Change(long position, long sequence) => SourceEvent.ForChange(new RowChange
@@ -199,6 +199,19 @@ public sealed class BatcherTests
         return Assert.IsType<ApplyBatch>(await output.ReadAsync(timeout.Token)).Batch;
     }
 
-    /// <summary>Lets the batcher drain its input before the fake clock moves.</summary>
-    private static Task WaitUntilIdleAsync() => Task.Delay(100);
+    /// <summary>
+    /// Lets the batcher take in everything written before the fake clock moves: it stamps a batch's start with the clock
+    /// when it reads the first change, so a change read after the clock moved would make the batch due later than the
+    /// test means. A fixed pause was not always enough on a loaded machine.
+    /// </summary>
+    private static async Task WaitUntilIdleAsync(Channel<SourceEvent> input)
+    {
+        while (input.Reader.Count > 0)
+        {
+            await Task.Delay(5);
+        }
+
+        // The last event read is handled right after it leaves the channel, without waiting on anything.
+        await Task.Delay(50);
+    }
 }
