@@ -1,12 +1,7 @@
-using Microsoft.Extensions.Logging;
-using Polly;
-using Polly.CircuitBreaker;
-using Polly.Retry;
-
 namespace Freshet.DataPlane.Destinations.BigQuery;
 
 /// <summary>Where the BigQuery APIs are and how hard to try.</summary>
-public sealed record BigQueryClientOptions
+public sealed record BigQueryClientOptions : IWarehouseRetryOptions
 {
     public static readonly Uri DefaultRestEndpoint = new("https://bigquery.googleapis.com/");
     public static readonly Uri DefaultStorageEndpoint = new("https://bigquerystorage.googleapis.com/");
@@ -46,45 +41,4 @@ public sealed record BigQueryClientOptions
     public TimeSpan QueryWait { get; init; } = TimeSpan.FromSeconds(10);
 
     public string UserAgent { get; init; } = "Freshet/1.0";
-}
-
-/// <summary>The retry and breaker pipeline shared by the REST and Storage Write clients.</summary>
-internal static partial class BigQueryResilience
-{
-    public static ResiliencePipeline Build(BigQueryClientOptions options, TimeProvider time, ILogger logger)
-    {
-        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
-        if (options.MaxRetryAttempts > 0)
-        {
-            builder.AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<BigQueryException>(e => e.IsRetryable),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryDelay,
-                MaxDelay = options.MaxRetryDelay,
-                MaxRetryAttempts = options.MaxRetryAttempts,
-                // The service's delay (Retry-After, RetryInfo) wins over our backoff.
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is BigQueryException { RetryAfter: { } after } ? after : (TimeSpan?)null),
-                OnRetry = args =>
-                {
-                    LogRetry(logger, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message ?? "");
-                    return ValueTask.CompletedTask;
-                },
-            });
-        }
-        return builder
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<BigQueryException>(e => e.IsRetryable),
-                FailureRatio = 0.9,
-                MinimumThroughput = options.CircuitBreakerMinimumThroughput,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = options.CircuitBreakDuration,
-            })
-            .Build();
-    }
-
-    [LoggerMessage(Level = LogLevel.Warning, Message = "BigQuery call retried (attempt {Attempt}, after {Delay}): {Reason}")]
-    private static partial void LogRetry(ILogger logger, int attempt, TimeSpan delay, string reason);
 }

@@ -4,7 +4,7 @@ namespace Freshet.DataPlane.Destinations.BigQuery;
 /// A failure BigQuery reported (REST status and reason, or a gRPC status of the Storage Write API), or a transport failure
 /// on the way to it, with whether trying again can succeed and how long the service asked to wait.
 /// </summary>
-public class BigQueryException : Exception
+public class BigQueryException : Exception, IWarehouseFailure
 {
     public BigQueryException(string message, int httpStatus, string? reason, bool isRetryable, TimeSpan? retryAfter = null, Exception? inner = null)
         : base(message, inner)

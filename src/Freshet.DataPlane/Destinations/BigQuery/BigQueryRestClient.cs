@@ -49,18 +49,8 @@ public sealed class BigQueryRestClient
         _options = options;
         _tokens = tokens;
         _time = time;
-        _resilience = BigQueryResilience.Build(options, time, logger ?? NullLogger.Instance);
+        _resilience = WarehouseHttp.Resilience<BigQueryException>(options, "BigQuery", time, logger ?? NullLogger.Instance);
     }
-
-    public static HttpClient CreateHttpClient(Uri endpoint) => new(new SocketsHttpHandler
-    {
-        AutomaticDecompression = DecompressionMethods.All,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-    })
-    {
-        BaseAddress = endpoint,
-        Timeout = TimeSpan.FromMinutes(2),
-    };
 
     private string ProjectPath => $"bigquery/v2/projects/{Uri.EscapeDataString(_options.ProjectId)}";
 
@@ -269,7 +259,7 @@ public sealed class BigQueryRestClient
             {
                 // A proxy's HTML error page: judged by its status alone.
             }
-            return (response.StatusCode, json, RetryAfter.Of(response, _time));
+            return (response.StatusCode, json, WarehouseHttp.RetryAfterOf(response, _time));
         }
         catch (HttpRequestException exception)
         {

@@ -42,7 +42,7 @@ public sealed partial class BigQueryStorageWriter : IDisposable
             MaxSendMessageSize = null,
         });
         _client = new BigQueryWrite.BigQueryWriteClient(_channel);
-        _resilience = BigQueryResilience.Build(options, time, _logger);
+        _resilience = WarehouseHttp.Resilience<BigQueryException>(options, "BigQuery", time, _logger);
     }
 
     /// <summary>Connections opened so far (one per call, plus one per retry).</summary>

@@ -153,7 +153,7 @@ internal sealed record SnowflakeDestinationSettings
             tokens = new SnowflakeOAuthTokenSource(endpoint.Secrets["oauth_token"]);
         }
 
-        var http = SnowflakeSqlClient.CreateHttpClient(settings.Endpoint);
+        var http = WarehouseHttp.CreateClient(settings.Endpoint);
         var client = new SnowflakeSqlClient(http, new SnowflakeClientOptions
         {
             Endpoint = settings.Endpoint,

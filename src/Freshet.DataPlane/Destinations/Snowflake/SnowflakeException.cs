@@ -3,7 +3,7 @@ namespace Freshet.DataPlane.Destinations.Snowflake;
 /// <summary>
 /// A failure the SQL API reported (or a transport failure on the way to it), with whether trying again can succeed.
 /// </summary>
-public sealed class SnowflakeException : Exception
+public sealed class SnowflakeException : Exception, IWarehouseFailure
 {
     public SnowflakeException(string message, int httpStatus, string? code, string? sqlState, string? statementHandle, bool isRetryable,
         TimeSpan? retryAfter = null, Exception? inner = null)

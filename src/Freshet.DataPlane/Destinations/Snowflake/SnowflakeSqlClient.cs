@@ -8,12 +8,11 @@ using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 using Polly;
 using Polly.CircuitBreaker;
-using Polly.Retry;
 
 namespace Freshet.DataPlane.Destinations.Snowflake;
 
 /// <summary>Where and as whom statements run.</summary>
-public sealed record SnowflakeClientOptions
+public sealed record SnowflakeClientOptions : IWarehouseRetryOptions
 {
     /// <summary>The API root: <see cref="SnowflakeAccount.DefaultEndpoint"/>, or another address (an emulator, PrivateLink).</summary>
     public required Uri Endpoint { get; init; }
@@ -69,48 +68,8 @@ public sealed partial class SnowflakeSqlClient
         _tokens = tokens;
         _time = time;
         _logger = logger ?? NullLogger.Instance;
-        var builder = new ResiliencePipelineBuilder { TimeProvider = time };
-        if (options.MaxRetryAttempts > 0)
-        {
-            builder.AddRetry(new RetryStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<SnowflakeException>(e => e.IsRetryable),
-                BackoffType = DelayBackoffType.Exponential,
-                UseJitter = true,
-                Delay = options.RetryDelay,
-                MaxDelay = options.MaxRetryDelay,
-                MaxRetryAttempts = options.MaxRetryAttempts,
-                // The service's Retry-After wins over our backoff.
-                DelayGenerator = args => ValueTask.FromResult(args.Outcome.Exception is SnowflakeException { RetryAfter: { } after } ? after : (TimeSpan?)null),
-                OnRetry = args =>
-                {
-                    LogRetry(_logger, args.AttemptNumber + 1, args.RetryDelay, args.Outcome.Exception?.Message ?? "");
-                    return ValueTask.CompletedTask;
-                },
-            });
-        }
-        _resilience = builder
-            .AddCircuitBreaker(new CircuitBreakerStrategyOptions
-            {
-                ShouldHandle = new PredicateBuilder().Handle<SnowflakeException>(e => e.IsRetryable),
-                FailureRatio = 0.9,
-                MinimumThroughput = options.CircuitBreakerMinimumThroughput,
-                SamplingDuration = TimeSpan.FromSeconds(30),
-                BreakDuration = options.CircuitBreakDuration,
-            })
-            .Build();
+        _resilience = WarehouseHttp.Resilience<SnowflakeException>(options, "Snowflake", time, _logger);
     }
-
-    /// <summary>An HttpClient for the API: gzip-compressed partitions are decompressed, connections renewed now and then.</summary>
-    public static HttpClient CreateHttpClient(Uri endpoint) => new(new SocketsHttpHandler
-    {
-        AutomaticDecompression = DecompressionMethods.All,
-        PooledConnectionLifetime = TimeSpan.FromMinutes(5),
-    })
-    {
-        BaseAddress = endpoint,
-        Timeout = TimeSpan.FromMinutes(2),
-    };
 
     /// <summary>
     /// Runs a request to completion and returns its whole result. Throws <see cref="SnowflakeException"/> when the service
@@ -224,7 +183,7 @@ public sealed partial class SnowflakeSqlClient
                 // A proxy's HTML error page with a JSON content type: judged by its status alone.
             }
         }
-        return (response.StatusCode, json, RetryAfter.Of(response, _time));
+        return (response.StatusCode, json, WarehouseHttp.RetryAfterOf(response, _time));
     }
 
     // A 401 on a cached token is answered once with a freshly minted one (a clock step or a key rotation can invalidate a
@@ -324,8 +283,6 @@ public sealed partial class SnowflakeSqlClient
     private static SnowflakeException Protocol(string what) =>
         new($"The Snowflake SQL API sent {what}.", 200, null, null, null, isRetryable: false);
 
-    [LoggerMessage(Level = LogLevel.Warning, Message = "Snowflake request retried (attempt {Attempt}, after {Delay}): {Reason}")]
-    private static partial void LogRetry(ILogger logger, int attempt, TimeSpan delay, string reason);
 
     [LoggerMessage(Level = LogLevel.Warning, Message = "Cancelling Snowflake statement {Handle} failed: {Reason}")]
     private static partial void LogCancelFailed(ILogger logger, string handle, string reason);

@@ -1,3 +1,4 @@
+using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Destinations.BigQuery;
 using Xunit.Abstractions;
 
@@ -31,7 +32,7 @@ public sealed class BigQueryLiveTests(ITestOutputHelper output)
                 ?? throw new InvalidOperationException("Set FRESHET_BIGQUERY_PROJECT: the key file has no project_id."),
             Location = Environment.GetEnvironmentVariable("FRESHET_BIGQUERY_LOCATION"),
         };
-        using var http = BigQueryRestClient.CreateHttpClient(options.RestEndpoint);
+        using var http = WarehouseHttp.CreateClient(options.RestEndpoint);
         var rest = new BigQueryRestClient(http, options, tokens, TimeProvider.System);
         using var writer = new BigQueryStorageWriter(options, tokens, TimeProvider.System);
         var table = $"freshet_live_{Guid.NewGuid():N}";

@@ -1,3 +1,4 @@
+using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Destinations.BigQuery;
 using Freshet.Emulators.BigQuery;
 
@@ -14,7 +15,7 @@ internal sealed class BigQueryTestProject : IAsyncDisposable
         KeyJson = keyJson;
         Options = options;
         Tokens = ServiceAccountTokenSource.FromJson(keyJson);
-        Http = BigQueryRestClient.CreateHttpClient(options.RestEndpoint);
+        Http = WarehouseHttp.CreateClient(options.RestEndpoint);
         Rest = new BigQueryRestClient(Http, options, Tokens, time);
         Writer = new BigQueryStorageWriter(options, Tokens, time);
     }

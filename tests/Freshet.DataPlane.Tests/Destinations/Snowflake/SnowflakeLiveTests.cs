@@ -1,3 +1,4 @@
+using Freshet.DataPlane.Destinations;
 using Freshet.DataPlane.Destinations.Snowflake;
 using Xunit.Abstractions;
 
@@ -57,7 +58,7 @@ public sealed class SnowflakeLiveTests(ITestOutputHelper output)
         }
         var parsed = SnowflakeAccount.Parse(account);
         var key = SnowflakeKeyPairTokenSource.LoadPrivateKey(File.ReadAllText(keyFile), Environment.GetEnvironmentVariable("FRESHET_SNOWFLAKE_PRIVATE_KEY_PASSPHRASE"));
-        var http = SnowflakeSqlClient.CreateHttpClient(parsed.DefaultEndpoint);
+        var http = WarehouseHttp.CreateClient(parsed.DefaultEndpoint);
         var options = new SnowflakeClientOptions
         {
             Endpoint = parsed.DefaultEndpoint,

@@ -1,3 +1,4 @@
+using Freshet.DataPlane.Destinations;
 using System.Security.Cryptography;
 using Freshet.DataPlane.Destinations.Snowflake;
 using Freshet.Emulators.Snowflake;
@@ -34,7 +35,7 @@ internal sealed class SnowflakeTestAccount : IAsyncDisposable
     public SnowflakeSqlClient Client(TimeProvider? time = null, Func<SnowflakeClientOptions, SnowflakeClientOptions>? configure = null, ISnowflakeTokenSource? tokens = null)
     {
         time ??= TimeProvider.System;
-        var http = SnowflakeSqlClient.CreateHttpClient(Emulator.BaseAddress);
+        var http = WarehouseHttp.CreateClient(Emulator.BaseAddress);
         _owned.Add(http);
         var options = new SnowflakeClientOptions
         {
