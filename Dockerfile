@@ -20,20 +20,28 @@ RUN mkdir -p /projects/src /projects/web \
         -exec sh -c 'for f; do mkdir -p "/projects/$(dirname "$f")" && cp "$f" "/projects/$f"; done' sh {} +
 
 # Stage 2: restore, then build and publish the chosen host.
+# Published ReadyToRun (precompiled, framework-dependent) for the platform being built: a worker that starts after a
+# crash or a failover reached its first destination commit in 0.93 s instead of 1.5-2.0 s when measured with
+# bench/run mysql-stream (BENCH_WORKER_DLL_OVERRIDE). TARGETARCH is set by BuildKit (amd64 or arm64); the runtime
+# identifier must be known at restore too, so that the crossgen package for it is fetched there.
 FROM mcr.microsoft.com/dotnet/sdk:10.0 AS build
 ARG HOST
 ARG HOST_DIR
+ARG TARGETARCH=amd64
 ENV DOTNET_CLI_TELEMETRY_OPTOUT=1 \
     DOTNET_NOLOGO=1
 WORKDIR /repo
 COPY global.json Directory.Build.props Directory.Packages.props ./
 COPY --from=projects /projects/ ./
-RUN dotnet restore "${HOST_DIR}/${HOST}/${HOST}.csproj"
+RUN RID="linux-$(echo "$TARGETARCH" | sed 's/^amd64$/x64/')" \
+ && echo "$RID" > /tmp/rid \
+ && dotnet restore "${HOST_DIR}/${HOST}/${HOST}.csproj" --runtime "$RID" -p:PublishReadyToRun=true
 # .editorconfig takes part in the build (EnforceCodeStyleInBuild + TreatWarningsAsErrors), as in CI.
 COPY .editorconfig ./
 COPY src/ src/
 COPY web/ web/
 RUN dotnet publish "${HOST_DIR}/${HOST}/${HOST}.csproj" --configuration Release --no-restore \
+        --runtime "$(cat /tmp/rid)" --self-contained false -p:PublishReadyToRun=true \
         --output /app -p:UseAppHost=false \
  && test -f "/app/${HOST}.dll"
 
