@@ -52,6 +52,13 @@ public sealed class ApiProblem(int status, string title, string? detail, IReadOn
             }
         }
 
+        if (response.StatusCode == HttpStatusCode.PreconditionFailed)
+        {
+            // The API's words speak of If-Match and ETags, which are ours, not the person's.
+            return new ApiProblem(status, "Someone else changed this since you opened it",
+                "Nothing was saved, so their change stands. Reload the page to see the current version, then make your change again.", errors);
+        }
+
         return new ApiProblem(status, title ?? DefaultTitle(response.StatusCode), detail, errors);
     }
 

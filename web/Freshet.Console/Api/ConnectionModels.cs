@@ -1,5 +1,6 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.Json.Serialization;
 
 // Public only because Razor components (always public) take them as parameters.
 namespace Freshet.Console.Api;
@@ -48,8 +49,11 @@ public sealed record Connection(
     IReadOnlyDictionary<string, SecretState> Secrets,
     DateTimeOffset CreatedAt,
     DateTimeOffset UpdatedAt,
-    int Version)
+    int Version) : IConcurrencyTagged
 {
+    [JsonIgnore]
+    public string? ETag { get; set; }
+
     public string? Setting(string name) => Settings.TryGetPropertyValue(name, out var value) && value is not null
         ? value.GetValueKind() == JsonValueKind.String ? value.GetValue<string>() : value.ToJsonString()
         : null;

@@ -30,9 +30,12 @@ internal sealed partial class FreshetApi
     public Task<Connection> CreateConnectionAsync(ConnectionDraft draft, CancellationToken cancellationToken) =>
         SendJsonAsync<Connection>(HttpMethod.Post, "v1/connections", new { name = draft.Name, kind = draft.Kind, type = draft.Type, settings = draft.Settings, secrets = draft.Secrets }, cancellationToken);
 
-    /// <summary>Only the secrets typed in are sent: the others stay as they are.</summary>
-    public Task<Connection> UpdateConnectionAsync(Guid id, ConnectionDraft draft, CancellationToken cancellationToken) =>
-        SendJsonAsync<Connection>(HttpMethod.Patch, $"v1/connections/{id}", new { name = draft.Name, settings = draft.Settings, secrets = draft.Secrets }, cancellationToken);
+    /// <summary>
+    /// Only the secrets typed in are sent: the others stay as they are. <paramref name="ifMatch"/> is the edited
+    /// connection's <see cref="Connection.ETag"/>: a change made meanwhile is refused, not overwritten.
+    /// </summary>
+    public Task<Connection> UpdateConnectionAsync(Guid id, ConnectionDraft draft, string? ifMatch, CancellationToken cancellationToken) =>
+        SendJsonAsync<Connection>(HttpMethod.Patch, $"v1/connections/{id}", new { name = draft.Name, settings = draft.Settings, secrets = draft.Secrets }, cancellationToken, ifMatch);
 
     public async Task DeleteConnectionAsync(Guid id, CancellationToken cancellationToken)
     {
@@ -60,8 +63,12 @@ internal sealed partial class FreshetApi
             desired_state = draft.DesiredState,
         }, cancellationToken);
 
-    /// <summary>The source and the desired state are not part of an edit (a new source is a new pipeline; pause has its own button).</summary>
-    public Task<PipelineForEdit> UpdatePipelineAsync(Guid id, PipelineDraft draft, CancellationToken cancellationToken) =>
+    /// <summary>
+    /// The source and the desired state are not part of an edit (a new source is a new pipeline; pause has its own
+    /// button). <paramref name="ifMatch"/> is the edited pipeline's <see cref="PipelineForEdit.ETag"/>: a change made
+    /// meanwhile is refused, not overwritten.
+    /// </summary>
+    public Task<PipelineForEdit> UpdatePipelineAsync(Guid id, PipelineDraft draft, string? ifMatch, CancellationToken cancellationToken) =>
         SendJsonAsync<PipelineForEdit>(HttpMethod.Patch, $"v1/pipelines/{id}", new
         {
             name = draft.Name,
@@ -70,7 +77,7 @@ internal sealed partial class FreshetApi
             delete_mode = draft.DeleteMode,
             schema_change_policy = draft.SchemaChangePolicy,
             lag_threshold_seconds = draft.LagThresholdSeconds,
-        }, cancellationToken);
+        }, cancellationToken, ifMatch);
 
     public Task<Page<PipelineRevision>> GetRevisionsAsync(Guid id, CancellationToken cancellationToken) =>
         GetAsync<Page<PipelineRevision>>($"v1/pipelines/{id}/revisions?page_size=100", cancellationToken);

@@ -67,8 +67,9 @@ internal sealed partial class FreshetApi
     public Task<AlertRuleWithSecret> CreateAlertRuleAsync(object body, CancellationToken cancellationToken) =>
         SendJsonAsync<AlertRuleWithSecret>(HttpMethod.Post, "v1/alert-rules", body, cancellationToken);
 
-    public Task<AlertRule> UpdateAlertRuleAsync(Guid id, object body, CancellationToken cancellationToken) =>
-        SendJsonAsync<AlertRule>(HttpMethod.Patch, $"v1/alert-rules/{id}", body, cancellationToken);
+    /// <summary><paramref name="ifMatch"/> is the edited rule's <see cref="AlertRule.ETag"/>: a change made meanwhile is refused, not overwritten.</summary>
+    public Task<AlertRule> UpdateAlertRuleAsync(Guid id, object body, string? ifMatch, CancellationToken cancellationToken) =>
+        SendJsonAsync<AlertRule>(HttpMethod.Patch, $"v1/alert-rules/{id}", body, cancellationToken, ifMatch);
 
     public async Task DeleteAlertRuleAsync(Guid id, CancellationToken cancellationToken)
     {
@@ -115,11 +116,17 @@ internal sealed partial class FreshetApi
     public Task<TenantStatus> GetSupportTenantStatusAsync(Guid tenantId, CancellationToken cancellationToken) =>
         GetAsync<TenantStatus>($"v1/support/tenants/{tenantId}/status", cancellationToken);
 
-    private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken cancellationToken)
+    /// <summary><paramref name="ifMatch"/>: the ETag of the version the change was made from (<see cref="IConcurrencyTagged"/>); null sends none.</summary>
+    private async Task<T> SendJsonAsync<T>(HttpMethod method, string path, object body, CancellationToken cancellationToken, string? ifMatch = null)
     {
         using var deadline = Deadline(cancellationToken);
         using var request = await RequestAsync(method, path, deadline.Token);
         request.Content = JsonContent.Create(body, body.GetType(), options: Json);
+        if (ifMatch is not null)
+        {
+            request.Headers.TryAddWithoutValidation("If-Match", ifMatch);
+        }
+
         using var response = await SendAsync(request, HttpCompletionOption.ResponseContentRead, deadline.Token, cancellationToken);
         return await ReadAsync<T>(response, deadline.Token);
     }

@@ -134,9 +134,17 @@ internal sealed partial class FreshetApi(HttpClient http, AuthenticationStatePro
         }
     }
 
-    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken) =>
-        await response.Content.ReadFromJsonAsync<T>(Json, cancellationToken)
-        ?? throw new ApiProblem((int)response.StatusCode, "The control plane answered with an empty body", null, new Dictionary<string, string[]>());
+    private static async Task<T> ReadAsync<T>(HttpResponseMessage response, CancellationToken cancellationToken)
+    {
+        var value = await response.Content.ReadFromJsonAsync<T>(Json, cancellationToken)
+            ?? throw new ApiProblem((int)response.StatusCode, "The control plane answered with an empty body", null, new Dictionary<string, string[]>());
+        if (value is IConcurrencyTagged tagged)
+        {
+            tagged.ETag = response.Headers.ETag?.ToString();
+        }
+
+        return value;
+    }
 
     internal static void Configure(IServiceProvider provider, HttpClient http)
     {

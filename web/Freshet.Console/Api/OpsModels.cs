@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 namespace Freshet.Console.Api;
 
 // Shapes of the operations areas (pipeline metrics and re-snapshots, alerts, the support view), as the console reads
@@ -25,10 +27,23 @@ public sealed record AlertRule(
     DateTimeOffset CreatedAt,
     string CreatedBy,
     DateTimeOffset UpdatedAt,
-    DateTimeOffset SecretRotatedAt);
+    DateTimeOffset SecretRotatedAt) : IConcurrencyTagged
+{
+    [JsonIgnore]
+    public string? ETag { get; set; }
+}
 
 /// <summary>Only create and rotate answer with the signing secret; it is never readable again.</summary>
-public sealed record AlertRuleWithSecret(AlertRule Rule, string SigningSecret);
+public sealed record AlertRuleWithSecret(AlertRule Rule, string SigningSecret) : IConcurrencyTagged
+{
+    /// <summary>The response's ETag is the rule's.</summary>
+    [JsonIgnore]
+    public string? ETag
+    {
+        get => Rule.ETag;
+        set => Rule.ETag = value;
+    }
+}
 
 public sealed record AlertDeliveryAttempt(int Attempt, DateTimeOffset At, int? StatusCode, string? Error, double DurationMs);
 

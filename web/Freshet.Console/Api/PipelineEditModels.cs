@@ -1,3 +1,5 @@
+using System.Text.Json.Serialization;
+
 // Public only because Razor components (always public) take them as parameters.
 namespace Freshet.Console.Api;
 
@@ -32,8 +34,11 @@ public sealed record PipelineForEdit(
     int LagThresholdSeconds,
     string DesiredState,
     long Generation,
-    int Version)
+    int Version) : IConcurrencyTagged
 {
+    [JsonIgnore]
+    public string? ETag { get; set; }
+
     public PipelineSpecView Spec => new(Name, SourceConnectionId, DestinationConnectionId, Tables, DeleteMode, SchemaChangePolicy, LagThresholdSeconds);
 }
 
