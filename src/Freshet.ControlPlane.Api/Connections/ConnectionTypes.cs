@@ -63,7 +63,7 @@ internal static partial class ConnectionTypes
                 new("database", SettingKind.String, true, "Database name.", MaxLength: 63),
                 new("username", SettingKind.String, true, "Login role; for a source it needs REPLICATION.", MaxLength: 63),
                 new("ssl_mode", SettingKind.String, false, "TLS mode, as libpq names it.", "prefer", AllowedValues: SslModes),
-                new("schema", SettingKind.String, false, "Destination only: schema that receives the tables.", "public", MaxLength: 63),
+                new("schema", SettingKind.String, false, "Schema that receives the tables.", "public", MaxLength: 63, OnlyFor: ConnectionKind.Destination),
                 new("wal_disk_budget_mb", SettingKind.Integer, false,
                     "Source only: the disk space, in MB, the source may spend on WAL retained for Freshet (its pipelines' slots). Health warns "
                     + "(wal_retention_risk) when a slot's retained WAL nears it or would reach it within a day. Set it when max_slot_wal_keep_size "
@@ -164,6 +164,12 @@ internal static partial class ConnectionTypes
 
         foreach (var field in schema.Settings)
         {
+            // A setting of the other kind of connection gets no default either: a source would carry a schema it never uses.
+            if (field.OnlyFor is { } only && kind is { } actual && actual != only)
+            {
+                continue;
+            }
+
             if (!result.ContainsKey(field.Name))
             {
                 if (field.Default is not null)

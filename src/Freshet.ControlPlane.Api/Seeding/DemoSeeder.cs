@@ -161,7 +161,7 @@ internal sealed class DemoSeeder(
             Name = "Demo shop (PostgreSQL)",
             Kind = ConnectionKind.Source,
             Type = ConnectionType.Postgres,
-            Settings = new JsonObject { ["host"] = source.Host, ["port"] = source.Port, ["database"] = source.Database, ["username"] = source.Username, ["ssl_mode"] = "disable", ["schema"] = "public" },
+            Settings = new JsonObject { ["host"] = source.Host, ["port"] = source.Port, ["database"] = source.Database, ["username"] = source.Username, ["ssl_mode"] = "disable" },
             CreatedAt = now,
             UpdatedAt = now,
             Version = 1,
