@@ -21,20 +21,20 @@ public sealed class BigQueryReplicationTests
         await shop.LoadAsync(items: 3000, lines: 1000, seed: 42);
         var spec = await shop.WriteSpecAsync(shop.Spec(new DeliverySpec(MaxBatchDelayMilliseconds: 100, SnapshotChunkRows: 400)) with { Destination = Destination(bq) });
 
+        // Writes run from before the worker starts (the snapshot is taken while they go on) until the last burst of faults,
+        // at a pace the emulator (which applies CDC rows one by one in DuckDB) keeps up with.
         using var stop = new CancellationTokenSource();
-        var workload = Task.Run(() => shop.RunUntilAsync(seed: 43, stop.Token, transactions: 400));
+        var workload = PacedWorkloadAsync(shop, seed: 43, stop.Token);
         await using var worker = WorkerProcess.Start(spec);
         await worker.WaitForReportAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromSeconds(120));
-        // Bursts of one throttled and one unavailable answer on each API, the next burst only once requests got through
-        // again, so that the clients' retries (after RetryInfo / Retry-After) carry every request through.
-        var bursts = 0;
-        while (!workload.IsCompleted || bursts < 6)
+        // Bursts of one throttled and one unavailable answer on each API in turn, the next burst only once requests got
+        // through again, so that the clients' retries (after RetryInfo / Retry-After) carry every request through.
+        for (var bursts = 0; bursts < 8; bursts++)
         {
             var served = bq.Emulator.FaultsServed;
             var target = bursts % 2 == 0 ? FaultTarget.Storage : FaultTarget.Rest;
             bq.Emulator.InjectFaults(target, FaultKind.Throttled, 1, TimeSpan.FromMilliseconds(500));
             bq.Emulator.InjectFaults(target, FaultKind.Unavailable, 1, TimeSpan.FromMilliseconds(200));
-            bursts++;
             var deadline = DateTime.UtcNow.AddSeconds(30);
             while (bq.Emulator.FaultsServed < served + 2 && DateTime.UtcNow < deadline)
             {
@@ -48,12 +48,13 @@ public sealed class BigQueryReplicationTests
             }
         }
 
+        await stop.CancelAsync();
         var committed = await workload;
         var differences = await WaitForEqualAsync(shop, bq, TimeSpan.FromSeconds(90));
 
         Assert.True(differences.Length == 0, differences + "\nWorker output:\n" + worker.Output);
-        Assert.True(bq.Emulator.FaultsServed >= 12 && !worker.Output.Contains("transient failure", StringComparison.Ordinal),
-            $"{bq.Emulator.FaultsServed} injected faults reached the worker (at least 12 expected), each to be absorbed by the clients' retries\n{worker.Output}");
+        Assert.True(bq.Emulator.FaultsServed >= 16 && !worker.Output.Contains("transient failure", StringComparison.Ordinal),
+            $"{bq.Emulator.FaultsServed} injected faults reached the worker (at least 16 expected), each to be absorbed by the clients' retries\n{worker.Output}");
         var report = await worker.WaitForReportAsync(r => r.State == PipelineRunState.Streaming, TimeSpan.FromSeconds(10));
         var items = report.Tables[$"{shop.Source.Database}.items"];
         Assert.True(items.SnapshotChunksTotal > 1, "the snapshot of items should take several chunks");
@@ -65,12 +66,12 @@ public sealed class BigQueryReplicationTests
     {
         await using var bq = await BigQueryTestProject.StartAsync();
         await using var shop = await MariaDbShop.CreateAsync("bq_crash");
-        await shop.LoadAsync(items: 8000, lines: 2000, seed: 7);
+        await shop.LoadAsync(items: 4000, lines: 1000, seed: 7);
         // Small chunks, so that kills land inside the snapshot (MariaDB serves it quickly).
         var spec = await shop.WriteSpecAsync(shop.Spec(new DeliverySpec(MaxBatchDelayMilliseconds: 50, SnapshotChunkRows: 150)) with { Destination = Destination(bq) });
 
         using var stop = new CancellationTokenSource();
-        var workload = Task.Run(() => shop.RunUntilAsync(seed: 8, stop.Token));
+        var workload = PacedWorkloadAsync(shop, seed: 8, stop.Token);
         var crashes = await CrashLoop.RunAsync(spec, kills: 8, snapshotKills: 3);
         await stop.CancelAsync();
         var committed = await workload;
@@ -82,6 +83,25 @@ public sealed class BigQueryReplicationTests
         Assert.Contains(PipelineRunState.Streaming, crashes.KilledDuring);
         Assert.True(committed > 100, $"only {committed} transactions committed during the kills");
     }
+
+    /// <summary>Random transactions in groups of ten, a pause after each, until <paramref name="stop"/>; returns how many committed.</summary>
+    private static Task<int> PacedWorkloadAsync(MariaDbShop shop, int seed, CancellationToken stop) => Task.Run(async () =>
+    {
+        var committed = 0;
+        for (var group = 0; !stop.IsCancellationRequested; group++)
+        {
+            committed += await shop.RunUntilAsync(seed + group * 7919, stop, transactions: 10);
+            try
+            {
+                await Task.Delay(250, stop);
+            }
+            catch (OperationCanceledException)
+            {
+            }
+        }
+
+        return committed;
+    });
 
     private static EndpointSpec Destination(BigQueryTestProject bq) =>
         BigQueryDestinationTests.Endpoint(bq.Emulator.RestAddress, bq.Emulator.StorageAddress, bq.KeyJson, new() { ["batch_latency_target_s"] = "0.1" });
