@@ -233,6 +233,24 @@ public sealed class BigQueryDestinationTests
     }
 
     [Fact]
+    public async Task SnapshotFromNothing_WhoseSourcePositionsRestartedLower_StillReplacesTheRowsAndStreamsOn()
+    {
+        await using var bq = await BigQueryTestProject.StartAsync();
+        await using var destination = await ReadyAsync(bq, epoch: 1, tables: Items);
+        await destination.ApplyAsync(Batch(Insert(Items, 5000, 0, 1, "old one", "b", 1), Insert(Items, 5000, 1, 2, "old two", "b", 2)), CancellationToken.None);
+
+        // A MySQL binlog renumbered by RESET MASTER: the new snapshot and the changes after it carry lower positions than
+        // the rows BigQuery holds, so only the generation section of their sequence numbers lets them win.
+        await destination.BeginSnapshotAsync([Items], "from nothing", CancellationToken.None);
+        await destination.CopySnapshotChunkAsync(Items, new SnapshotChunk(0, 7, SnapshotTakenAt),
+            new[] { new object?[] { 1, "one", "b", 1 }, new object?[] { 2, "two", "b", 2 } }.ToAsyncEnumerable(), CancellationToken.None);
+        await destination.FinishSnapshotAsync("after-whole", restartsStream: true, CancellationToken.None);
+        await destination.ApplyAsync(Batch(Update(Items, 9, 0, 1, "one v2", "b", 11), Delete(Items, 9, 1, 2)), CancellationToken.None);
+
+        Assert.Equal(["1|one v2|b|11|9|0"], await RowsAsync(bq, "items"));
+    }
+
+    [Fact]
     public async Task EnsureTableAsync_FollowsThePolicy_AddingAndDroppingColumns_AndRefusingWhatBigQueryCannotDo()
     {
         await using var bq = await BigQueryTestProject.StartAsync();
