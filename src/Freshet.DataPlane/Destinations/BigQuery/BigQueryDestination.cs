@@ -190,6 +190,9 @@ internal sealed partial class BigQueryDestination : IDestination
             merged.Add((table, statements));
         }
 
+        // Every CDC row of the batch is acknowledged by now; only then may the checkpoint move past them. A zombie gets this
+        // far too and fails here on the fence: its rows stay in BigQuery, the same changes its successor replays with the
+        // same sequence numbers (see the class remarks for why that is harmless, and where it would not be).
         try
         {
             await script.RunAsync(cancellationToken).ConfigureAwait(false);
