@@ -56,6 +56,10 @@ internal sealed class BigQueryConnectionProbe(TimeProvider time, ILoggerFactory 
                     "Check that Freshet may reach the key's token_uri (https://oauth2.googleapis.com/token), bigquery.googleapis.com and bigquerystorage.googleapis.com."));
                 return SkipRest(checks);
             }
+            catch (BigQueryException)
+            {
+                // An answer that refuses the key: the connection check below asks again and explains it.
+            }
 
             IReadOnlyList<BigQueryCheckStep> steps;
             try
