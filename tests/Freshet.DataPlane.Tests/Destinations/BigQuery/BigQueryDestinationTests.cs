@@ -192,6 +192,13 @@ public sealed class BigQueryDestinationTests
         Assert.Empty(await RowsAsync(bq, "prices", "price"));
         var checkpoint = await destination.ClaimAsync(CancellationToken.None);
         Assert.Null(checkpoint.Position);
+
+        // The engine quarantines the table (after its attempts) and the batch goes on without it; the quarantine outlives the run.
+        await destination.SaveQuarantineAsync(new Dictionary<TableId, string> { [Prices.Source] = FailureReason.Describe(error) }, CancellationToken.None);
+        await destination.ApplyAsync(Batch(Insert(Items, 10, 0, 1, "one", "b", 1)), CancellationToken.None);
+        var after = await destination.ClaimAsync(CancellationToken.None);
+        Assert.Equal(FailureReason.Describe(error), after.Quarantined[Prices.Source]);
+        Assert.Equal(["1|one|b|1|10|0"], await RowsAsync(bq, "items"));
     }
 
     [Fact]
