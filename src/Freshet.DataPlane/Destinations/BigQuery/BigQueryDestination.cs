@@ -414,8 +414,12 @@ internal sealed partial class BigQueryDestination : IDestination
         if (!created)
         {
             var byName = existing.Columns.Where(c => !MetadataColumns.All.Contains(c.Name)).ToDictionary(c => c.Name, StringComparer.Ordinal);
+            // A declared key that is no longer the source's: under Propagate the table goes the MERGE way on the source's key
+            // (CDC needs the declared key to be the source's); the other policies stop it, as for PostgreSQL.
+            var keyChanged = existing.PrimaryKey.Count > 0 && !existing.PrimaryKey.ToHashSet(StringComparer.Ordinal).SetEquals(keys);
             var plan = SchemaChangePlan.Decide(table, byName.Keys,
-                c => SameType(byName[c.Name], wanted[c.Name]) ? null : $"{TypeText(byName[c.Name])} → {TypeText(wanted[c.Name])}", policy);
+                c => SameType(byName[c.Name], wanted[c.Name]) ? null : $"{TypeText(byName[c.Name])} → {TypeText(wanted[c.Name])}", policy,
+                keyChanged ? $"({string.Join(", ", existing.PrimaryKey)}) → ({string.Join(", ", keys)})" : null);
             if (plan.QuarantineReason is { } reason)
             {
                 return (Refused(reason), null);

@@ -270,6 +270,11 @@ public sealed class BigQueryDestinationTests
         var followed = await destination.EnsureTableAsync(wider, SchemaChangePolicy.Propagate, CancellationToken.None);
         await destination.ApplyAsync(Batch(Insert(wider, 10, 0, 1, "one", 5, new DateOnly(2025, 1, 2))), CancellationToken.None);
         var notRetyped = await destination.EnsureTableAsync(retyped, SchemaChangePolicy.Propagate, CancellationToken.None);
+        var rekeyed = Table("items", Column("id", ValueKind.Int32), Key("name", ValueKind.Text), Column("qty", ValueKind.Int32), Column("added", ValueKind.Date));
+        var keyRefused = await destination.EnsureTableAsync(rekeyed, SchemaChangePolicy.AddColumnsOnly, CancellationToken.None);
+        var keyFollowed = await destination.EnsureTableAsync(rekeyed, SchemaChangePolicy.Propagate, CancellationToken.None);
+        Assert.Null(keyFollowed.QuarantineReason);
+        await destination.ApplyAsync(Batch(Update(rekeyed, 20, 0, 1, "one", 6, new DateOnly(2025, 1, 3))), CancellationToken.None);
 
         Assert.Equal("the source table changed: added added; dropped body", refused.QuarantineReason);
         Assert.Equal(["added"], ignored.Ignored);
@@ -277,8 +282,10 @@ public sealed class BigQueryDestinationTests
         Assert.Equal(["added"], followed.Added);
         Assert.Equal(["body"], followed.Dropped);
         Assert.StartsWith("the target could not follow the source (retyped qty (INT64 → STRING))", notRetyped.QuarantineReason, StringComparison.Ordinal);
+        Assert.Equal("the source table's key changed, which policy AddColumnsOnly cannot follow: key (id) → (name)", keyRefused.QuarantineReason);
+        // Followed by MERGE on the new key: the row whose name is "one" was updated.
         var row = Assert.Single(await bq.Emulator.QueryAsync("""SELECT "id", "name", "qty", CAST("added" AS VARCHAR) FROM "freshet"."items" """));
-        Assert.Equal<object?>([1L, "one", 5L, "2025-01-02"], row);
+        Assert.Equal<object?>([1L, "one", 6L, "2025-01-03"], row);
         var table = await bq.Rest.GetTableAsync("freshet", "items", CancellationToken.None);
         Assert.Equal("0-0 0 1:30:0", table!.MaxStaleness);
         Assert.DoesNotContain(table.Columns, c => c.Name == "body");
