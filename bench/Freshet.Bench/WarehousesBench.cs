@@ -92,7 +92,10 @@ internal static class WarehousesBench
 
         var oneSecond = await TrickleAsync(settings, emulator, privateKey, 1, trickleSeconds, trickleRate, cancellationToken);
         var thirtySeconds = await TrickleAsync(settings, emulator, privateKey, 30, trickleSeconds, trickleRate, cancellationToken);
-        Report.Line(Name, $"statements per minute: {oneSecond.StatementsPerMinute:0.#} at a 1 s latency target, {thirtySeconds.StatementsPerMinute:0.#} at 30 s ({oneSecond.StatementsPerMinute / thirtySeconds.StatementsPerMinute:0.#} times fewer)");
+        var fewer = thirtySeconds.StatementsPerMinute > 0
+            ? string.Create(CultureInfo.InvariantCulture, $"{oneSecond.StatementsPerMinute / thirtySeconds.StatementsPerMinute:0.#} times fewer at 30 s")
+            : "no batch fell in the 30 s window: make BENCH_TRICKLE_SECONDS longer than 30";
+        Report.Line(Name, $"statements per minute: {oneSecond.StatementsPerMinute:0.#} at a 1 s latency target, {thirtySeconds.StatementsPerMinute:0.#} at 30 s ({fewer})");
         Report.Line(Name, $"bigquery: not measured: {BigQueryMissing}");
 
         Report.Summary(Name,
