@@ -27,13 +27,15 @@ public static class DataPlaneServiceCollectionExtensions
     }
 
     /// <summary>
-    /// Adds the connection tests of the types whose clients live in the data plane (Snowflake), as
+    /// Adds the connection tests of the types whose clients live in the data plane (Snowflake, BigQuery), as
     /// <see cref="Contracts.IConnectionProbe"/>s: a host that composes the API module hands them to its connection test.
     /// </summary>
     public static IServiceCollection AddDataPlaneConnectionProbes(this IServiceCollection services)
     {
         services.TryAddSingleton(TimeProvider.System);
         services.AddSingleton<Contracts.IConnectionProbe>(sp => new Destinations.Snowflake.SnowflakeConnectionProbe(
+            sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
+        services.AddSingleton<Contracts.IConnectionProbe>(sp => new Destinations.BigQuery.BigQueryConnectionProbe(
             sp.GetRequiredService<TimeProvider>(), sp.GetRequiredService<ILoggerFactory>()));
         return services;
     }

@@ -111,6 +111,21 @@ internal static partial class ConnectionTypes
                 new("project_id", SettingKind.String, true, "Google Cloud project id.", MaxLength: 30, Check: CheckGcpProject),
                 new("dataset", SettingKind.String, true, "Dataset that receives the tables.", MaxLength: 1024, Check: CheckBigQueryDataset),
                 new("location", SettingKind.String, false, "Dataset location.", "US", MaxLength: 64),
+                new("batch_latency_target_s", SettingKind.Integer, false,
+                    "How long a pipeline gathers changes before it writes them to BigQuery. Keyed tables are written through the "
+                    + "Storage Write API, billed per byte ingested, so a short target costs little there; tables written by MERGE "
+                    + "(no primary key, write_method merge, or changes that must keep values BigQuery holds) run one query job per "
+                    + "batch, billed per bytes scanned, so a longer target means fewer, larger jobs. Large batches are written as "
+                    + "soon as they are full, whatever the target.",
+                    30, Min: 1, Max: 3600, Unit: "s"),
+                new("write_method", SettingKind.String, false,
+                    "storage_write: keyed tables take changes as Storage Write API CDC (UPSERT/DELETE on the _default stream, tables "
+                    + "created with PRIMARY KEY … NOT ENFORCED); merge: every table through a staging table and a MERGE query job.",
+                    "storage_write", AllowedValues: ["storage_write", "merge"]),
+                new("max_staleness_minutes", SettingKind.Integer, false,
+                    "max_staleness of the CDC tables Freshet creates: queries may answer from data this old while BigQuery applies "
+                    + "changes in the background (cheaper queries); 0 or absent: queries always see every applied change.",
+                    Min: 0, Max: 1440, Unit: "min"),
             ],
             [new("service_account_json", true, "The service account's JSON key file, whole.", 64 * 1024, CheckServiceAccount)]),
         new(ConnectionType.Duckdb, [ConnectionKind.Destination], "DuckDB file",

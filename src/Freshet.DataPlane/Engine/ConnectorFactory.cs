@@ -1,5 +1,6 @@
 using Freshet.Contracts;
 using Freshet.DataPlane.Destinations;
+using Freshet.DataPlane.Destinations.BigQuery;
 using Freshet.DataPlane.Destinations.DuckDb;
 using Freshet.DataPlane.Destinations.Postgres;
 using Freshet.DataPlane.Destinations.Snowflake;
@@ -33,6 +34,7 @@ internal sealed class ConnectorFactory(DataPlaneOptions options, ILoggerFactory 
             ConnectionType.Duckdb => new DuckDbDestination(context, loggerFactory, DuckDbResources.From(options)),
             ConnectionType.Postgres => new PostgresDestination(context, loggerFactory),
             ConnectionType.Snowflake => new SnowflakeDestination(context, loggerFactory),
+            ConnectionType.Bigquery => new BigQueryDestination(context, loggerFactory),
             _ => throw new NotSupportedException($"This worker cannot write to {spec.Destination.Type} destinations yet."),
         };
     }

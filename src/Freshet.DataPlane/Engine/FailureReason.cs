@@ -18,6 +18,8 @@ internal static class FailureReason
             DuckDBException duck => $"DuckDB {duck.ErrorType} error",
             // Snowflake's messages quote the value a cast refused, so only its code and SQL state are shown.
             Destinations.Snowflake.SnowflakeException snowflake when snowflake.SqlState is not null => Destinations.Snowflake.SnowflakeDestination.Describe(snowflake),
+            // Row errors and query errors can quote the value BigQuery refused.
+            Destinations.BigQuery.BigQueryException bigQuery => Destinations.BigQuery.BigQueryDestination.Describe(bigQuery),
             _ => cause.Message,
         };
     }

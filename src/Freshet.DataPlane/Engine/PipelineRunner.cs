@@ -325,9 +325,11 @@ internal sealed partial class PipelineRunner(
     internal static DeliverySpec DeliveryFor(PipelineSpec spec)
     {
         var delivery = spec.Delivery ?? new DeliverySpec();
-        return Destinations.Snowflake.SnowflakeDestinationSettings.LatencyTargetOf(spec.Destination) is { } target
-            && target.TotalMilliseconds > delivery.MaxBatchDelayMilliseconds
-            ? delivery with { MaxBatchDelayMilliseconds = (int)target.TotalMilliseconds }
+        var target = Destinations.Snowflake.SnowflakeDestinationSettings.LatencyTargetOf(spec.Destination)
+            ?? Destinations.BigQuery.BigQueryDestinationSettings.LatencyTargetOf(spec.Destination);
+        return target is not null
+            && target.Value.TotalMilliseconds > delivery.MaxBatchDelayMilliseconds
+            ? delivery with { MaxBatchDelayMilliseconds = (int)target.Value.TotalMilliseconds }
             : delivery;
     }
 

@@ -301,6 +301,10 @@ internal sealed class DuckDbStore : IDisposable
             {
                 ForgetDroppedTables();
             }
+            if (statements.Any(s => FirstKeyword(s) == "ALTER"))
+            {
+                ForgetDroppedColumns();
+            }
             return last ?? new QueryResult([], [], null);
         }
         finally
@@ -310,6 +314,33 @@ internal sealed class DuckDbStore : IDisposable
                 TryRun("ROLLBACK");
             }
             _lock.Release();
+        }
+    }
+
+    // ALTER TABLE … DROP COLUMN through jobs.query (GoogleSQL DDL): the field leaves the table's schema, so Storage Write
+    // writer schemas and tables.get see the table as it now is. Other ALTERs (types, options) are not reflected.
+    private void ForgetDroppedColumns()
+    {
+        var columns = new HashSet<(string, string, string)>();
+        using (var command = _connection.CreateCommand())
+        {
+            command.CommandText = "SELECT table_schema, table_name, column_name FROM information_schema.columns";
+            using var reader = command.ExecuteReader();
+            while (reader.Read())
+            {
+                columns.Add((reader.GetString(0), reader.GetString(1), reader.GetString(2)));
+            }
+        }
+        lock (_tables)
+        {
+            foreach (var (key, table) in _tables.ToList())
+            {
+                var kept = table.Fields.Where(f => columns.Contains((key.Dataset, key.Table, f.Name))).ToList();
+                if (kept.Count != table.Fields.Count)
+                {
+                    _tables[key] = table with { Fields = kept, ModifiedAt = _time.GetUtcNow(), Generation = table.Generation + 1 };
+                }
+            }
         }
     }
 

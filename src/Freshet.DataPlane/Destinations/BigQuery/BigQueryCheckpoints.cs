@@ -103,7 +103,7 @@ public sealed class BigQueryCheckpoints(BigQueryRestClient rest, BigQueryClientO
         BigQueryParameter.Timestamp("now", time.GetUtcNow()),
     ];
 
-    private static string? WriteQuarantine(IReadOnlyDictionary<TableId, string> quarantined) => quarantined.Count == 0
+    internal static string? WriteQuarantine(IReadOnlyDictionary<TableId, string> quarantined) => quarantined.Count == 0
         ? null
         : new JsonArray([.. quarantined.Select(q => (JsonNode)new JsonObject { ["schema"] = q.Key.Schema, ["name"] = q.Key.Name, ["reason"] = q.Value })]).ToJsonString();
 
