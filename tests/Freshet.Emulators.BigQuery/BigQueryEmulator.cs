@@ -104,6 +104,9 @@ public sealed class BigQueryEmulator : IAsyncDisposable
     public void InjectFaults(FaultTarget target, FaultKind kind, int count, TimeSpan? retryAfter = null, int afterRequests = 0) =>
         _faults.Add(target, kind, count, retryAfter ?? TimeSpan.FromMilliseconds(200), afterRequests);
 
+    /// <summary>Injected faults answered so far (REST and Storage Write together).</summary>
+    public int FaultsServed => _faults.Served;
+
     /// <summary>The next <paramref name="count"/> jobs.query answers say jobComplete=false (rows via getQueryResults).</summary>
     public void AnswerQueriesIncomplete(int count) => _rest.AnswerIncomplete(count);
 

@@ -30,6 +30,20 @@ internal sealed class FaultPlan
         [FaultTarget.Storage] = new(),
     };
 
+    private int _served;
+
+    /// <summary>Faults answered so far.</summary>
+    public int Served
+    {
+        get
+        {
+            lock (_lock)
+            {
+                return _served;
+            }
+        }
+    }
+
     private readonly Dictionary<FaultTarget, int> _passFirst = new() { [FaultTarget.Rest] = 0, [FaultTarget.Storage] = 0 };
 
     /// <summary>Queues <paramref name="count"/> faults that start after <paramref name="afterRequests"/> more requests have passed.</summary>
@@ -54,7 +68,12 @@ internal sealed class FaultPlan
                 _passFirst[target]--;
                 return null;
             }
-            return _queued[target].TryDequeue(out var fault) ? fault : null;
+            if (_queued[target].TryDequeue(out var fault))
+            {
+                _served++;
+                return fault;
+            }
+            return null;
         }
     }
 

@@ -31,9 +31,10 @@ internal sealed record SchemaChangePlan(
     public static SchemaChangePlan Decide(TableSchema source, IEnumerable<string> targetColumns, Func<ColumnSchema, string?> retyped, SchemaChangePolicy policy,
         string? keyChange = null)
     {
-        var existing = targetColumns.ToHashSet(StringComparer.Ordinal);
+        var targetList = targetColumns.ToList();
+        var existing = targetList.ToHashSet(StringComparer.Ordinal);
         var added = source.Columns.Where(c => !existing.Contains(c.Name)).ToList();
-        var gone = existing.Where(name => source.IndexOf(name) < 0).ToList();
+        var gone = targetList.Where(name => source.IndexOf(name) < 0).ToList();
         var changed = source.Columns.Where(c => existing.Contains(c.Name)).Select(c => (Column: c, Change: retyped(c))).Where(x => x.Change is not null).ToList();
         var differences = Describe(added.Select(c => c.Name), gone, changed.Select(c => $"{c.Column.Name} ({c.Change})"), keyChange);
         if (differences.Length > 0 && policy == SchemaChangePolicy.Quarantine)

@@ -21,10 +21,9 @@ internal static class TargetTableSync
         NpgsqlConnection connection, NpgsqlTransaction transaction, string schema, TableSchema table, SchemaChangePolicy policy, CancellationToken cancellationToken)
     {
         var qualified = $"{Sql.Quote(schema)}.{Sql.Quote(table.DestinationName)}";
-        var collision = table.Columns.FirstOrDefault(c => MetadataColumns.All.Contains(c.Name));
-        if (collision is not null)
+        if (SchemaChangePlan.MetadataCollision(table) is { } collision)
         {
-            return (Refused($"column {collision.Name} has the name of a Freshet metadata column"), null);
+            return (Refused(collision), null);
         }
 
         var (existing, primaryKey) = await ReadAsync(connection, transaction, schema, table.DestinationName, cancellationToken).ConfigureAwait(false);
@@ -38,54 +37,35 @@ internal static class TargetTableSync
         else
         {
             var byName = existing.Where(c => !MetadataColumns.All.Contains(c.Name)).ToDictionary(c => c.Name, StringComparer.Ordinal);
-            var newColumns = table.Columns.Where(c => !byName.ContainsKey(c.Name)).ToList();
-            var goneColumns = byName.Values.Where(c => table.IndexOf(c.Name) < 0).ToList();
-            var changedTypes = table.Columns
-                .Where(c => byName.TryGetValue(c.Name, out var e) && !string.Equals(e.Type, PostgresTypes.TargetType(c.Type), StringComparison.Ordinal))
-                .Select(c => (Column: c, From: byName[c.Name].Type, To: PostgresTypes.TargetType(c.Type)))
-                .ToList();
             var sourceKey = table.KeyIndexes.Select(i => table.Columns[i].Name).ToHashSet(StringComparer.Ordinal);
             var targetKey = byName.Values.Where(c => c.IsKey).Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
             var keyChanged = !sourceKey.SetEquals(targetKey);
-            var differences = Describe(newColumns.Select(c => c.Name), goneColumns.Select(c => c.Name), changedTypes.Select(c => $"{c.Column.Name} ({c.From} → {c.To})"),
+            var plan = SchemaChangePlan.Decide(table, byName.Keys,
+                c => string.Equals(byName[c.Name].Type, PostgresTypes.TargetType(c.Type), StringComparison.Ordinal) ? null : $"{byName[c.Name].Type} → {PostgresTypes.TargetType(c.Type)}",
+                policy,
                 keyChanged ? $"({string.Join(", ", targetKey.Order(StringComparer.Ordinal))}) → ({string.Join(", ", sourceKey.Order(StringComparer.Ordinal))})" : null);
-
-            if (differences.Length > 0 && policy == SchemaChangePolicy.Quarantine)
+            var differences = plan.Differences;
+            if (plan.QuarantineReason is { } reason)
             {
-                return (Refused($"the source table changed: {differences}"), null);
-            }
-
-            if (keyChanged && policy != SchemaChangePolicy.Propagate)
-            {
-                return (Refused($"the source table's key changed, which policy {policy} cannot follow: {differences}"), null);
+                return (Refused(reason), null);
             }
 
             var actions = new List<string>();
-            if (policy is SchemaChangePolicy.Propagate or SchemaChangePolicy.AddColumnsOnly)
+            actions.AddRange(plan.Add.Select(c => $"ADD COLUMN {Sql.Quote(c.Name)} {PostgresTypes.TargetType(c.Type)}"));
+            added.AddRange(plan.Add.Select(c => c.Name));
+            ignored.AddRange(plan.Ignored);
+            actions.AddRange(plan.Drop.Select(name => $"DROP COLUMN {Sql.Quote(name)}"));
+            dropped.AddRange(plan.Drop);
+            actions.AddRange(plan.Retype.Select(c => $"ALTER COLUMN {Sql.Quote(c.Name)} TYPE {PostgresTypes.TargetType(c.Type)} USING CAST({Sql.Quote(c.Name)} AS {PostgresTypes.TargetType(c.Type)})"));
+            retyped.AddRange(plan.Retype.Select(c => c.Name));
+            if (keyChanged && policy == SchemaChangePolicy.Propagate)
             {
-                actions.AddRange(newColumns.Select(c => $"ADD COLUMN {Sql.Quote(c.Name)} {PostgresTypes.TargetType(c.Type)}"));
-                added.AddRange(newColumns.Select(c => c.Name));
-            }
-            else
-            {
-                ignored.AddRange(newColumns.Select(c => c.Name));
-            }
-
-            if (policy == SchemaChangePolicy.Propagate)
-            {
-                actions.AddRange(goneColumns.Select(c => $"DROP COLUMN {Sql.Quote(c.Name)}"));
-                dropped.AddRange(goneColumns.Select(c => c.Name));
-                actions.AddRange(changedTypes.Select(c => $"ALTER COLUMN {Sql.Quote(c.Column.Name)} TYPE {c.To} USING CAST({Sql.Quote(c.Column.Name)} AS {c.To})"));
-                retyped.AddRange(changedTypes.Select(c => c.Column.Name));
-                if (keyChanged && primaryKey is not null)
+                if (primaryKey is not null)
                 {
                     actions.Insert(0, $"DROP CONSTRAINT {Sql.Quote(primaryKey)}");
                 }
 
-                if (keyChanged)
-                {
-                    actions.Add($"ADD PRIMARY KEY ({string.Join(", ", table.KeyIndexes.Select(i => Sql.Quote(table.Columns[i].Name)))})");
-                }
+                actions.Add($"ADD PRIMARY KEY ({string.Join(", ", table.KeyIndexes.Select(i => Sql.Quote(table.Columns[i].Name)))})");
             }
 
             if (actions.Count > 0)
@@ -140,29 +120,6 @@ internal static class TargetTableSync
     }
 
     private static TableSetup Refused(string reason) => new(false, [], [], [], reason, []);
-
-    private static string Describe(IEnumerable<string> added, IEnumerable<string> dropped, IEnumerable<string> retyped, string? key)
-    {
-        var parts = new List<string>();
-        void Add(string label, IEnumerable<string> names)
-        {
-            var list = string.Join(", ", names);
-            if (list.Length > 0)
-            {
-                parts.Add($"{label} {list}");
-            }
-        }
-
-        Add("added", added);
-        Add("dropped", dropped);
-        Add("retyped", retyped);
-        if (key is not null)
-        {
-            parts.Add($"key {key}");
-        }
-
-        return string.Join("; ", parts);
-    }
 
     private static string CreateTable(string qualified, TableSchema table)
     {

@@ -21,10 +21,9 @@ internal sealed class SnowflakeTableSync(SnowflakeSqlClient client, Guid pipelin
 
     public async Task<(TableSetup Setup, SnowflakeTargetTable? Table)> EnsureAsync(TableSchema table, SchemaChangePolicy policy, CancellationToken cancellationToken)
     {
-        var collision = table.Columns.FirstOrDefault(c => MetadataColumns.All.Contains(c.Name));
-        if (collision is not null)
+        if (SchemaChangePlan.MetadataCollision(table) is { } collision)
         {
-            return (Refused($"column {collision.Name} has the name of a Freshet metadata column"), null);
+            return (Refused(collision), null);
         }
 
         var quoted = SnowflakeTypes.Quote(table.DestinationName);
@@ -48,39 +47,22 @@ internal sealed class SnowflakeTableSync(SnowflakeSqlClient client, Guid pipelin
         else
         {
             var byName = existing.Where(c => !MetadataColumns.All.Contains(c.Name)).ToDictionary(c => c.Name, StringComparer.Ordinal);
-            var newColumns = table.Columns.Where(c => !byName.ContainsKey(c.Name)).ToList();
-            var goneColumns = byName.Values.Where(c => table.IndexOf(c.Name) < 0).ToList();
-            var changedTypes = table.Columns
-                .Where(c => byName.TryGetValue(c.Name, out var e) && !SameType(e, SnowflakeTypes.TargetType(c.Type)))
-                .Select(c => (Column: c, From: Describe(byName[c.Name]), To: SnowflakeTypes.TargetType(c.Type)))
-                .ToList();
-            var differences = DescribeChanges(newColumns.Select(c => c.Name), goneColumns.Select(c => c.Name), changedTypes.Select(c => $"{c.Column.Name} ({c.From} → {c.To})"));
-            if (differences.Length > 0 && policy == SchemaChangePolicy.Quarantine)
+            var plan = SchemaChangePlan.Decide(table, byName.Keys,
+                c => SameType(byName[c.Name], SnowflakeTypes.TargetType(c.Type)) ? null : $"{Describe(byName[c.Name])} → {SnowflakeTypes.TargetType(c.Type)}", policy);
+            var differences = plan.Differences;
+            if (plan.QuarantineReason is { } reason)
             {
-                return (Refused($"the source table changed: {differences}"), null);
+                return (Refused(reason), null);
             }
 
             var actions = new List<string>();
-            if (policy is SchemaChangePolicy.Propagate or SchemaChangePolicy.AddColumnsOnly)
-            {
-                actions.AddRange(newColumns.Select(c => $"ALTER TABLE {quoted} ADD COLUMN {SnowflakeTypes.Quote(c.Name)} {SnowflakeTypes.TargetType(c.Type)}"));
-                added.AddRange(newColumns.Select(c => c.Name));
-            }
-            else
-            {
-                ignored.AddRange(newColumns.Select(c => c.Name));
-            }
-
-            if (policy == SchemaChangePolicy.Propagate)
-            {
-                actions.AddRange(goneColumns.Select(c => $"ALTER TABLE {quoted} DROP COLUMN {SnowflakeTypes.Quote(c.Name)}"));
-                dropped.AddRange(goneColumns.Select(c => c.Name));
-                actions.AddRange(changedTypes.Select(c => $"ALTER TABLE {quoted} ALTER COLUMN {SnowflakeTypes.Quote(c.Column.Name)} SET DATA TYPE {c.To}"));
-                retyped.AddRange(changedTypes.Select(c => c.Column.Name));
-            }
-
-            // Under the other policies a retyped column keeps the target's type: values are cast to it as they are written.
-
+            actions.AddRange(plan.Add.Select(c => $"ALTER TABLE {quoted} ADD COLUMN {SnowflakeTypes.Quote(c.Name)} {SnowflakeTypes.TargetType(c.Type)}"));
+            added.AddRange(plan.Add.Select(c => c.Name));
+            ignored.AddRange(plan.Ignored);
+            actions.AddRange(plan.Drop.Select(name => $"ALTER TABLE {quoted} DROP COLUMN {SnowflakeTypes.Quote(name)}"));
+            dropped.AddRange(plan.Drop);
+            actions.AddRange(plan.Retype.Select(c => $"ALTER TABLE {quoted} ALTER COLUMN {SnowflakeTypes.Quote(c.Name)} SET DATA TYPE {SnowflakeTypes.TargetType(c.Type)}"));
+            retyped.AddRange(plan.Retype.Select(c => c.Name));
             if (actions.Count > 0)
             {
                 try
@@ -146,19 +128,4 @@ internal sealed class SnowflakeTableSync(SnowflakeSqlClient client, Guid pipelin
         column.DataType == "NUMBER" ? FormattableString.Invariant($"NUMBER({column.Precision},{column.Scale})") : column.DataType;
 
     private static TableSetup Refused(string reason) => new(false, [], [], [], reason, []);
-
-    private static string DescribeChanges(IEnumerable<string> added, IEnumerable<string> dropped, IEnumerable<string> retyped)
-    {
-        var parts = new List<string>();
-        foreach (var (label, names) in new[] { ("added", added), ("dropped", dropped), ("retyped", retyped) })
-        {
-            var list = string.Join(", ", names);
-            if (list.Length > 0)
-            {
-                parts.Add($"{label} {list}");
-            }
-        }
-
-        return string.Join("; ", parts);
-    }
 }
