@@ -171,6 +171,22 @@ public sealed class TablesTests
     }
 
     [Fact]
+    public async Task AlterTableDropColumnThroughAQuery_RemovesTheField()
+    {
+        await using var bq = await RawBigQuery.StartAsync();
+        await bq.CreateTableAsync("t", [("id", "INT64", "REQUIRED"), ("old", "STRING", "NULLABLE"), ("v", "STRING", "NULLABLE")], primaryKey: ["id"]);
+
+        var altered = await bq.QueryAsync("ALTER TABLE `freshet.t` DROP COLUMN `old`");
+        var fetched = await bq.SendAsync(HttpMethod.Get, "datasets/freshet/tables/t");
+        var inserted = await bq.QueryAsync("INSERT INTO `freshet.t` (id, v) VALUES (1, 'a')");
+
+        RawBigQuery.Ok(altered);
+        RawBigQuery.Ok(inserted);
+        Assert.Equal(["id", "v"], fetched.Body!["schema"]!["fields"]!.AsArray().Select(f => f!["name"]!.GetValue<string>()));
+        Assert.Equal("id", fetched.Body["tableConstraints"]!["primaryKey"]!["columns"]![0]!.GetValue<string>());
+    }
+
+    [Fact]
     public async Task DropTableThroughAQuery_RemovesTheTable_AndItCanBeCreatedAgain()
     {
         await using var bq = await RawBigQuery.StartAsync();

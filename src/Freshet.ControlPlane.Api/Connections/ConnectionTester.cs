@@ -10,7 +10,7 @@ namespace Freshet.ControlPlane.Api.Connections;
 /// login are skipped rather than failed, so the list points at the first thing to repair.
 /// </summary>
 /// <remarks>
-/// Types whose client lives in the data plane (Snowflake) are tested by the <see cref="IConnectionProbe"/> the host
+/// Types whose client lives in the data plane (Snowflake, BigQuery) are tested by the <see cref="IConnectionProbe"/> the host
 /// registers for them; without one, the answer says testing is not available.
 /// </remarks>
 internal sealed class ConnectionTester(ConnectionEndpoints endpoints, ConnectionSecrets secrets, NetworkPolicy network, TimeProvider clock, IEnumerable<IConnectionProbe> probes)
@@ -45,6 +45,14 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, Connection
             connection.Type,
             connection.Settings.ToDictionary(p => p.Key, p => Pipelines.PipelineSpecs.Text(p.Value), StringComparer.Ordinal),
             secrets.Open(connection));
+        // A BigQuery key names the token endpoint the probe will post to: it must pass the network policy like any host a
+        // tenant gives (the API endpoints themselves are Google's and cannot be set through the API).
+        if (connection.Type == ConnectionType.Bigquery && TokenHost(endpoint.Secrets.GetValueOrDefault("service_account_json")) is { } tokenHost
+            && await network.CheckAsync(tokenHost, cancellationToken) is { } refusedToken)
+        {
+            return [new("network", CheckStatus.Failed, refusedToken, "Use the key file as Google issued it: its token_uri is https://oauth2.googleapis.com/token.")];
+        }
+
         var checks = await probe.ProbeAsync(endpoint, connection.Kind, cancellationToken);
         return [.. checks.Select(c => new ConnectionCheck(c.Name, c.Status switch
         {
@@ -52,6 +60,22 @@ internal sealed class ConnectionTester(ConnectionEndpoints endpoints, Connection
             ConnectionProbeStatus.Failed => CheckStatus.Failed,
             _ => CheckStatus.Skipped,
         }, c.Detail, c.Fix))];
+    }
+
+    private static string? TokenHost(string? keyJson)
+    {
+        try
+        {
+            using var key = System.Text.Json.JsonDocument.Parse(keyJson ?? "");
+            return key.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object && key.RootElement.TryGetProperty("token_uri", out var uri)
+                && uri.ValueKind == System.Text.Json.JsonValueKind.String && Uri.TryCreate(uri.GetString(), UriKind.Absolute, out var parsed)
+                ? parsed.Host
+                : null;
+        }
+        catch (System.Text.Json.JsonException)
+        {
+            return null;
+        }
     }
 
     private async Task<List<ConnectionCheck>> TestPostgresAsync(Connection connection, CancellationToken cancellationToken)

@@ -24,6 +24,8 @@ public sealed class BigQueryCheckpoints(BigQueryRestClient rest, BigQueryClientO
         new("snapshot", "STRING", null, null, false, ProtoEncoding.String),
         new("quarantined", "STRING", null, null, false, ProtoEncoding.String),
         new("updated_at", "TIMESTAMP", null, null, false, ProtoEncoding.TimestampMicros),
+        // Counts the snapshots begun: the first section of the destination's CDC sequence numbers (see BigQueryDestination).
+        new("generation", "INT64", null, null, false, ProtoEncoding.Int64),
     ];
 
     private string Table => BigQueryMerge.Path(options.ProjectId, dataset, MetadataColumns.CheckpointTable);
@@ -31,8 +33,14 @@ public sealed class BigQueryCheckpoints(BigQueryRestClient rest, BigQueryClientO
     /// <summary>Creates the state table when it is missing.</summary>
     public async Task EnsureTableAsync(CancellationToken cancellationToken)
     {
-        if (await rest.GetTableAsync(dataset, MetadataColumns.CheckpointTable, cancellationToken).ConfigureAwait(false) is not null)
+        if (await rest.GetTableAsync(dataset, MetadataColumns.CheckpointTable, cancellationToken).ConfigureAwait(false) is { } existing)
         {
+            var missing = Columns.Where(c => !existing.Columns.Any(e => e.Name == c.Name)).ToList();
+            if (missing.Count > 0)
+            {
+                // A table made before a column was added to it: columns are appended (NULLABLE), which tables.patch allows.
+                await rest.PatchSchemaAsync(dataset, MetadataColumns.CheckpointTable, [.. existing.Columns, .. missing], cancellationToken).ConfigureAwait(false);
+            }
             return;
         }
         try

@@ -45,6 +45,22 @@ internal sealed class BigQueryConnectionProbe(TimeProvider time, ILoggerFactory 
             var settings = connection.Settings;
             checks.Add(new("settings", ConnectionProbeStatus.Passed,
                 $"Project {settings.ProjectId}, dataset {settings.Dataset}, service account {connection.Tokens.ClientEmail}, write method {(settings.WriteMethod == BigQueryWriteMethod.Merge ? "merge" : "storage_write")}."));
+            try
+            {
+                await connection.Tokens.GetTokenAsync(renew: false, cancellationToken).ConfigureAwait(false);
+            }
+            catch (BigQueryException e) when (e.HttpStatus == 0)
+            {
+                // No answer at all (as opposed to a refused key, which the connection check explains).
+                checks.Add(new("authenticate", ConnectionProbeStatus.Failed, e.Message,
+                    "Check that Freshet may reach the key's token_uri (https://oauth2.googleapis.com/token), bigquery.googleapis.com and bigquerystorage.googleapis.com."));
+                return SkipRest(checks);
+            }
+            catch (BigQueryException)
+            {
+                // An answer that refuses the key: the connection check below asks again and explains it.
+            }
+
             IReadOnlyList<BigQueryCheckStep> steps;
             try
             {

@@ -9,8 +9,8 @@ namespace Freshet.DataPlane.Destinations.BigQuery;
 
 /// <summary>
 /// Applies a pipeline's changes to tables in one BigQuery dataset. Keyed tables take their rows through the Storage
-/// Write API's CDC on the <c>_default</c> stream (UPSERT/DELETE with <c>_CHANGE_SEQUENCE_NUMBER</c> from the source's
-/// (position, sequence)); the rest go through the placement's staging table and a MERGE query job. Every batch ends in
+/// Write API's CDC on the <c>_default</c> stream (UPSERT/DELETE with <c>_CHANGE_SEQUENCE_NUMBER</c> from the snapshot
+/// generation and the source's (position, sequence)); the rest go through the placement's staging table and a MERGE query job. Every batch ends in
 /// one jobs.query script, a transaction whose first statements update the pipeline's checkpoint row where the epoch is
 /// this placement's and fail the script (a cast of a text that is no number) when another epoch holds it; the MERGEs,
 /// truncates and chunk records of the batch run inside that same transaction.
@@ -70,6 +70,9 @@ internal sealed partial class BigQueryDestination : IDestination
     private readonly Dictionary<TableId, BigQueryTargetTable> _tables = [];
     private readonly Lock _tablesLock = new();
 
+    /// <summary>The checkpoint's generation: the first section of every CDC sequence number this placement writes.</summary>
+    private long _generation;
+
     public BigQueryDestination(DestinationContext context, ILoggerFactory loggerFactory)
     {
         _context = context;
@@ -105,6 +108,7 @@ internal sealed partial class BigQueryDestination : IDestination
             throw Fenced(e.OwnerEpoch);
         }
 
+        _generation = await ReadGenerationAsync(cancellationToken).ConfigureAwait(false);
         LogClaimed(_logger, _context.PipelineId, _context.Epoch, Settings.ProjectId, Dataset);
         return checkpoint;
     }
@@ -169,7 +173,7 @@ internal sealed partial class BigQueryDestination : IDestination
             {
                 if (target.ChangeData && !NeedsTargetValues(table))
                 {
-                    var rows = table.Rows.Values.Select(r => CdcRow(target, r, syncedAt)).ToList();
+                    var rows = table.Rows.Values.Select(r => CdcRow(target, r, syncedAt, _generation)).ToList();
                     await ForTableAsync(target.Source, () => _connection.Writer.AppendAsync(Dataset, target.Name, target.CdcRows, rows, cancellationToken)).ConfigureAwait(false);
                     cdcRows += rows.Count;
                 }
@@ -186,6 +190,9 @@ internal sealed partial class BigQueryDestination : IDestination
             merged.Add((table, statements));
         }
 
+        // Every CDC row of the batch is acknowledged by now; only then may the checkpoint move past them. A zombie gets this
+        // far too and fails here on the fence: its rows stay in BigQuery, the same changes its successor replays with the
+        // same sequence numbers (see the class remarks for why that is harmless, and where it would not be).
         try
         {
             await script.RunAsync(cancellationToken).ConfigureAwait(false);
@@ -209,8 +216,10 @@ internal sealed partial class BigQueryDestination : IDestination
 
     public async Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, IReadOnlyCollection<Guid> resnapshots, CancellationToken cancellationToken)
     {
+        // A new generation: the snapshot's rows and every change after it sort after whatever the tables saw before, even
+        // when the source's positions restarted lower (a MySQL binlog after RESET MASTER, copied again from nothing).
         var script = new FencedScript(this);
-        script.Fence("snapshot = @plan_", BigQueryParameter.String("plan_", plan));
+        script.Fence("snapshot = @plan_, generation = COALESCE(generation, 0) + 1", BigQueryParameter.String("plan_", plan));
         foreach (var name in tables.Select(t => t.DestinationName).Distinct(StringComparer.Ordinal))
         {
             if (await Rest.GetTableAsync(Dataset, name, cancellationToken).ConfigureAwait(false) is not null)
@@ -237,6 +246,7 @@ internal sealed partial class BigQueryDestination : IDestination
         }
 
         await RunFencedAsync(script, cancellationToken).ConfigureAwait(false);
+        _generation = await ReadGenerationAsync(cancellationToken).ConfigureAwait(false);
         LogSnapshotStarted(_logger, tables.Count);
     }
 
@@ -289,7 +299,7 @@ internal sealed partial class BigQueryDestination : IDestination
                 Sequence = 0,
                 CommittedAt = chunk.TakenAt,
             };
-            pending.Add(target.ChangeData ? CdcRow(target, folded, syncedAt) : StageRow(target, folded, batchId));
+            pending.Add(target.ChangeData ? CdcRow(target, folded, syncedAt, _generation) : StageRow(target, folded, batchId));
             count++;
             if (pending.Count >= ChunkRowsPerAppend)
             {
@@ -404,8 +414,12 @@ internal sealed partial class BigQueryDestination : IDestination
         if (!created)
         {
             var byName = existing.Columns.Where(c => !MetadataColumns.All.Contains(c.Name)).ToDictionary(c => c.Name, StringComparer.Ordinal);
+            // A declared key that is no longer the source's: under Propagate the table goes the MERGE way on the source's key
+            // (CDC needs the declared key to be the source's); the other policies stop it, as for PostgreSQL.
+            var keyChanged = existing.PrimaryKey.Count > 0 && !existing.PrimaryKey.ToHashSet(StringComparer.Ordinal).SetEquals(keys);
             var plan = SchemaChangePlan.Decide(table, byName.Keys,
-                c => SameType(byName[c.Name], wanted[c.Name]) ? null : $"{TypeText(byName[c.Name])} → {TypeText(wanted[c.Name])}", policy);
+                c => SameType(byName[c.Name], wanted[c.Name]) ? null : $"{TypeText(byName[c.Name])} → {TypeText(wanted[c.Name])}", policy,
+                keyChanged ? $"({string.Join(", ", existing.PrimaryKey)}) → ({string.Join(", ", keys)})" : null);
             if (plan.QuarantineReason is { } reason)
             {
                 return (Refused(reason), null);
@@ -479,10 +493,10 @@ internal sealed partial class BigQueryDestination : IDestination
     private bool NeedsTargetValues(FoldedTable<BigQueryTargetTable> table) =>
         table.Rows.Values.Any(r => r.HasUnchanged || (r.IsDelete && _context.DeleteMode == DeleteMode.Soft));
 
-    private static StorageWriteRow CdcRow(BigQueryTargetTable target, FoldedRow row, DateTimeOffset syncedAt)
+    private static StorageWriteRow CdcRow(BigQueryTargetTable target, FoldedRow row, DateTimeOffset syncedAt, long generation)
     {
         var values = new object?[target.ColumnCount + BigQueryTargetTable.MetadataColumnsOfTarget.Length];
-        var sequence = StorageWriteRows.SequenceNumber(row.Position, row.Sequence);
+        var sequence = StorageWriteRows.SequenceNumber(generation, row.Position, row.Sequence);
         if (row.IsDelete)
         {
             foreach (var k in target.KeyIndexes)
@@ -632,6 +646,13 @@ internal sealed partial class BigQueryDestination : IDestination
         {
             // Another worker created it between the check and the insert.
         }
+    }
+
+    private async Task<long> ReadGenerationAsync(CancellationToken cancellationToken)
+    {
+        var result = await Rest.QueryAsync($"SELECT COALESCE(MAX(generation), 0) FROM {Checkpoints} WHERE pipeline_id = @pipeline", [PipelineParameter], cancellationToken)
+            .ConfigureAwait(false);
+        return result.Rows.Count == 1 && result.Rows[0][0] is { } generation ? long.Parse(generation, CultureInfo.InvariantCulture) : 0;
     }
 
     private async Task<long?> ReadOwnerEpochAsync(CancellationToken cancellationToken)

@@ -15,7 +15,7 @@ public static class BigQueryMerge
     /// <summary>Staging column: <c>U</c> (insert or update) or <c>D</c> (delete).</summary>
     public const string ChangeColumn = "_freshet_change";
 
-    /// <summary>Staging and target column: the change's sequence number text (<see cref="StorageWriteRows.SequenceNumber"/>).</summary>
+    /// <summary>Staging and target column: the change's sequence number text (<see cref="StorageWriteRows.SequenceNumber(long, long)"/>).</summary>
     public const string OrderColumn = "_freshet_order";
 
     /// <summary>The staging table's columns for a target with <paramref name="columns"/>.</summary>

@@ -71,6 +71,13 @@ public sealed class StorageWriteRows
     public static string SequenceNumber(long position, long sequence) =>
         ((ulong)position).ToString("X16", CultureInfo.InvariantCulture) + "/" + ((ulong)sequence).ToString("X16", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// <see cref="SequenceNumber(long, long)"/> behind a first section, <paramref name="generation"/>: a change of a later
+    /// generation sorts after every change of an earlier one, whatever their positions (a source whose numbering restarted).
+    /// </summary>
+    public static string SequenceNumber(long generation, long position, long sequence) =>
+        ((ulong)generation).ToString("X16", CultureInfo.InvariantCulture) + "/" + SequenceNumber(position, sequence);
+
     public ByteString Serialize(StorageWriteRow row)
     {
         if (row.Values.Length != Columns.Count)

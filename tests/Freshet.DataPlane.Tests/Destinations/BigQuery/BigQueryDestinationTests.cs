@@ -192,6 +192,13 @@ public sealed class BigQueryDestinationTests
         Assert.Empty(await RowsAsync(bq, "prices", "price"));
         var checkpoint = await destination.ClaimAsync(CancellationToken.None);
         Assert.Null(checkpoint.Position);
+
+        // The engine quarantines the table (after its attempts) and the batch goes on without it; the quarantine outlives the run.
+        await destination.SaveQuarantineAsync(new Dictionary<TableId, string> { [Prices.Source] = FailureReason.Describe(error) }, CancellationToken.None);
+        await destination.ApplyAsync(Batch(Insert(Items, 10, 0, 1, "one", "b", 1)), CancellationToken.None);
+        var after = await destination.ClaimAsync(CancellationToken.None);
+        Assert.Equal(FailureReason.Describe(error), after.Quarantined[Prices.Source]);
+        Assert.Equal(["1|one|b|1|10|0"], await RowsAsync(bq, "items"));
     }
 
     [Fact]
@@ -233,6 +240,24 @@ public sealed class BigQueryDestinationTests
     }
 
     [Fact]
+    public async Task SnapshotFromNothing_WhoseSourcePositionsRestartedLower_StillReplacesTheRowsAndStreamsOn()
+    {
+        await using var bq = await BigQueryTestProject.StartAsync();
+        await using var destination = await ReadyAsync(bq, epoch: 1, tables: Items);
+        await destination.ApplyAsync(Batch(Insert(Items, 5000, 0, 1, "old one", "b", 1), Insert(Items, 5000, 1, 2, "old two", "b", 2)), CancellationToken.None);
+
+        // A MySQL binlog renumbered by RESET MASTER: the new snapshot and the changes after it carry lower positions than
+        // the rows BigQuery holds, so only the generation section of their sequence numbers lets them win.
+        await destination.BeginSnapshotAsync([Items], "from nothing", CancellationToken.None);
+        await destination.CopySnapshotChunkAsync(Items, new SnapshotChunk(0, 7, SnapshotTakenAt),
+            new[] { new object?[] { 1, "one", "b", 1 }, new object?[] { 2, "two", "b", 2 } }.ToAsyncEnumerable(), CancellationToken.None);
+        await destination.FinishSnapshotAsync("after-whole", restartsStream: true, CancellationToken.None);
+        await destination.ApplyAsync(Batch(Update(Items, 9, 0, 1, "one v2", "b", 11), Delete(Items, 9, 1, 2)), CancellationToken.None);
+
+        Assert.Equal(["1|one v2|b|11|9|0"], await RowsAsync(bq, "items"));
+    }
+
+    [Fact]
     public async Task EnsureTableAsync_FollowsThePolicy_AddingAndDroppingColumns_AndRefusingWhatBigQueryCannotDo()
     {
         await using var bq = await BigQueryTestProject.StartAsync();
@@ -245,6 +270,11 @@ public sealed class BigQueryDestinationTests
         var followed = await destination.EnsureTableAsync(wider, SchemaChangePolicy.Propagate, CancellationToken.None);
         await destination.ApplyAsync(Batch(Insert(wider, 10, 0, 1, "one", 5, new DateOnly(2025, 1, 2))), CancellationToken.None);
         var notRetyped = await destination.EnsureTableAsync(retyped, SchemaChangePolicy.Propagate, CancellationToken.None);
+        var rekeyed = Table("items", Column("id", ValueKind.Int32), Key("name", ValueKind.Text), Column("qty", ValueKind.Int32), Column("added", ValueKind.Date));
+        var keyRefused = await destination.EnsureTableAsync(rekeyed, SchemaChangePolicy.AddColumnsOnly, CancellationToken.None);
+        var keyFollowed = await destination.EnsureTableAsync(rekeyed, SchemaChangePolicy.Propagate, CancellationToken.None);
+        Assert.Null(keyFollowed.QuarantineReason);
+        await destination.ApplyAsync(Batch(Update(rekeyed, 20, 0, 1, "one", 6, new DateOnly(2025, 1, 3))), CancellationToken.None);
 
         Assert.Equal("the source table changed: added added; dropped body", refused.QuarantineReason);
         Assert.Equal(["added"], ignored.Ignored);
@@ -252,8 +282,10 @@ public sealed class BigQueryDestinationTests
         Assert.Equal(["added"], followed.Added);
         Assert.Equal(["body"], followed.Dropped);
         Assert.StartsWith("the target could not follow the source (retyped qty (INT64 → STRING))", notRetyped.QuarantineReason, StringComparison.Ordinal);
+        Assert.Equal("the source table's key changed, which policy AddColumnsOnly cannot follow: key (id) → (name)", keyRefused.QuarantineReason);
+        // Followed by MERGE on the new key: the row whose name is "one" was updated.
         var row = Assert.Single(await bq.Emulator.QueryAsync("""SELECT "id", "name", "qty", CAST("added" AS VARCHAR) FROM "freshet"."items" """));
-        Assert.Equal<object?>([1L, "one", 5L, "2025-01-02"], row);
+        Assert.Equal<object?>([1L, "one", 6L, "2025-01-03"], row);
         var table = await bq.Rest.GetTableAsync("freshet", "items", CancellationToken.None);
         Assert.Equal("0-0 0 1:30:0", table!.MaxStaleness);
         Assert.DoesNotContain(table.Columns, c => c.Name == "body");
