@@ -60,11 +60,12 @@ internal static class BenchCommands
             "pg-latency" => PgLatencyBench.RunAsync,
             "pg-snapshot" => PgSnapshotBench.RunAsync,
             "status-ingest" => StatusIngestBench.RunAsync,
+            "warehouses" => WarehousesBench.RunAsync,
             _ => null,
         };
         if (bench is null)
         {
-            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|mysql-stream|status-ingest|placement|failover  (run through bench/run NAME)");
+            await Console.Error.WriteLineAsync("usage: Freshet.Bench pg-stream|pg-latency|pg-snapshot|mysql-stream|warehouses|status-ingest|placement|failover  (run through bench/run NAME)");
             return 2;
         }
 

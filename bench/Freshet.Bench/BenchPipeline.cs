@@ -28,8 +28,15 @@ internal static class BenchPipeline
 
     public static string SlotName(Guid pipelineId) => $"freshet_{pipelineId:N}";
 
+    public static Task<string> WriteSpecAsync(
+        BenchSettings settings, Guid pipelineId, string database, string duckDbPath, DeliverySpec delivery, CancellationToken cancellationToken) =>
+        WriteSpecAsync(settings, pipelineId, database,
+            new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = duckDbPath }, new Dictionary<string, string>()),
+            delivery, cancellationToken);
+
+    /// <summary>The bench table of <paramref name="database"/> on the bench cluster into any destination.</summary>
     public static async Task<string> WriteSpecAsync(
-        BenchSettings settings, Guid pipelineId, string database, string duckDbPath, DeliverySpec delivery, CancellationToken cancellationToken)
+        BenchSettings settings, Guid pipelineId, string database, EndpointSpec destination, DeliverySpec delivery, CancellationToken cancellationToken)
     {
         var source = new EndpointSpec(
             ConnectionType.Postgres,
@@ -42,7 +49,6 @@ internal static class BenchPipeline
                 ["ssl_mode"] = "disable",
             },
             new Dictionary<string, string> { ["password"] = settings.Password });
-        var destination = new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = duckDbPath }, new Dictionary<string, string>());
         var spec = new PipelineSpec(pipelineId, Guid.NewGuid(), "benchmark", 1, 1, source, destination,
             [new TableSpec("public", Table, DestinationName: Table)], DeleteMode.Hard, SchemaChangePolicy.Propagate, delivery);
         var path = Path.Combine(settings.WorkDir, $"pipeline-{pipelineId:N}.json");

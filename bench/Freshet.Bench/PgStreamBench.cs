@@ -164,7 +164,7 @@ internal static class PgStreamBench
             ("busy_before_pct", busyBefore));
     }
 
-    private static long Inserted(PipelineProgressReport report) => report.Tables.Values.Sum(t => t.Inserted);
+    internal static long Inserted(PipelineProgressReport report) => report.Tables.Values.Sum(t => t.Inserted);
 
     private static void Expect(double found, long rows, string run)
     {
@@ -179,10 +179,10 @@ internal static class PgStreamBench
     /// the slot's confirmed position passes it only when the worker has acknowledged that commit, which it does after the
     /// destination committed it. <c>EndLsn</c> is the end of WAL after the last commit (pg_recvlogical's end position).
     /// </summary>
-    private sealed record Load(DateTimeOffset StartedAt, TimeSpan Elapsed, NpgsqlLogSequenceNumber EndLsn, NpgsqlLogSequenceNumber LastCommitAfter, double BackendCpuSeconds);
+    internal sealed record Load(DateTimeOffset StartedAt, TimeSpan Elapsed, NpgsqlLogSequenceNumber EndLsn, NpgsqlLogSequenceNumber LastCommitAfter, double BackendCpuSeconds);
 
     /// <summary>Inserts the rows from <paramref name="firstId"/> on as consecutive transactions of one statement each, in one session.</summary>
-    private static async Task<Load> LoadAsync(BenchDatabase database, long firstId, int transactions, int rowsPerTransaction, CancellationToken cancellationToken)
+    internal static async Task<Load> LoadAsync(BenchDatabase database, long firstId, int transactions, int rowsPerTransaction, CancellationToken cancellationToken)
     {
         await using var connection = await database.OpenAsync(cancellationToken);
         var backend = connection.ProcessID;
@@ -215,7 +215,7 @@ internal static class PgStreamBench
     }
 
     /// <summary>Polls the slot every 20 ms until the worker acknowledged the load's last commit; returns when that was seen.</summary>
-    private static async Task<DateTimeOffset> WaitForAcknowledgementAsync(BenchDatabase database, string slot, Load load, WorkerProcess worker, CancellationToken cancellationToken)
+    internal static async Task<DateTimeOffset> WaitForAcknowledgementAsync(BenchDatabase database, string slot, Load load, WorkerProcess worker, CancellationToken cancellationToken)
     {
         var time = TimeProvider.System;
         var deadline = time.GetUtcNow() + TimeSpan.FromMinutes(10);

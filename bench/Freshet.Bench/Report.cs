@@ -11,6 +11,10 @@ internal static class Report
     public static void Summary(string bench, params (string Key, double Value)[] figures) =>
         Console.WriteLine($"BENCH {bench} " + string.Join(' ', figures.Select(f => f.Key + "=" + Format(f.Value))));
 
+    /// <summary>For summaries with figures that can be missing for a stated reason (e.g. <c>n/a</c>): values printed as given.</summary>
+    public static void Summary(string bench, params (string Key, string Value)[] figures) =>
+        Console.WriteLine($"BENCH {bench} " + string.Join(' ', figures.Select(f => f.Key + "=" + f.Value)));
+
     public static string Format(double value) =>
         double.IsFinite(value)
             ? Math.Abs(value) >= 100 ? Math.Round(value).ToString("0", CultureInfo.InvariantCulture)

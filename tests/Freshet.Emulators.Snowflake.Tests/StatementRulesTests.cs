@@ -86,6 +86,30 @@ public sealed class StatementRulesTests
     }
 
     [Fact]
+    public async Task ExecutedStatements_CountsEachStatementOfRequestsThatRan_NotRefusedOrReplayedOnes()
+    {
+        var (emulator, api) = await RawApi.StartAsync();
+        await using var _ = emulator;
+        using var __ = api;
+        await api.SubmitAsync("CREATE TABLE t (id NUMBER)");
+        var before = (emulator.ExecutedStatements, emulator.ExecutedRequests);
+        var requestId = Guid.NewGuid();
+
+        var transaction = await api.SubmitAsync("BEGIN; INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); COMMIT", $"?requestId={requestId}", multiStatementCount: 4);
+        var replayed = await api.SubmitAsync("BEGIN; INSERT INTO t VALUES (1); INSERT INTO t VALUES (2); COMMIT", $"?requestId={requestId}&retry=true", multiStatementCount: 4);
+        var failed = await api.SubmitAsync("INSERT INTO missing VALUES (3)");
+        var refused = await api.SubmitAsync("SELECT 1; SELECT 2", multiStatementCount: 3);
+
+        Assert.Equal((200, 200, 422, 422), (transaction.Status, replayed.Status, failed.Status, refused.Status));
+        // 4 of the transaction and 1 of the failed INSERT; the replay ran nothing, the refused request was never run.
+        Assert.Equal((before.ExecutedStatements + 5, before.ExecutedRequests + 2), (emulator.ExecutedStatements, emulator.ExecutedRequests));
+        using var http = new HttpClient { BaseAddress = emulator.BaseAddress };
+        var counters = System.Text.Json.Nodes.JsonNode.Parse(await http.GetStringAsync("emulator/counters"))!;
+        Assert.Equal(emulator.ExecutedStatements, counters["executedStatements"]!.GetValue<long>());
+        Assert.Equal(emulator.ExecutedRequests, counters["executedRequests"]!.GetValue<int>());
+    }
+
+    [Fact]
     public async Task AsyncTrue_Answers202_ThenPollingAnswersTheResult()
     {
         var (emulator, api) = await RawApi.StartAsync();

@@ -39,6 +39,12 @@ public sealed class SnowflakeEmulator : IAsyncDisposable
     /// <summary>Requests whose statements ran to completion or failed (a resubmitted requestId does not count again).</summary>
     public int ExecutedRequests => _statements.ExecutedRequests;
 
+    /// <summary>
+    /// SQL statements in those requests (a multi-statement request counts each of its statements, BEGIN and COMMIT
+    /// included): the queries a Snowflake account's query history would list.
+    /// </summary>
+    public long ExecutedStatements => _statements.ExecutedStatements;
+
     public static async Task<SnowflakeEmulator> StartAsync(SnowflakeEmulatorOptions? options = null, CancellationToken cancellationToken = default)
     {
         options ??= new SnowflakeEmulatorOptions();
@@ -119,6 +125,7 @@ public sealed class SnowflakeEmulator : IAsyncDisposable
             InjectFaults(status, count, retryAfter);
             return Results.NoContent();
         });
+        control.MapGet("/counters", () => Results.Ok(new { executedRequests = ExecutedRequests, executedStatements = ExecutedStatements, faultsServed = FaultsServed }));
         control.MapPost("/lost-responses", (int count) =>
         {
             LoseResponses(count);

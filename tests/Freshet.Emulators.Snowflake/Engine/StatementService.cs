@@ -22,8 +22,11 @@ internal sealed class StatementService(DuckDbEngine engine, SnowflakeEmulatorOpt
     private readonly Lock _holdLock = new();
     private TaskCompletionSource? _hold;
     private int _executedRequests;
+    private long _executedStatements;
 
     public int ExecutedRequests => Volatile.Read(ref _executedRequests);
+
+    public long ExecutedStatements => Interlocked.Read(ref _executedStatements);
 
     public StatementRecord? Find(string handle) => _byHandle.GetValueOrDefault(handle);
 
@@ -133,7 +136,7 @@ internal sealed class StatementService(DuckDbEngine engine, SnowflakeEmulatorOpt
         try
         {
             var results = await engine.ExecuteAsync(statements, request.Bindings, request.Database, request.Schema, WaitWhileHeldAsync, token);
-            Interlocked.Increment(ref _executedRequests);
+            CountExecuted(statements.Count);
             if (children.Count == 0)
             {
                 record.Result = results[0];
@@ -157,7 +160,7 @@ internal sealed class StatementService(DuckDbEngine engine, SnowflakeEmulatorOpt
         }
         catch (SqlApiError error)
         {
-            Interlocked.Increment(ref _executedRequests);
+            CountExecuted(statements.Count);
             record.Error = error;
             record.State = StatementState.Failed;
         }
@@ -173,6 +176,14 @@ internal sealed class StatementService(DuckDbEngine engine, SnowflakeEmulatorOpt
             child.Completion.TrySetResult();
         }
         record.Completion.TrySetResult();
+    }
+
+    // A request that failed part way counts all its statements: the service compiled them all and the bill follows the
+    // request's warehouse time, not how far it got.
+    private void CountExecuted(int statementCount)
+    {
+        Interlocked.Add(ref _executedStatements, statementCount);
+        Interlocked.Increment(ref _executedRequests);
     }
 
     private Task WaitWhileHeldAsync(int statementIndex, CancellationToken cancellationToken)
