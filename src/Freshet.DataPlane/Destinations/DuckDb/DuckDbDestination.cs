@@ -441,25 +441,40 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         await using var lease = await _file.AcquireAsync(exclusive: false, _logger, cancellationToken).ConfigureAwait(false);
         var connection = lease.Connection;
         var count = await StageChunkAsync(table.Source, connection, target, sourceIndexes, source, more, cancellationToken).ConfigureAwait(false);
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
         var syncedAt = context.TimeProvider.GetUtcNow();
-        await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
-        await RecordChunkDoneAsync(connection, table.Source, chunk, count, syncedAt, cancellationToken).ConfigureAwait(false);
-        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        await using (var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false))
+        {
+            await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+            await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
+            await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        }
+
+        await RecordChunkDoneAsync(lease, table.Source, chunk, count, syncedAt, cancellationToken).ConfigureAwait(false);
         return count;
     }
 
-    /// <summary>A chunk's done record, written in the chunk's transaction.</summary>
-    private Task RecordChunkDoneAsync(DuckDBConnection connection, TableId table, SnapshotChunk chunk, long rows, DateTimeOffset syncedAt, CancellationToken cancellationToken) =>
-        ExecuteAsync(
+    /// <summary>
+    /// A chunk's done record, in a transaction of its own after the one that committed the chunk's rows. Not in the rows'
+    /// transaction: a DuckDB commit that fails (out of memory) is not atomic — its revert has left rows behind without
+    /// their done record, and once (a MariaDB crash-loop run) a done record without the chunk's 150 rows, so the resumed
+    /// snapshot skipped the chunk and lost them. Committed apart, a done record exists only after its rows committed;
+    /// rows without a record are what a resumed chunk replaces (<see cref="SnapshotChunk.Resumed"/>).
+    /// </summary>
+    private async Task RecordChunkDoneAsync(SharedDuckDbFile.Lease lease, TableId table, SnapshotChunk chunk, long rows, DateTimeOffset syncedAt, CancellationToken cancellationToken)
+    {
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
             connection,
             $"INSERT INTO {Chunks} (pipeline_id, source_table, chunk, row_count, done_at) VALUES ($1, $2, $3, $4, $5)",
             [_pipelineId, table.ToString(), chunk.Number, rows, syncedAt],
-            cancellationToken);
+            cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+    }
 
     /// <summary>
-    /// A chunk's rows are all new (a chunk commits with its done record, so a retried chunk starts from nothing), so
+    /// A fresh snapshot's chunk rows are all new (the snapshot began on emptied tables; a resumed chunk does not come here), so
     /// when every written column can be appended in its target type they go straight into the target, inside the
     /// chunk's transaction: one copy instead of a staging table and an INSERT … SELECT. A row the rows cannot append
     /// as they are (a timestamp infinity, which only the staged form can express; a decimal with more places than its
@@ -524,9 +539,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             await InsertStagedChunkAsync(table.Source, connection, target, chunk, syncedAt, cancellationToken).ConfigureAwait(false);
         }
 
-        await RecordChunkDoneAsync(connection, table.Source, chunk, count, syncedAt, cancellationToken).ConfigureAwait(false);
         var written = Stopwatch.GetTimestamp();
         await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        await transaction.DisposeAsync().ConfigureAwait(false);
+        await RecordChunkDoneAsync(lease, table.Source, chunk, count, syncedAt, cancellationToken).ConfigureAwait(false);
         if (_logger.IsEnabled(LogLevel.Debug))
         {
             LogChunkCopied(
