@@ -86,11 +86,5 @@ internal sealed class BigQueryConnectionProbe(TimeProvider time, ILoggerFactory 
         }
     }
 
-    private static List<ConnectionProbeCheck> SkipRest(List<ConnectionProbeCheck> checks)
-    {
-        var done = checks.Select(c => c.Name).ToHashSet(StringComparer.Ordinal);
-        checks.AddRange(Checks.Where(name => !done.Contains(name))
-            .Select(name => new ConnectionProbeCheck(name, ConnectionProbeStatus.Skipped, "Not checked: an earlier check failed.")));
-        return checks;
-    }
+    private static List<ConnectionProbeCheck> SkipRest(List<ConnectionProbeCheck> checks) => ConnectionProbeChecks.SkipRest(Checks, checks);
 }

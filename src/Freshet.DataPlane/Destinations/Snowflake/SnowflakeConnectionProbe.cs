@@ -104,9 +104,5 @@ internal sealed class SnowflakeConnectionProbe(TimeProvider time, ILoggerFactory
         }
     }
 
-    private static List<ConnectionProbeCheck> SkipRest(List<ConnectionProbeCheck> checks)
-    {
-        checks.AddRange(Checks.Skip(checks.Count).Select(name => new ConnectionProbeCheck(name, ConnectionProbeStatus.Skipped, "Not checked: an earlier check failed.")));
-        return checks;
-    }
+    private static List<ConnectionProbeCheck> SkipRest(List<ConnectionProbeCheck> checks) => ConnectionProbeChecks.SkipRest(Checks, checks);
 }
