@@ -29,7 +29,9 @@ public interface IDestination : IAsyncDisposable
     Task<TableSetup> EnsureTableAsync(TableSchema table, SchemaChangePolicy policy, CancellationToken cancellationToken);
 
     /// <summary>
-    /// Applies a batch and its checkpoint in one transaction: per table, the latest change per key wins (older ones in
+    /// Applies a batch and moves the checkpoint past it, never before its rows are committed (in the rows' transaction, or
+    /// in one right after it where commits are not atomic: DuckDB; replaying rows committed without the checkpoint changes
+    /// nothing, see below): per table, the latest change per key wins (older ones in
     /// the batch are folded into it, unchanged values filled from older ones), a truncate removes target rows older
     /// than itself, and nothing older than the target row's (position, sequence) is applied.
     /// Columns of a change that the target does not have are ignored; target columns the change lacks are left as they are

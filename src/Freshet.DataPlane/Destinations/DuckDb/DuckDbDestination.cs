@@ -254,34 +254,34 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
         var staged = Stopwatch.GetTimestamp();
 
-        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
-        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
-        foreach (var apply in applies)
-        {
-            await ForTableAsync(
-                apply.Table.Source,
-                () => apply.PrepareAsync(connection, context.TimeProvider, cancellationToken),
-                cancellationToken).ConfigureAwait(false);
-        }
-
-        // Synced-at measures commit-to-destination latency, so it is taken after all the reading, just before the writes.
-        var prepared = Stopwatch.GetTimestamp();
+        var prepared = staged;
+        var written = staged;
         var syncedAt = context.TimeProvider.GetUtcNow();
-        foreach (var apply in applies)
+        if (applies.Count > 0)
         {
-            await ForTableAsync(apply.Table.Source, () => apply.WriteAsync(connection, syncedAt, cancellationToken), cancellationToken).ConfigureAwait(false);
+            await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+            await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+            foreach (var apply in applies)
+            {
+                await ForTableAsync(
+                    apply.Table.Source,
+                    () => apply.PrepareAsync(connection, context.TimeProvider, cancellationToken),
+                    cancellationToken).ConfigureAwait(false);
+            }
+
+            // Synced-at measures commit-to-destination latency, so it is taken after all the reading, just before the writes.
+            prepared = Stopwatch.GetTimestamp();
+            syncedAt = context.TimeProvider.GetUtcNow();
+            foreach (var apply in applies)
+            {
+                await ForTableAsync(apply.Table.Source, () => apply.WriteAsync(connection, syncedAt, cancellationToken), cancellationToken).ConfigureAwait(false);
+            }
+
+            written = Stopwatch.GetTimestamp();
+            await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
         }
 
-        await ExecuteAsync(
-            connection,
-            $"""
-            UPDATE {Checkpoints} SET position = $1, applied_position = $2, applied_sequence = $3, updated_at = $4
-            WHERE pipeline_id = $5
-            """,
-            [batch.ResumePosition, batch.AppliedThrough.Position, batch.AppliedThrough.Sequence, syncedAt, _pipelineId],
-            cancellationToken).ConfigureAwait(false);
-        var written = Stopwatch.GetTimestamp();
-        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
+        await SaveCheckpointAsync(lease, batch, syncedAt, cancellationToken).ConfigureAwait(false);
 
         // The connection serves the next batch when this one leaves nothing behind on it.
         foreach (var apply in applies)
@@ -303,6 +303,31 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
                 Stopwatch.GetElapsedTime(prepared, written).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(written).TotalMilliseconds);
         }
+    }
+
+    /// <summary>
+    /// Moves the checkpoint past <paramref name="batch"/>, in a transaction of its own after the one that committed the
+    /// batch's rows (none when the batch only moves the checkpoint). Not in the rows' transaction, for the reason chunk
+    /// done records are not (<see cref="RecordChunkDoneAsync"/>): a DuckDB commit that fails is not atomic, and one that
+    /// kept the checkpoint's move without the rows would have the stream resume after changes that never landed. Apart,
+    /// the checkpoint moves only once the rows are committed; rows committed without it are replayed from the old
+    /// checkpoint, which changes nothing: a change never replaces a target row holding its own or a newer (position,
+    /// sequence), a delete of a missing row is a no-op, and a truncate removes only rows older than itself.
+    /// </summary>
+    private async Task SaveCheckpointAsync(SharedDuckDbFile.Lease lease, ChangeBatch batch, DateTimeOffset syncedAt, CancellationToken cancellationToken)
+    {
+        var connection = lease.Connection;
+        await using var transaction = await connection.BeginTransactionAsync(cancellationToken).ConfigureAwait(false);
+        await CheckEpochAsync(connection, cancellationToken).ConfigureAwait(false);
+        await ExecuteAsync(
+            connection,
+            $"""
+            UPDATE {Checkpoints} SET position = $1, applied_position = $2, applied_sequence = $3, updated_at = $4
+            WHERE pipeline_id = $5
+            """,
+            [batch.ResumePosition, batch.AppliedThrough.Position, batch.AppliedThrough.Sequence, syncedAt, _pipelineId],
+            cancellationToken).ConfigureAwait(false);
+        await lease.CommitAsync(transaction, cancellationToken).ConfigureAwait(false);
     }
 
     public Task BeginSnapshotAsync(IReadOnlyList<TableSchema> tables, string plan, CancellationToken cancellationToken) =>
@@ -1120,10 +1145,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     [LoggerMessage(Level = LogLevel.Warning, Message = "Pipeline {PipelineId} epoch {Epoch} is fenced: epoch {OwnerEpoch} owns it")]
     private static partial void LogFenced(ILogger logger, Guid pipelineId, long epoch, long ownerEpoch);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Copied chunk {Chunk} of {Table} ({Rows} rows, read as {Reading}): first row {FirstRowMs:0.0} ms, lease {LeaseMs:0.0} ms, append {AppendMs:0.0} ms, close {CloseMs:0.0} ms, rest {RestMs:0.0} ms, commit {CommitMs:0.0} ms")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Copied chunk {Chunk} of {Table} ({Rows} rows, read as {Reading}): first row {FirstRowMs:0.0} ms, lease {LeaseMs:0.0} ms, append {AppendMs:0.0} ms, close {CloseMs:0.0} ms, rest {RestMs:0.0} ms, commit (rows, then checkpoint) {CommitMs:0.0} ms")]
     private static partial void LogChunkCopied(ILogger logger, TableId table, int chunk, long rows, string reading, double firstRowMs, double leaseMs, double appendMs, double closeMs, double restMs, double commitMs);
 
-    [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, plan {PlanMs:0.0} ms, connect {ConnectMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit {CommitMs:0.0} ms")]
+    [LoggerMessage(Level = LogLevel.Debug, Message = "Applied {Changes} changes: fold {FoldMs:0.0} ms, plan {PlanMs:0.0} ms, connect {ConnectMs:0.0} ms, stage {StageMs:0.0} ms, match {MatchMs:0.0} ms, write {WriteMs:0.0} ms, commit (rows, then checkpoint) {CommitMs:0.0} ms")]
     private static partial void LogApplied(ILogger logger, int changes, double foldMs, double planMs, double connectMs, double stageMs, double matchMs, double writeMs, double commitMs);
 
     [LoggerMessage(Level = LogLevel.Information, Message = "Created DuckDB table {Table} for {Source}")]

@@ -277,7 +277,7 @@ public sealed class DuckDbDestinationApplyTests
     }
 
     [Fact]
-    public async Task ApplyAsync_WritesMetadataAndTheCheckpointInTheSameTransaction()
+    public async Task ApplyAsync_WritesMetadataAndMovesTheCheckpoint()
     {
         using var file = new TempDuckDbFile();
         var people = People();
@@ -301,6 +301,53 @@ public sealed class DuckDbDestinationApplyTests
         var checkpoint = await restarted.ClaimAsync(CancellationToken.None);
         Assert.Equal("0/2A", checkpoint.Position);
         Assert.Equal((42L, 7L), (checkpoint.AppliedPosition, checkpoint.AppliedSequence));
+    }
+
+    [Theory]
+    [InlineData(DeleteMode.Hard)]
+    [InlineData(DeleteMode.Soft)]
+    public async Task ApplyAsync_BatchesReplayedAfterTheirRowsCommittedWithoutTheCheckpoint_LeaveTheTargetAsAppliedOnce(DeleteMode deleteMode)
+    {
+        // The checkpoint moves in a transaction after the rows' (a failed DuckDB commit is not atomic), so a crash between
+        // the two replays batches whose rows are already in: the replay may be cut differently and must change nothing.
+        var people = People();
+        RowChange[][] batches =
+        [
+            [Insert(people, 10, 0, 1, "ann", "a"), Insert(people, 10, 1, 2, "bob", "b"), Insert(people, 10, 2, 3, "cy", "c")],
+            [Update(people, 11, 0, 1, "anna", Unchanged), Delete(people, 11, 1, 2), Insert(people, 11, 2, 4, "dee", "d")],
+            [Truncate(people, 12, 0), Insert(people, 12, 1, 5, "eve", "e"), Insert(people, 12, 2, 2, "bob again", "b2")],
+            [Update(people, 13, 0, 4, "dee2", "d2"), Delete(people, 13, 1, 5), Insert(people, 13, 2, 6, "fay", "f"), Update(people, 13, 3, 6, "fay2", Unchanged)],
+        ];
+        const string Everything = "SELECT * EXCLUDE (_freshet_synced_at) FROM people ORDER BY id";
+
+        using var once = new TempDuckDbFile();
+        await using (var destination = await once.ReadyAsync(deleteMode, people))
+        {
+            foreach (var changes in batches)
+            {
+                await destination.ApplyAsync(Batch(changes), CancellationToken.None);
+            }
+        }
+
+        using var replayed = new TempDuckDbFile();
+        await using (var destination = await replayed.ReadyAsync(deleteMode, people))
+        {
+            foreach (var changes in batches)
+            {
+                await destination.ApplyAsync(Batch(changes), CancellationToken.None);
+            }
+
+            // The last batch again, as a crash right after its rows' commit replays it; then the last three as one batch.
+            await destination.ApplyAsync(Batch(batches[^1]), CancellationToken.None);
+            await destination.ApplyAsync(Batch([.. batches.Skip(1).SelectMany(b => b)]), CancellationToken.None);
+        }
+
+        var expected = await once.QueryAsync(Everything);
+        Assert.Equal(deleteMode == DeleteMode.Soft ? 6 : 3, expected.Count);
+        Assert.Equal(expected, await replayed.QueryAsync(Everything));
+        await using var restarted = replayed.Destination(deleteMode: deleteMode);
+        var checkpoint = await restarted.ClaimAsync(CancellationToken.None);
+        Assert.Equal(("resume-13", 13L, 3L), (checkpoint.Position, checkpoint.AppliedPosition, checkpoint.AppliedSequence));
     }
 
     [Fact]
