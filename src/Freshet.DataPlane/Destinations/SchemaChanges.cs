@@ -54,9 +54,12 @@ internal sealed record SchemaChangePlan(
             : new SchemaChangePlan(follows ? added : [], [], [], follows ? [] : [.. added.Select(c => c.Name)], differences, null);
     }
 
-    /// <summary>A reason to refuse a table whose column has the name of a Freshet metadata column, or null.</summary>
-    public static string? MetadataCollision(TableSchema table) =>
-        table.Columns.FirstOrDefault(c => MetadataColumns.All.Contains(c.Name)) is { } collision
+    /// <summary>
+    /// A reason to refuse a table whose column has the name of a Freshet metadata column, or null. Names are compared as
+    /// <paramref name="names"/> compares them (ordinal by default; a destination whose names ignore case passes that).
+    /// </summary>
+    public static string? MetadataCollision(TableSchema table, StringComparer? names = null) =>
+        table.Columns.FirstOrDefault(c => MetadataColumns.All.Contains(c.Name, names ?? StringComparer.Ordinal)) is { } collision
             ? $"column {collision.Name} has the name of a Freshet metadata column"
             : null;
 

@@ -114,6 +114,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             return Quarantined(table, "a column named rowid cannot be replicated to DuckDB (it hides DuckDB's row id)");
         }
 
+        if (SchemaChangePlan.MetadataCollision(table, StringComparer.OrdinalIgnoreCase) is { } collision)
+        {
+            return Quarantined(table, collision);
+        }
+
         var qualified = "main." + Quote(table.DestinationName);
         var existing = await ReadColumnsAsync(connection, table.DestinationName, cancellationToken).ConfigureAwait(false);
         if (existing.Count == 0)
@@ -127,17 +132,17 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         }
 
         var replicated = existing.Where(c => !IsMetadata(c.Name)).ToList();
-        var added = table.Columns.Where(c => Find(replicated, c.Name) is null).ToList();
-        var dropped = replicated.Where(t => !table.Columns.Any(c => SameName(c.Name, t.Name))).ToList();
-        var retyped = table.Columns
-            .Select(c => (Source: c, Target: Find(replicated, c.Name)))
-            .Where(x => x.Target is not null && !DuckDbTypes.SameType(x.Target.Type, DuckDbTypes.TargetType(x.Source.Type)))
-            .Select(x => (x.Source, Target: x.Target!))
-            .ToList();
-
-        if (policy == SchemaChangePolicy.Quarantine && added.Count + dropped.Count + retyped.Count > 0)
+        // DuckDB's names are case-insensitive: a target column is the source column whose name matches in any case.
+        var plan = SchemaChangePlan.Decide(
+            table,
+            replicated.Select(t => table.Columns.FirstOrDefault(c => SameName(c.Name, t.Name))?.Name ?? t.Name),
+            column => Find(replicated, column.Name) is { } target && !DuckDbTypes.SameType(target.Type, DuckDbTypes.TargetType(column.Type))
+                ? $"{target.Type} → {DuckDbTypes.TargetType(column.Type)}"
+                : null,
+            policy);
+        if (plan.QuarantineReason is { } refused)
         {
-            return Quarantined(table, DescribeDifference(added, dropped, retyped));
+            return Quarantined(table, refused);
         }
 
         foreach (var metadata in MetadataDefinitions.Where(d => Find(existing, d[..d.IndexOf(' ', StringComparison.Ordinal)]) is null))
@@ -145,41 +150,34 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
             await ExecuteAsync(connection, $"ALTER TABLE {qualified} ADD COLUMN {metadata}", cancellationToken).ConfigureAwait(false);
         }
 
-        var propagate = policy == SchemaChangePolicy.Propagate;
-        var addColumns = propagate || policy == SchemaChangePolicy.AddColumnsOnly;
-        if (addColumns)
+        foreach (var column in plan.Add)
         {
-            foreach (var column in added)
+            await ExecuteAsync(
+                connection,
+                $"ALTER TABLE {qualified} ADD COLUMN {Quote(column.Name)} {DuckDbTypes.TargetType(column.Type)}",
+                cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var name in plan.Drop)
+        {
+            await ExecuteAsync(connection, $"ALTER TABLE {qualified} DROP COLUMN {Quote(name)}", cancellationToken).ConfigureAwait(false);
+        }
+
+        foreach (var column in plan.Retype)
+        {
+            var from = Find(replicated, column.Name)!.Type;
+            var type = DuckDbTypes.TargetType(column.Type);
+            try
             {
                 await ExecuteAsync(
                     connection,
-                    $"ALTER TABLE {qualified} ADD COLUMN {Quote(column.Name)} {DuckDbTypes.TargetType(column.Type)}",
+                    $"ALTER TABLE {qualified} ALTER COLUMN {Quote(column.Name)} SET DATA TYPE {type}",
                     cancellationToken).ConfigureAwait(false);
             }
-        }
-
-        if (propagate)
-        {
-            foreach (var column in dropped)
+            catch (DuckDBException exception) when (!cancellationToken.IsCancellationRequested)
             {
-                await ExecuteAsync(connection, $"ALTER TABLE {qualified} DROP COLUMN {Quote(column.Name)}", cancellationToken).ConfigureAwait(false);
-            }
-
-            foreach (var (source, target) in retyped)
-            {
-                var type = DuckDbTypes.TargetType(source.Type);
-                try
-                {
-                    await ExecuteAsync(
-                        connection,
-                        $"ALTER TABLE {qualified} ALTER COLUMN {Quote(target.Name)} SET DATA TYPE {type}",
-                        cancellationToken).ConfigureAwait(false);
-                }
-                catch (DuckDBException exception) when (!cancellationToken.IsCancellationRequested)
-                {
-                    // The transaction is rolled back on dispose: the table stays as it was.
-                    return Quarantined(table, $"column {source.Name} cannot change from {target.Type} to {type}: {exception.ErrorType} error converting the stored values");
-                }
+                // The transaction is rolled back on dispose: the table stays as it was.
+                return Quarantined(table, $"column {column.Name} cannot change from {from} to {type}: {exception.ErrorType} error converting the stored values");
             }
         }
 
@@ -196,11 +194,11 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
         var setup = new TableSetup(
             Created: false,
-            Added: addColumns ? [.. added.Select(c => c.Name)] : [],
-            Dropped: propagate ? [.. dropped.Select(c => c.Name)] : [],
-            Retyped: propagate ? [.. retyped.Select(x => x.Source.Name)] : [],
+            Added: [.. plan.Add.Select(c => c.Name)],
+            Dropped: plan.Drop,
+            Retyped: [.. plan.Retype.Select(c => c.Name)],
             QuarantineReason: null,
-            Ignored: policy == SchemaChangePolicy.Ignore ? [.. added.Select(c => c.Name)] : []);
+            Ignored: plan.Ignored);
         if (setup.Changed)
         {
             LogTableAltered(_logger, table.DestinationName, setup.Added.Count, setup.Dropped.Count, setup.Retyped.Count);
@@ -940,27 +938,6 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     {
         var dot = value.IndexOf('.', StringComparison.Ordinal);
         return dot < 0 ? new TableId(string.Empty, value) : new TableId(value[..dot], value[(dot + 1)..]);
-    }
-
-    private static string DescribeDifference(List<ColumnSchema> added, List<TargetColumn> dropped, List<(ColumnSchema Source, TargetColumn Target)> retyped)
-    {
-        var parts = new List<string>();
-        if (added.Count > 0)
-        {
-            parts.Add($"new column(s) {string.Join(", ", added.Select(c => $"{c.Name} {c.Type}"))}");
-        }
-
-        if (dropped.Count > 0)
-        {
-            parts.Add($"dropped column(s) {string.Join(", ", dropped.Select(c => c.Name))}");
-        }
-
-        if (retyped.Count > 0)
-        {
-            parts.Add($"retyped column(s) {string.Join(", ", retyped.Select(x => $"{x.Source.Name} {x.Target.Type} → {DuckDbTypes.TargetType(x.Source.Type)}"))}");
-        }
-
-        return "The source table changed: " + string.Join("; ", parts) + ".";
     }
 
     private static async Task<List<TargetColumn>> ReadColumnsAsync(DuckDBConnection connection, string table, CancellationToken cancellationToken) =>

@@ -123,6 +123,26 @@ public sealed class DuckDbDestinationSchemaTests
         Assert.Equal(["id INTEGER", "name VARCHAR", "price INTEGER", "legacy VARCHAR"], await ColumnsAsync(file));
     }
 
+    [Fact]
+    public async Task SourceColumnNamedLikeAMetadataColumn_InAnyCase_QuarantinesOnlyThatTable_AndACaseChangeIsNoDifference()
+    {
+        using var file = new TempDuckDbFile();
+        await using var destination = await SeededAsync(file);
+
+        // DuckDB's names ignore case, so _FRESHET_SYNCED_AT would be the metadata column itself.
+        var colliding = Table("audits", Key("id"), Column("_FRESHET_SYNCED_AT", ValueKind.Text));
+        var refused = await destination.EnsureTableAsync(colliding, SchemaChangePolicy.Propagate, CancellationToken.None);
+        Assert.Equal("column _FRESHET_SYNCED_AT has the name of a Freshet metadata column", refused.QuarantineReason);
+        Assert.Empty(await file.QueryAsync("SELECT table_name FROM duckdb_tables() WHERE table_name = 'audits'"));
+
+        // The same table with its columns' names in another case is the same table to DuckDB.
+        var recased = Table("products", Key("ID"), Column("Name", ValueKind.Text), Column("price", ValueKind.Int32), Column("LEGACY", ValueKind.Text));
+        var setup = await destination.EnsureTableAsync(recased, SchemaChangePolicy.Quarantine, CancellationToken.None);
+        Assert.Null(setup.QuarantineReason);
+        Assert.False(setup.Changed);
+        Assert.Equal(["id INTEGER", "name VARCHAR", "price INTEGER", "legacy VARCHAR"], await ColumnsAsync(file));
+    }
+
     private static async Task<Freshet.DataPlane.Destinations.DuckDb.DuckDbDestination> SeededAsync(TempDuckDbFile file)
     {
         var destination = await file.ReadyAsync(DeleteMode.Hard, Version1);
