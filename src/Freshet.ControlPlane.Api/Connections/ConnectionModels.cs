@@ -40,7 +40,11 @@ internal sealed record ConnectionTypeResponse(
     IReadOnlyList<SettingDescription> Settings,
     IReadOnlyList<SecretDescription> Secrets);
 
-/// <summary>A setting as forms show it: <c>min</c>/<c>max</c> bound an integer; <c>only_for</c> names the one kind of connection that takes it.</summary>
+/// <summary>
+/// A setting as forms show it: <c>min</c>/<c>max</c> bound an integer; <c>only_for</c> names the one kind of connection that
+/// takes it; <c>pattern</c> is a regular expression the trimmed value must match (the API checks the same one), and
+/// <c>pattern_message</c> says what is wanted when it does not.
+/// </summary>
 internal sealed record SettingDescription(
     string Name,
     string Kind,
@@ -51,7 +55,9 @@ internal sealed record SettingDescription(
     long? Min = null,
     long? Max = null,
     string? Unit = null,
-    ConnectionKind? OnlyFor = null);
+    ConnectionKind? OnlyFor = null,
+    string? Pattern = null,
+    string? PatternMessage = null);
 
 internal sealed record SecretDescription(string Name, bool Required, string Description);
 

@@ -30,7 +30,15 @@ internal sealed record SettingField(
     IReadOnlyList<string>? AllowedValues = null,
     Func<string, string?>? Check = null,
     ConnectionKind? OnlyFor = null,
-    string? Unit = null);
+    string? Unit = null,
+    SettingPattern? Pattern = null);
+
+/// <summary>
+/// A format a string setting must have, as a regular expression over the trimmed value and the words that say what is
+/// wanted. Published by <c>GET /v1/connection-types</c>, so a form (the console's, or anyone's) checks exactly what the API
+/// checks instead of a copy that can drift; checks a pattern cannot say (a PEM key, a relative path) stay in code.
+/// </summary>
+internal sealed record SettingPattern(Regex Regex, string Message);
 
 /// <summary>A secret of a connection type; write-only, so only whether it is set is ever shown.</summary>
 internal sealed record SecretField(string Name, bool Required, string Description, int MaxLength = 16 * 1024, Func<string, string?>? Check = null);
@@ -50,6 +58,14 @@ internal static partial class ConnectionTypes
 {
     private static readonly string[] SslModes = ["disable", "allow", "prefer", "require", "verify-ca", "verify-full"];
 
+    // Declared before All, which reads them. The expressions use only what .NET and ECMAScript regular expressions share
+    // (plus the (?i:…) group, which both have), so any form can apply them as published.
+    private static readonly SettingPattern Host = new(HostPattern(), "Must be a host name or an IP address, without scheme, port or path.");
+    private static readonly SettingPattern SnowflakeAccount = new(
+        SnowflakeAccountPattern(), "Use the account identifier (orgname-accountname or locator.region), without .snowflakecomputing.com.");
+    private static readonly SettingPattern GcpProject = new(GcpProjectPattern(), "A project id has 6 to 30 lowercase letters, digits and hyphens, starting with a letter.");
+    private static readonly SettingPattern BigQueryDataset = new(BigQueryDatasetPattern(), "A dataset name has letters, digits and underscores only.");
+
     // The range PostgreSQL accepts for max_slot_wal_keep_size (an int of MB): a budget can say whatever the server's own
     // limit could, and no more.
     private const long MaxWalDiskBudgetMb = int.MaxValue;
@@ -58,7 +74,7 @@ internal static partial class ConnectionTypes
     [
         new(ConnectionType.Postgres, [ConnectionKind.Source, ConnectionKind.Destination], "PostgreSQL",
             [
-                new("host", SettingKind.String, true, "Host name or IP address of the server.", MaxLength: 253, Check: CheckHost),
+                new("host", SettingKind.String, true, "Host name or IP address of the server.", MaxLength: 253, Pattern: Host),
                 new("port", SettingKind.Integer, false, "TCP port.", 5432, Min: 1, Max: 65535),
                 new("database", SettingKind.String, true, "Database name.", MaxLength: 63),
                 new("username", SettingKind.String, true, "Login role; for a source it needs REPLICATION.", MaxLength: 63),
@@ -73,7 +89,7 @@ internal static partial class ConnectionTypes
             [new("password", false, "Password of the login role.", 1024)]),
         new(ConnectionType.Mysql, [ConnectionKind.Source], "MySQL / MariaDB",
             [
-                new("host", SettingKind.String, true, "Host name or IP address of the server.", MaxLength: 253, Check: CheckHost),
+                new("host", SettingKind.String, true, "Host name or IP address of the server.", MaxLength: 253, Pattern: Host),
                 new("port", SettingKind.Integer, false, "TCP port.", 3306, Min: 1, Max: 65535),
                 new("database", SettingKind.String, true, "Database (schema) whose tables are replicated.", MaxLength: 64),
                 new("username", SettingKind.String, true, "User with REPLICATION SLAVE, REPLICATION CLIENT and SELECT.", MaxLength: 80),
@@ -89,7 +105,7 @@ internal static partial class ConnectionTypes
             [new("password", false, "Password of the user.", 1024)]),
         new(ConnectionType.Snowflake, [ConnectionKind.Destination], "Snowflake",
             [
-                new("account", SettingKind.String, true, "Account identifier, e.g. myorg-myaccount or xy12345.eu-central-1.", MaxLength: 255, Check: CheckSnowflakeAccount),
+                new("account", SettingKind.String, true, "Account identifier, e.g. myorg-myaccount or xy12345.eu-central-1.", MaxLength: 255, Pattern: SnowflakeAccount),
                 new("user", SettingKind.String, true, "User whose public key is registered (key-pair authentication).", MaxLength: 255),
                 new("warehouse", SettingKind.String, true, "Warehouse that runs the merges.", MaxLength: 255),
                 new("database", SettingKind.String, true, "Database that receives the tables.", MaxLength: 255),
@@ -108,8 +124,8 @@ internal static partial class ConnectionTypes
             ]),
         new(ConnectionType.Bigquery, [ConnectionKind.Destination], "BigQuery",
             [
-                new("project_id", SettingKind.String, true, "Google Cloud project id.", MaxLength: 30, Check: CheckGcpProject),
-                new("dataset", SettingKind.String, true, "Dataset that receives the tables.", MaxLength: 1024, Check: CheckBigQueryDataset),
+                new("project_id", SettingKind.String, true, "Google Cloud project id.", MaxLength: 30, Pattern: GcpProject),
+                new("dataset", SettingKind.String, true, "Dataset that receives the tables.", MaxLength: 1024, Pattern: BigQueryDataset),
                 new("location", SettingKind.String, false, "Dataset location.", "US", MaxLength: 64),
                 new("batch_latency_target_s", SettingKind.Integer, false,
                     "How long a pipeline gathers changes before it writes them to BigQuery. Keyed tables are written through the "
@@ -146,6 +162,8 @@ internal static partial class ConnectionTypes
     {
         var result = existing is null ? new JsonObject() : (JsonObject)existing.DeepClone();
         var known = schema.Settings.ToDictionary(f => f.Name, StringComparer.Ordinal);
+        // A setting whose value was refused has said what is wrong with it; "required" on top would only confuse.
+        var refused = new HashSet<string>(StringComparer.Ordinal);
         foreach (var (name, value) in input ?? [])
         {
             if (!known.TryGetValue(name, out var field))
@@ -170,6 +188,7 @@ internal static partial class ConnectionTypes
             if (error is not null)
             {
                 validator.Add($"{prefix}.{name}", error);
+                refused.Add(name);
             }
             else
             {
@@ -191,7 +210,7 @@ internal static partial class ConnectionTypes
                 {
                     result[field.Name] = JsonValue.Create(field.Default);
                 }
-                else if (field.Required)
+                else if (field.Required && !refused.Contains(field.Name))
                 {
                     validator.Add($"{prefix}.{field.Name}", "This setting is required.");
                 }
@@ -265,6 +284,11 @@ internal static partial class ConnectionTypes
                     return $"Allowed values: {string.Join(", ", allowed)}.";
                 }
 
+                if (field.Pattern is { } pattern && !pattern.Regex.IsMatch(text))
+                {
+                    return pattern.Message;
+                }
+
                 if (field.Check?.Invoke(text) is { } error)
                 {
                     return error;
@@ -296,18 +320,6 @@ internal static partial class ConnectionTypes
                 return null;
         }
     }
-
-    private static string? CheckHost(string host) =>
-        HostPattern().IsMatch(host) ? null : "Must be a host name or an IP address (no scheme, port or path).";
-
-    private static string? CheckSnowflakeAccount(string account) =>
-        SnowflakeAccountPattern().IsMatch(account) ? null : "Use the account identifier (orgname-accountname or locator.region), without .snowflakecomputing.com.";
-
-    private static string? CheckGcpProject(string project) =>
-        GcpProjectPattern().IsMatch(project) ? null : "A project id has 6 to 30 lowercase letters, digits and hyphens, starting with a letter.";
-
-    private static string? CheckBigQueryDataset(string dataset) =>
-        BigQueryDatasetPattern().IsMatch(dataset) ? null : "A dataset name has letters, digits and underscores only.";
 
     private static string? CheckRelativePath(string path)
     {
@@ -386,7 +398,9 @@ internal static partial class ConnectionTypes
     [GeneratedRegex(@"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$|^\[?[0-9A-Fa-f:\.]+\]?$", RegexOptions.CultureInvariant)]
     private static partial Regex HostPattern();
 
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_\-\.]{0,254}$", RegexOptions.CultureInvariant)]
+    // The account alone: the worker would also take the host name, but the form asks for what Snowflake shows as the
+    // account identifier, and refusing the domain here keeps every client to one spelling.
+    [GeneratedRegex(@"^(?!.*\.(?i:snowflakecomputing\.com)$)[A-Za-z0-9][A-Za-z0-9_\-\.]{0,254}$", RegexOptions.CultureInvariant)]
     private static partial Regex SnowflakeAccountPattern();
 
     [GeneratedRegex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]

@@ -45,7 +45,9 @@ internal static class ConnectionsApi
                 f.Kind == SettingKind.Integer && f.Min != long.MinValue ? f.Min : null,
                 f.Kind == SettingKind.Integer && f.Max != long.MaxValue ? f.Max : null,
                 f.Unit,
-                f.OnlyFor)).ToList(),
+                f.OnlyFor,
+                f.Pattern?.Regex.ToString(),
+                f.Pattern?.Message)).ToList(),
             s.Secrets.Select(f => new SecretDescription(f.Name, f.Required, f.Description)).ToList())).ToList());
 
     private static async Task<Results<Ok<Page<ConnectionResponse>>, ValidationProblem>> ListAsync(

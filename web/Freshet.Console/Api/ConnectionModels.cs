@@ -17,7 +17,10 @@ public sealed record ConnectionTypeInfo(string Type, string DisplayName, IReadOn
     public IEnumerable<SettingInfo> SettingsFor(string kind) => Settings.Where(s => s.OnlyFor is null || s.OnlyFor == kind);
 }
 
-/// <summary><c>kind</c> is string, integer or boolean; <c>min</c>/<c>max</c> bound an integer.</summary>
+/// <summary>
+/// <c>kind</c> is string, integer or boolean; <c>min</c>/<c>max</c> bound an integer; <c>pattern</c> is the regular
+/// expression the API checks a string against, <c>pattern_message</c> what it says when the value does not match.
+/// </summary>
 public sealed record SettingInfo(
     string Name,
     string Kind,
@@ -28,7 +31,9 @@ public sealed record SettingInfo(
     long? Min,
     long? Max,
     string? Unit,
-    string? OnlyFor)
+    string? OnlyFor,
+    string? Pattern = null,
+    string? PatternMessage = null)
 {
     /// <summary>The default as a form shows it, or null when there is none.</summary>
     public string? DefaultText => Default is { ValueKind: not (JsonValueKind.Null or JsonValueKind.Undefined) } d

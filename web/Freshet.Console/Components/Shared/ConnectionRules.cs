@@ -1,3 +1,4 @@
+using System.Collections.Concurrent;
 using System.Globalization;
 using System.Text.Json;
 using System.Text.RegularExpressions;
@@ -7,13 +8,16 @@ namespace Freshet.Console.Components.Shared;
 
 /// <summary>
 /// The checks a connection form makes before it sends anything: what the type description says (required, integer
-/// bounds, allowed values) plus the formats the control plane checks per setting (host, account, project, dataset,
-/// relative path, PEM key, service-account JSON). The control plane checks everything again; these only spare a round
-/// trip and say it next to the field.
+/// bounds, allowed values, the format patterns the control plane publishes with their messages) plus the few checks a
+/// pattern cannot say (relative path, PEM key, service-account JSON), repeated here. The control plane checks everything
+/// again; these only spare a round trip and say it next to the field.
 /// </summary>
-public static partial class ConnectionRules
+public static class ConnectionRules
 {
     public const int MaxNameLength = 200;
+
+    /// <summary>The published patterns, compiled once each (a handful per installation).</summary>
+    private static readonly ConcurrentDictionary<string, Regex> Patterns = new(StringComparer.Ordinal);
 
     public static string? Name(string? name)
     {
@@ -63,14 +67,13 @@ public static partial class ConnectionRules
             return $"Allowed values: {string.Join(", ", allowed)}.";
         }
 
+        if (setting.Pattern is { } pattern && !Matches(pattern, value))
+        {
+            return setting.PatternMessage ?? "Not in the expected format.";
+        }
+
         return (type, setting.Name) switch
         {
-            (_, "host") => HostPattern().IsMatch(value) ? null : "A host name or an IP address, without scheme, port or path.",
-            ("snowflake", "account") => value.Contains(".snowflakecomputing.com", StringComparison.OrdinalIgnoreCase) || !SnowflakeAccountPattern().IsMatch(value)
-                ? "The account identifier only (orgname-accountname or locator.region), without .snowflakecomputing.com."
-                : null,
-            ("bigquery", "project_id") => GcpProjectPattern().IsMatch(value) ? null : "A project id has 6 to 30 lowercase letters, digits and hyphens, starting with a letter.",
-            ("bigquery", "dataset") => BigQueryDatasetPattern().IsMatch(value) ? null : "Letters, digits and underscores only.",
             ("duckdb", "path") => RelativePath(value),
             _ => null,
         };
@@ -133,15 +136,19 @@ public static partial class ConnectionRules
         }
     }
 
-    [GeneratedRegex(@"^(?=.{1,253}$)([A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)(\.[A-Za-z0-9]([A-Za-z0-9\-]{0,61}[A-Za-z0-9])?)*$|^\[?[0-9A-Fa-f:\.]+\]?$", RegexOptions.CultureInvariant)]
-    private static partial Regex HostPattern();
-
-    [GeneratedRegex(@"^[A-Za-z0-9][A-Za-z0-9_\-\.]{0,254}$", RegexOptions.CultureInvariant)]
-    private static partial Regex SnowflakeAccountPattern();
-
-    [GeneratedRegex("^[a-z][a-z0-9-]{4,28}[a-z0-9]$", RegexOptions.CultureInvariant)]
-    private static partial Regex GcpProjectPattern();
-
-    [GeneratedRegex("^[A-Za-z0-9_]{1,1024}$", RegexOptions.CultureInvariant)]
-    private static partial Regex BigQueryDatasetPattern();
+    /// <summary>
+    /// Whether <paramref name="value"/> matches the control plane's <paramref name="pattern"/>. A pattern this runtime cannot
+    /// read, or one that takes too long, lets the value through: the control plane checks it anyway.
+    /// </summary>
+    private static bool Matches(string pattern, string value)
+    {
+        try
+        {
+            return Patterns.GetOrAdd(pattern, p => new Regex(p, RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100))).IsMatch(value);
+        }
+        catch (Exception exception) when (exception is ArgumentException or RegexMatchTimeoutException)
+        {
+            return true;
+        }
+    }
 }
