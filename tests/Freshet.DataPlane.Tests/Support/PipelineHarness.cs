@@ -14,6 +14,9 @@ public enum Target
 
     /// <summary>A Snowflake destination: the test passes the emulator's endpoint to <see cref="PipelineHarness.Spec"/>.</summary>
     Snowflake,
+
+    /// <summary>A BigQuery destination: the test passes the emulator's endpoints to <see cref="PipelineHarness.Spec"/>.</summary>
+    BigQuery,
 }
 
 /// <summary>
@@ -85,8 +88,8 @@ internal sealed class PipelineHarness : IAsyncDisposable
             ["username"] = username ?? "postgres",
             ["ssl_mode"] = "disable",
         }, new Dictionary<string, string>());
-        destination ??= Target == Target.Snowflake
-            ? throw new ArgumentException("A Snowflake pipeline needs the emulator's endpoint.", nameof(destination))
+        destination ??= Target is Target.Snowflake or Target.BigQuery
+            ? throw new ArgumentException($"A {Target} pipeline needs the emulator's endpoint.", nameof(destination))
             : Target == Target.DuckDb
             ? new EndpointSpec(ConnectionType.Duckdb, new Dictionary<string, string> { ["path"] = DuckDbPath }, new Dictionary<string, string>())
             : new EndpointSpec(ConnectionType.Postgres, new Dictionary<string, string>

@@ -122,22 +122,8 @@ internal sealed partial class SnowflakeDestination : IDestination
         var folded = ChangeFolder.Fold(batch.Changes, Table, _context.DeleteMode);
         var syncedAt = Now();
 
-        // Each table's staged rows as request-sized JSON arrays.
-        var payloads = new List<(FoldedTable<SnowflakeTargetTable> Table, List<(string Json, int Bytes)> Chunks)>();
-        foreach (var table in folded)
-        {
-            payloads.Add((table, ForTable(table.Table.Source, () => StageChunks(table))));
-        }
-
-        var plans = payloads.Select(p => new TablePlan(p.Table, p.Chunks, _context.DeleteMode, syncedAt)).ToList();
-        var inline = plans.Sum(p => p.InlineBytes) + SnowflakeStaging.EnvelopeBytes <= MaxRequestBytes;
-        if (!inline)
-        {
-            foreach (var plan in plans)
-            {
-                await ForTableAsync(plan.Table.Table.Source, () => PreStageAsync(plan.Table.Table, SnowflakeTargetTable.StreamChunk, plan.Chunks, cancellationToken)).ConfigureAwait(false);
-            }
-        }
+        var plans = new List<TablePlan>();
+        var inline = await StageBatchAsync(folded, plans, syncedAt, cancellationToken).ConfigureAwait(false);
 
         var transaction = new StatementList();
         AddFence(transaction, $"\"position\" = ?, \"applied_position\" = ?, \"applied_sequence\" = ?",
@@ -243,7 +229,7 @@ internal sealed partial class SnowflakeDestination : IDestination
                 staged = true;
             }
 
-            await ForTableAsync(table.Source, () => StageAsync(target, chunk.Number, full.Json, cancellationToken)).ConfigureAwait(false);
+            await ForTableAsync(table.Source, () => StageAsync(target, chunk.Number, full, cancellationToken)).ConfigureAwait(false);
         }
 
         var last = chunker.Finish();
@@ -259,14 +245,14 @@ internal sealed partial class SnowflakeDestination : IDestination
                 var values = string.Join(", ", target.ValueColumns.Select(SnowflakeStaging.Extract));
                 transaction.Add(
                     $"INSERT INTO {target.Quoted} ({columns}, {metadata}) SELECT {values}, ?, 0, ?::TIMESTAMP_TZ, ?::TIMESTAMP_TZ, FALSE FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f",
-                    [.. constants, SnowflakeBinding.Text(only.Json)]);
+                    [.. constants, SnowflakeBinding.Text(only)]);
             }
         }
         else
         {
             if (last is { } rest)
             {
-                await ForTableAsync(table.Source, () => StageAsync(target, chunk.Number, rest.Json, cancellationToken)).ConfigureAwait(false);
+                await ForTableAsync(table.Source, () => StageAsync(target, chunk.Number, rest, cancellationToken)).ConfigureAwait(false);
             }
 
             var values = string.Join(", ", target.ValueColumns.Select(c => "s." + SnowflakeTypes.Quote(c.Name)));
@@ -385,14 +371,67 @@ internal sealed partial class SnowflakeDestination : IDestination
 
     private Task<SnowflakeResult> RunAsync(SnowflakeStatement statement, CancellationToken cancellationToken) => _client.ExecuteAsync(statement, cancellationToken);
 
-    private List<(string Json, int Bytes)> StageChunks(FoldedTable<SnowflakeTargetTable> table)
+    /// <summary>
+    /// Encodes the batch's rows table by table as request-sized JSON arrays. While everything so far fits in one request
+    /// with the statements, the arrays are kept in <paramref name="plans"/> to travel inside the transaction (returns
+    /// true). From the first array that does not fit, every table's rows go to the staging table first, one request at a
+    /// time, each array dropped once sent (returns false): a batch never holds more than about one request of encoded rows.
+    /// </summary>
+    private async Task<bool> StageBatchAsync(List<FoldedTable<SnowflakeTargetTable>> folded, List<TablePlan> plans, DateTimeOffset syncedAt, CancellationToken cancellationToken)
+    {
+        var inline = true;
+        var inlineBytes = SnowflakeStaging.EnvelopeBytes;
+        foreach (var table in folded)
+        {
+            var plan = new TablePlan(table, _context.DeleteMode, syncedAt);
+            plans.Add(plan);
+            var source = table.Table.Source;
+            if (inline)
+            {
+                inlineBytes += plan.InlineBytes;
+            }
+            else if (table.Rows.Count > 0)
+            {
+                await ForTableAsync(source, () => ClearStageAsync(table.Table, SnowflakeTargetTable.StreamChunk, cancellationToken)).ConfigureAwait(false);
+            }
+
+            foreach (var rows in StreamRows(table))
+            {
+                if (inline)
+                {
+                    var before = plan.InlineBytes;
+                    plan.Chunks.Add(rows);
+                    inlineBytes += plan.InlineBytes - before;
+                    if (inlineBytes <= MaxRequestBytes)
+                    {
+                        continue;
+                    }
+
+                    // Too much for one request: what is held so far is staged now, and everything after it as it comes.
+                    inline = false;
+                    foreach (var held in plans.Where(p => p.Table.Rows.Count > 0))
+                    {
+                        await ForTableAsync(held.Table.Table.Source, () => PreStageAsync(held, cancellationToken)).ConfigureAwait(false);
+                    }
+
+                    continue;
+                }
+
+                await ForTableAsync(source, () => StageAsync(table.Table, SnowflakeTargetTable.StreamChunk, rows, cancellationToken)).ConfigureAwait(false);
+            }
+        }
+
+        return inline;
+    }
+
+    /// <summary>A table's folded rows as stage rows in request-sized JSON arrays, each encoded only when asked for.</summary>
+    private IEnumerable<StagedJson> StreamRows(FoldedTable<SnowflakeTargetTable> table)
     {
         var target = table.Table;
         var chunker = new SnowflakeStaging.JsonChunker(target.Name, target.StreamColumns, MaxRequestBytes);
-        var chunks = new List<(string, int)>();
+        var values = new object?[target.StreamColumns.Count];
         foreach (var row in table.Rows.Values)
         {
-            var values = new object?[target.StreamColumns.Count];
             values[0] = row.IsDelete;
             values[1] = row.Position;
             values[2] = row.Sequence;
@@ -409,35 +448,50 @@ internal sealed partial class SnowflakeDestination : IDestination
                 values[6 + target.ColumnCount + k] = row.OriginKey[k];
             }
 
-            if (chunker.Add(values) is { } full)
+            if (AddRow(chunker, target.Source, values) is { } full)
             {
-                chunks.Add(full);
+                yield return full;
             }
         }
 
         if (chunker.Finish() is { } last)
         {
-            chunks.Add(last);
+            yield return last;
         }
-
-        return chunks;
     }
 
-    private async Task PreStageAsync(SnowflakeTargetTable target, int chunk, List<(string Json, int Bytes)> payloads, CancellationToken cancellationToken)
+    private static StagedJson? AddRow(SnowflakeStaging.JsonChunker chunker, TableId table, object?[] values)
     {
-        await ClearStageAsync(target, chunk, cancellationToken).ConfigureAwait(false);
-        foreach (var payload in payloads)
+        try
         {
-            await StageAsync(target, chunk, payload.Json, cancellationToken).ConfigureAwait(false);
+            return chunker.Add(values);
         }
+        catch (ArgumentException e)
+        {
+            // A row larger than any request could carry.
+            throw new TableApplyException(table, e);
+        }
+    }
+
+    /// <summary>Sends the arrays a table held for an inline transaction to its staging table instead, and lets go of them.</summary>
+    private async Task PreStageAsync(TablePlan plan, CancellationToken cancellationToken)
+    {
+        var target = plan.Table.Table;
+        await ClearStageAsync(target, SnowflakeTargetTable.StreamChunk, cancellationToken).ConfigureAwait(false);
+        foreach (var rows in plan.Chunks)
+        {
+            await StageAsync(target, SnowflakeTargetTable.StreamChunk, rows, cancellationToken).ConfigureAwait(false);
+        }
+
+        plan.Chunks.Clear();
     }
 
     private Task ClearStageAsync(SnowflakeTargetTable target, int chunk, CancellationToken cancellationToken) =>
         RunAsync(new SnowflakeStatement($"DELETE FROM {target.QuotedStage} WHERE \"_chunk\" = ?") { Bindings = [SnowflakeBinding.Fixed(chunk)] }, cancellationToken);
 
-    private Task StageAsync(SnowflakeTargetTable target, int chunk, string json, CancellationToken cancellationToken)
+    private Task StageAsync(SnowflakeTargetTable target, int chunk, StagedJson rows, CancellationToken cancellationToken)
     {
-        var (sql, bindings) = TablePlan.StageInsert(target, chunk, json);
+        var (sql, bindings) = TablePlan.StageInsert(target, chunk, rows);
         return RunAsync(new SnowflakeStatement(sql) { Bindings = bindings }, cancellationToken);
     }
 

@@ -1,7 +1,6 @@
 using System.Globalization;
 using System.Net;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Microsoft.Extensions.Logging;
@@ -93,7 +92,7 @@ public sealed partial class SnowflakeSqlClient
             .ConfigureAwait(false);
     }
 
-    private async Task<SnowflakeResult> SubmitAndWaitAsync(SnowflakeStatement statement, byte[] body, Guid requestId, bool resubmission, CancellationToken cancellationToken)
+    private async Task<SnowflakeResult> SubmitAndWaitAsync(SnowflakeStatement statement, SegmentedBuffer body, Guid requestId, bool resubmission, CancellationToken cancellationToken)
     {
         var query = $"{StatementsPath}?requestId={requestId}" + (resubmission ? "&retry=true" : "") + (statement.Asynchronous ? "&async=true" : "");
         var (status, json, retryAfter) = await SendJsonAsync(HttpMethod.Post, query, body, cancellationToken).ConfigureAwait(false);
@@ -167,7 +166,7 @@ public sealed partial class SnowflakeSqlClient
         }
     }
 
-    private async Task<(HttpStatusCode Status, JsonNode? Json, TimeSpan? RetryAfter)> SendJsonAsync(HttpMethod method, string path, byte[]? body, CancellationToken cancellationToken)
+    private async Task<(HttpStatusCode Status, JsonNode? Json, TimeSpan? RetryAfter)> SendJsonAsync(HttpMethod method, string path, SegmentedBuffer? body, CancellationToken cancellationToken)
     {
         using var response = await SendWithFreshTokenAsync(method, path, body, cancellationToken).ConfigureAwait(false);
         var text = await response.Content.ReadAsStringAsync(cancellationToken).ConfigureAwait(false);
@@ -188,7 +187,7 @@ public sealed partial class SnowflakeSqlClient
 
     // A 401 on a cached token is answered once with a freshly minted one (a clock step or a key rotation can invalidate a
     // token before its expiry); a second 401 is the caller's configuration.
-    private async Task<HttpResponseMessage> SendWithFreshTokenAsync(HttpMethod method, string path, byte[]? body, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendWithFreshTokenAsync(HttpMethod method, string path, SegmentedBuffer? body, CancellationToken cancellationToken)
     {
         var response = await SendAsync(method, path, body, renewToken: false, cancellationToken).ConfigureAwait(false);
         if (response.StatusCode != HttpStatusCode.Unauthorized)
@@ -199,7 +198,7 @@ public sealed partial class SnowflakeSqlClient
         return await SendAsync(method, path, body, renewToken: true, cancellationToken).ConfigureAwait(false);
     }
 
-    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, byte[]? body, bool renewToken, CancellationToken cancellationToken)
+    private async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, SegmentedBuffer? body, bool renewToken, CancellationToken cancellationToken)
     {
         using var request = new HttpRequestMessage(method, path);
         var token = await _tokens.GetTokenAsync(renewToken, cancellationToken).ConfigureAwait(false);
@@ -209,7 +208,7 @@ public sealed partial class SnowflakeSqlClient
         request.Headers.UserAgent.ParseAdd(_options.UserAgent);
         if (body is not null)
         {
-            request.Content = new ByteArrayContent(body);
+            request.Content = body.ToContent();
             request.Content.Headers.ContentType = new MediaTypeHeaderValue("application/json");
         }
         try
@@ -226,47 +225,69 @@ public sealed partial class SnowflakeSqlClient
         }
     }
 
-    private byte[] Body(SnowflakeStatement statement)
+    /// <summary>
+    /// The request's JSON, written straight into small segments: a body carries up to the request limit (8 MiB) of staged
+    /// rows, which as one string and one array — plus the growing buffers a serializer rents to escape it — took several
+    /// times that on the large-object heap (see <see cref="SegmentedBuffer"/>).
+    /// </summary>
+    private SegmentedBuffer Body(SnowflakeStatement statement)
     {
-        var body = new JsonObject
-        {
-            ["statement"] = statement.Sql,
-            ["timeout"] = statement.TimeoutSeconds,
-        };
-        if (_options.Database is not null)
-        {
-            body["database"] = _options.Database;
-        }
-        if (_options.Schema is not null)
-        {
-            body["schema"] = _options.Schema;
-        }
-        if (_options.Warehouse is not null)
-        {
-            body["warehouse"] = _options.Warehouse;
-        }
-        if (_options.Role is not null)
-        {
-            body["role"] = _options.Role;
-        }
+        var body = new SegmentedBuffer();
+        using var writer = new Utf8JsonWriter(body);
+        writer.WriteStartObject();
+        writer.WriteString("statement", statement.Sql);
+        writer.WriteNumber("timeout", statement.TimeoutSeconds);
+        WriteIfSet(writer, "database", _options.Database);
+        WriteIfSet(writer, "schema", _options.Schema);
+        WriteIfSet(writer, "warehouse", _options.Warehouse);
+        WriteIfSet(writer, "role", _options.Role);
         if (statement.Bindings.Count > 0)
         {
-            var bindings = new JsonObject();
+            writer.WriteStartObject("bindings");
             for (var i = 0; i < statement.Bindings.Count; i++)
             {
-                bindings[(i + 1).ToString(CultureInfo.InvariantCulture)] = new JsonObject
+                var binding = statement.Bindings[i];
+                writer.WriteStartObject((i + 1).ToString(CultureInfo.InvariantCulture));
+                writer.WriteString("type", binding.Type);
+                writer.WritePropertyName("value");
+                if (binding.Staged is { } staged)
                 {
-                    ["type"] = statement.Bindings[i].Type,
-                    ["value"] = statement.Bindings[i].Value,
-                };
+                    // The rows are held escaped already: the opening quote goes through the writer (which then counts a
+                    // value as written), the text and the closing quote straight into the body after it.
+                    writer.WriteRawValue("\"", skipInputValidation: true);
+                    writer.Flush();
+                    body.Write(staged.Escaped);
+                    body.Write("\""u8);
+                }
+                else if (binding.Value is null)
+                {
+                    writer.WriteNullValue();
+                }
+                else
+                {
+                    writer.WriteStringValue(binding.Value);
+                }
+                writer.WriteEndObject();
             }
-            body["bindings"] = bindings;
+            writer.WriteEndObject();
         }
         if (statement.StatementCount is { } count)
         {
-            body["parameters"] = new JsonObject { ["MULTI_STATEMENT_COUNT"] = count.ToString(CultureInfo.InvariantCulture) };
+            writer.WriteStartObject("parameters");
+            writer.WriteString("MULTI_STATEMENT_COUNT", count.ToString(CultureInfo.InvariantCulture));
+            writer.WriteEndObject();
         }
-        return Encoding.UTF8.GetBytes(body.ToJsonString());
+        writer.WriteEndObject();
+        writer.Flush();
+        return body;
+    }
+
+    private static void WriteIfSet(Utf8JsonWriter writer, string name, string? value)
+    {
+        if (value is not null)
+        {
+            writer.WriteString(name, value);
+        }
     }
 
     private static SnowflakeException Failure(HttpStatusCode status, JsonNode? json, TimeSpan? retryAfter, string? handle)

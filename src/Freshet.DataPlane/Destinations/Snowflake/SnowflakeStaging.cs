@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Globalization;
 using System.Text;
 using System.Text.Json;
@@ -28,21 +29,22 @@ internal static class SnowflakeStaging
 
     /// <summary>
     /// The rows as JSON arrays, each small enough that its request stays under <paramref name="maxRequestBytes"/>
-    /// (a row larger than that on its own is an error naming the table: no request could carry it).
+    /// (a row larger than that on its own is an error naming the table: no request could carry it). Each array is
+    /// encoded as it is needed: enumerate and send one at a time, and no more than one array is held.
     /// </summary>
-    public static IEnumerable<string> Chunks(string table, IReadOnlyList<ColumnSchema> columns, IEnumerable<object?[]> rows, int maxRequestBytes)
+    public static IEnumerable<StagedJson> Chunks(string table, IReadOnlyList<ColumnSchema> columns, IEnumerable<object?[]> rows, int maxRequestBytes)
     {
         var chunker = new JsonChunker(table, columns, maxRequestBytes);
         foreach (var row in rows)
         {
             if (chunker.Add(row) is { } full)
             {
-                yield return full.Json;
+                yield return full;
             }
         }
         if (chunker.Finish() is { } last)
         {
-            yield return last.Json;
+            yield return last;
         }
     }
 
@@ -63,15 +65,17 @@ internal static class SnowflakeStaging
 
     /// <summary>
     /// Cuts rows into JSON arrays as they come: <see cref="Add"/> hands back an array when the next row would not fit in
-    /// it, <see cref="Finish"/> the last one. Each array's size is counted as it is sent: escaped inside the request's JSON.
+    /// it, <see cref="Finish"/> the last one. Each array is written straight into a <see cref="StagedJson"/> as the request
+    /// carries it (escaped inside the request's JSON), so its size is known exactly and no string of it is ever made.
     /// </summary>
     internal sealed class JsonChunker
     {
         private readonly string _table;
         private readonly IReadOnlyList<ColumnSchema> _columns;
         private readonly int _budget;
-        private readonly StringBuilder _chunk = new("[");
-        private int _chunkBytes = 1;
+        private readonly ArrayBufferWriter<byte> _row = new();
+        private readonly Utf8JsonWriter _rowWriter;
+        private SegmentedBuffer _chunk = new();
 
         public JsonChunker(string table, IReadOnlyList<ColumnSchema> columns, int maxRequestBytes)
         {
@@ -82,62 +86,58 @@ internal static class SnowflakeStaging
             }
             _table = table;
             _columns = columns;
+            _rowWriter = new Utf8JsonWriter(_row);
         }
 
         /// <summary>Rows in the array being filled.</summary>
         public int PendingRows { get; private set; }
 
-        public (string Json, int Bytes)? Add(object?[] row)
+        public StagedJson? Add(object?[] row)
         {
-            var json = Row(_columns, row);
-            // Inside the request body the array is itself a JSON string, escaped as the client's serializer escapes it
-            // (quotes, backslashes, and with the default encoder also non-ASCII and HTML-sensitive characters as \uXXXX).
-            var bytes = JsonEncodedText.Encode(json).EncodedUtf8Bytes.Length + 1;
+            _row.ResetWrittenCount();
+            _rowWriter.Reset();
+            WriteRow(_rowWriter, _columns, row);
+            var json = _row.WrittenSpan;
+            var bytes = StagedJson.EscapedLength(json) + 1;
             if (bytes + 1 > _budget)
             {
                 throw new ArgumentException($"A row of {_table} needs {bytes} bytes, more than a request may carry ({_budget}).", nameof(row));
             }
-            (string, int)? full = null;
-            if (_chunkBytes + bytes + 1 > _budget)
+            StagedJson? full = null;
+            if (_chunk.Length + bytes + 1 > _budget)
             {
                 full = Take();
             }
-            if (_chunk.Length > 1)
-            {
-                _chunk.Append(',');
-            }
-            _chunk.Append(json);
-            _chunkBytes += bytes;
+            _chunk.Write(PendingRows == 0 ? "["u8 : ","u8);
+            StagedJson.WriteEscaped(_chunk, json);
             PendingRows++;
             return full;
         }
 
-        public (string Json, int Bytes)? Finish() => PendingRows > 0 ? Take() : null;
+        public StagedJson? Finish() => PendingRows > 0 ? Take() : null;
 
-        private (string, int) Take()
+        private StagedJson Take()
         {
-            var taken = (_chunk.Append(']').ToString(), _chunkBytes + 1);
-            _chunk.Clear().Append('[');
-            _chunkBytes = 1;
+            _chunk.Write("]"u8);
+            var taken = new StagedJson(_chunk, PendingRows);
+            _chunk = new SegmentedBuffer();
             PendingRows = 0;
             return taken;
         }
     }
 
-    private static string Row(IReadOnlyList<ColumnSchema> columns, object?[] row)
+    // Utf8JsonWriter's default encoder writes every non-ASCII character as \uXXXX, so a row's JSON is ASCII whose only
+    // characters that need escaping again inside a JSON string are quotes and backslashes (see StagedJson).
+    private static void WriteRow(Utf8JsonWriter writer, IReadOnlyList<ColumnSchema> columns, object?[] row)
     {
-        using var buffer = new MemoryStream();
-        using (var writer = new Utf8JsonWriter(buffer))
+        writer.WriteStartObject();
+        for (var i = 0; i < columns.Count; i++)
         {
-            writer.WriteStartObject();
-            for (var i = 0; i < columns.Count; i++)
-            {
-                writer.WritePropertyName(columns[i].Name);
-                WriteValue(writer, columns[i].Type, row[i]);
-            }
-            writer.WriteEndObject();
+            writer.WritePropertyName(columns[i].Name);
+            WriteValue(writer, columns[i].Type, row[i]);
         }
-        return Encoding.UTF8.GetString(buffer.ToArray());
+        writer.WriteEndObject();
+        writer.Flush();
     }
 
     // Values go as JSON strings in the forms Snowflake's casts read (ISO dates and times, plain decimal text), so no
@@ -182,5 +182,62 @@ internal static class SnowflakeStaging
     {
         var seconds = interval.Time / 1_000_000m;
         return string.Create(CultureInfo.InvariantCulture, $"P{interval.Months}M{interval.Days}DT{seconds:0.######}S");
+    }
+}
+
+/// <summary>
+/// Rows staged as one JSON array and bound as a TEXT value, held as the request carries it: the array's UTF-8 text
+/// escaped for the inside of a JSON string, in small segments (<see cref="SegmentedBuffer"/>), never as one string.
+/// </summary>
+public sealed class StagedJson
+{
+    internal StagedJson(SegmentedBuffer escaped, int rows)
+    {
+        Escaped = escaped;
+        Rows = rows;
+    }
+
+    /// <summary>Rows in the array.</summary>
+    public int Rows { get; }
+
+    /// <summary>What the value adds to a request body: its escaped bytes, without the quotes around them.</summary>
+    public int Bytes => checked((int)Escaped.Length);
+
+    internal SegmentedBuffer Escaped { get; }
+
+    /// <summary>The array's JSON text (for tests and diagnostics: it is the large string this type exists to avoid).</summary>
+    public override string ToString()
+    {
+        var escaped = new byte[Escaped.Length + 2];
+        escaped[0] = escaped[^1] = (byte)'"';
+        var at = 1;
+        foreach (var segment in Escaped.Segments())
+        {
+            segment.Span.CopyTo(escaped.AsSpan(at));
+            at += segment.Length;
+        }
+        return JsonSerializer.Deserialize<string>(escaped)!;
+    }
+
+    /// <summary>
+    /// The length of <paramref name="json"/> escaped for a JSON string. Only for text Utf8JsonWriter wrote with its
+    /// default encoder: ASCII without control characters, where quotes and backslashes are all that need escaping.
+    /// </summary>
+    internal static int EscapedLength(ReadOnlySpan<byte> json) => json.Length + json.Count((byte)'"') + json.Count((byte)'\\');
+
+    internal static void WriteEscaped(SegmentedBuffer output, ReadOnlySpan<byte> json)
+    {
+        while (true)
+        {
+            var special = json.IndexOfAny((byte)'"', (byte)'\\');
+            if (special < 0)
+            {
+                output.Write(json);
+                return;
+            }
+            output.Write(json[..special]);
+            output.Write(json[special] == (byte)'"' ? "\\\""u8 : "\\\\"u8);
+            json = json[(special + 1)..];
+        }
     }
 }

@@ -3,7 +3,12 @@ namespace Freshet.DataPlane.Destinations.Snowflake;
 /// <summary>A value bound to a <c>?</c> placeholder: Snowflake type (FIXED, REAL, TEXT, BOOLEAN, DATE, TIME, TIMESTAMP_NTZ, …) and its text.</summary>
 public sealed record SnowflakeBinding(string Type, string? Value)
 {
+    /// <summary>A TEXT value of staged rows (then <see cref="Value"/> is null): written into the request as it is held.</summary>
+    public StagedJson? Staged { get; init; }
+
     public static SnowflakeBinding Text(string? value) => new("TEXT", value);
+
+    public static SnowflakeBinding Text(StagedJson rows) => new("TEXT", null) { Staged = rows };
 
     public static SnowflakeBinding Fixed(long value) => new("FIXED", value.ToString(System.Globalization.CultureInfo.InvariantCulture));
 

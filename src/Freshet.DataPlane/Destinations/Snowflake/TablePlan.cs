@@ -22,32 +22,37 @@ internal sealed class TablePlan
     private readonly DateTimeOffset _syncedAt;
     private readonly bool _hasUnchanged;
 
-    public TablePlan(FoldedTable<SnowflakeTargetTable> table, List<(string Json, int Bytes)> chunks, DeleteMode deleteMode, DateTimeOffset syncedAt)
+    public TablePlan(FoldedTable<SnowflakeTargetTable> table, DeleteMode deleteMode, DateTimeOffset syncedAt)
     {
         Table = table;
-        Chunks = chunks;
         _deleteMode = deleteMode;
         _syncedAt = syncedAt;
         _hasUnchanged = table.Rows.Values.Any(r => r.HasUnchanged);
-        var inline = new StatementList();
-        AddStatements(inline, inline: true);
-        InlineBytes = chunks.Sum(c => c.Bytes) + inline.SqlBytes;
     }
 
     public FoldedTable<SnowflakeTargetTable> Table { get; }
 
-    public List<(string Json, int Bytes)> Chunks { get; }
+    /// <summary>The table's rows as JSON arrays, while they are to travel inside the transaction (inline).</summary>
+    public List<StagedJson> Chunks { get; } = [];
 
     /// <summary>What this table adds to a request when its rows travel in it: the JSON arrays and the statements' text, escaped.</summary>
-    public int InlineBytes { get; }
+    public int InlineBytes
+    {
+        get
+        {
+            var inline = new StatementList();
+            AddStatements(inline, inline: true);
+            return Chunks.Sum(c => c.Bytes + 2) + inline.SqlBytes;
+        }
+    }
 
     /// <summary>The staging table's INSERT of one JSON array: stream rows carry every stage column, snapshot rows the values.</summary>
-    public static (string Sql, SnowflakeBinding[] Bindings) StageInsert(SnowflakeTargetTable target, int chunk, string json)
+    public static (string Sql, SnowflakeBinding[] Bindings) StageInsert(SnowflakeTargetTable target, int chunk, StagedJson rows)
     {
         var columns = chunk == SnowflakeTargetTable.StreamChunk ? target.StreamColumns : target.ValueColumns;
         var sql = $"INSERT INTO {target.QuotedStage} (\"_chunk\", {string.Join(", ", columns.Select(c => SnowflakeTypes.Quote(c.Name)))}) "
             + $"SELECT ?, {string.Join(", ", columns.Select(SnowflakeStaging.Extract))} FROM TABLE(FLATTEN(INPUT => PARSE_JSON(?))) f";
-        return (sql, [SnowflakeBinding.Fixed(chunk), SnowflakeBinding.Text(json)]);
+        return (sql, [SnowflakeBinding.Fixed(chunk), SnowflakeBinding.Text(rows)]);
     }
 
     public void AddStatements(StatementList statements, bool inline)
@@ -59,7 +64,7 @@ internal sealed class TablePlan
             statements.Add($"DELETE FROM {target.QuotedStage} WHERE \"_chunk\" = ?", stream);
             foreach (var chunk in Chunks)
             {
-                var (sql, bindings) = StageInsert(target, SnowflakeTargetTable.StreamChunk, chunk.Json);
+                var (sql, bindings) = StageInsert(target, SnowflakeTargetTable.StreamChunk, chunk);
                 statements.Add(sql, bindings);
             }
         }

@@ -398,7 +398,7 @@ internal sealed partial class BinlogChangeDecoder(
         Position = _groupPosition,
         Sequence = ++_sequence,
         CommittedAt = _groupTime,
-        ApproximateBytes = ApproximateBytes(values),
+        ApproximateBytes = ChangeSize.Of(values),
     };
 
     private async ValueTask CommitAsync(BinlogEventHeader header, CancellationToken cancellationToken)
@@ -434,22 +434,6 @@ internal sealed partial class BinlogChangeDecoder(
 
         return string.Equals(defaultDatabase, table.Schema, StringComparison.Ordinal)
             && Regex.IsMatch(sql, $@"(?<![\w$.`])`?{name}`?(?![\w$.])", RegexOptions.IgnoreCase | RegexOptions.CultureInvariant, TimeSpan.FromSeconds(1));
-    }
-
-    private static int ApproximateBytes(object?[] values)
-    {
-        var bytes = 16;
-        foreach (var value in values)
-        {
-            bytes += value switch
-            {
-                string s => 24 + s.Length * 2,
-                byte[] b => 24 + b.Length,
-                _ => 16,
-            };
-        }
-
-        return bytes;
     }
 
     private static string Shorten(string sql) => sql.Length <= 200 ? sql : sql[..200] + "…";

@@ -355,7 +355,6 @@ internal sealed partial class PgOutputDecoder(
     {
         var schema = state.Schema!;
         var values = new object?[schema.Columns.Count];
-        var size = 64;
         var index = 0;
         await foreach (var value in tuple.ConfigureAwait(false))
         {
@@ -368,10 +367,9 @@ internal sealed partial class PgOutputDecoder(
 
             var read = await PgValueReader.ReadAsync(value, schema.Columns[target].Type, cancellationToken).ConfigureAwait(false);
             values[target] = read;
-            size += PgValueReader.ApproximateSize(read);
         }
 
-        return (values, size);
+        return (values, ChangeSize.Of(values));
     }
 
     private static object?[] KeyOnly(TableSchema schema, object?[] values)

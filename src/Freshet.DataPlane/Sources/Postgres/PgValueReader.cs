@@ -166,16 +166,6 @@ internal static class PgValueReader
             };
     }
 
-    /// <summary>Rough size of a value in memory, for cutting batches by bytes.</summary>
-    public static int ApproximateSize(object? value) => value switch
-    {
-        null => 8,
-        string s => 24 + (2 * s.Length),
-        byte[] b => 24 + b.Length,
-        Array a => 32 + (16 * a.Length),
-        _ => 24,
-    };
-
     private static async ValueTask<byte[]> ReadBytesAsync(ReplicationValue value, CancellationToken cancellationToken)
     {
         var bytes = new byte[value.Length];
