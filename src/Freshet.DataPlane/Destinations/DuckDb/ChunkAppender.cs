@@ -318,6 +318,18 @@ internal sealed unsafe class ChunkAppender : IDisposable
         Next();
     }
 
+    /// <summary>Appends a decimal to a DECIMAL column (more places than its scale, or too wide for it, fails like a cast).</summary>
+    public void AppendDecimal(decimal value)
+    {
+        if (_columns[_column].Kind is not (Kind.Decimal16 or Kind.Decimal32 or Kind.Decimal64))
+        {
+            Expect(Kind.Decimal128);
+        }
+
+        WriteDecimal(_columns[_column], value, _data[_column], _rows);
+        Next();
+    }
+
     /// <summary>
     /// Drops the values appended so far for the current row (a value further along could not be appended this way);
     /// the row's slot is filled again by the next row.
