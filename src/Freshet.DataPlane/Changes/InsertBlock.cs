@@ -118,6 +118,16 @@ public sealed class InsertBlock
 
     public ReadOnlySpan<byte> GetUtf8(int column, int row) => _storage.Columns[column].Utf8(Start + row);
 
+    /// <summary>An integer, date or timestamp column's values (see <see cref="GetInteger"/>), one per row; a NULL's slot holds anything.</summary>
+    public ReadOnlySpan<long> Integers(int column) => _storage.Columns[column].Integers.AsSpan(Start, Count);
+
+    public ReadOnlySpan<double> Floats(int column) => _storage.Columns[column].Floats.AsSpan(Start, Count);
+
+    public ReadOnlySpan<decimal> Decimals(int column) => _storage.Columns[column].Decimals.AsSpan(Start, Count);
+
+    /// <summary>Whether any row of the block is NULL in the column.</summary>
+    public bool HasNulls(int column) => _storage.Columns[column].HasNullIn(Start, Count);
+
     /// <summary>
     /// Whether an integer column's values rise strictly from row to row with no NULL (a key filled in order): then they
     /// are distinct and the first and last are the least and the greatest.
@@ -254,6 +264,10 @@ public sealed class InsertBlock
         public bool MinimumTimestamp { get; private set; }
 
         public bool IsNull(int row) => Kind == BlockValueKind.Missing || (_nulls is not null && row < _nulls.Length && _nulls[row]);
+
+        public bool HasNullIn(int start, int count) =>
+            Kind == BlockValueKind.Missing
+            || (_nulls is not null && start < _nulls.Length && _nulls.AsSpan(start, Math.Min(count, _nulls.Length - start)).Contains(true));
 
         public ReadOnlySpan<byte> Utf8(int row)
         {

@@ -26,8 +26,9 @@ internal sealed record FailTable(TableId Table, string Reason) : WriterItem;
 /// </summary>
 /// <remarks>
 /// Blocks of inserts (<see cref="SourceEventKind.Inserts"/>) count toward the row limit like the changes they hold,
-/// unless <paramref name="blocksWithinBytesOnly"/> (the destination writes blocks as they are): then only the byte
-/// limit bounds them. A block costs a few tens of bytes a row where a change costs several hundred and a collection's
+/// unless <paramref name="blocksWithinBytesOnly"/> (the destination writes blocks as they are): then, while the writer
+/// is busy, only the byte limit bounds them (an idle writer still gets a batch at the row limit, so that a backlog's
+/// first batch is written while the next fills). A block costs a few tens of bytes a row where a change costs several hundred and a collection's
 /// worth of objects, so the same memory holds a catch-up's batch ten times larger, and a destination's per-batch costs
 /// (DuckDB: the key-range check and the commit) are paid that many times less. A live trickle is cut by the latency
 /// target long before either limit, so its batches do not change.
@@ -60,9 +61,12 @@ internal sealed class Batcher(
     private string _resumePosition = resumePosition;
     private int _committedCount;
 
-    // Rows counted toward the row limit (blocks' rows unless blocksWithinBytesOnly), in all and up to the last commit.
+    // Rows counted toward the row limit (blocks' rows unless blocksWithinBytesOnly), in all and up to the last commit;
+    // and every row, blocks' included.
     private long _rows;
     private long _committedRows;
+    private long _allRows;
+    private long _committedAllRows;
     private TransactionCommit? _lastCommit;
     private long _bytes;
     private long _committedBytes;
@@ -141,6 +145,7 @@ internal sealed class Batcher(
                     _lastCommit = commit;
                     _committedCount = _changes.Count;
                     _committedRows = _rows;
+                    _committedAllRows = _allRows;
                     _committedBytes = _bytes;
                     _firstAt ??= time.GetTimestamp();
                     _firstReceivedAt ??= time.GetUtcNow();
@@ -165,8 +170,12 @@ internal sealed class Batcher(
         _changes.Add(item);
         _bytes += bytes;
         _rows += rows;
+        _allRows += item.RowCount;
         progress.Read(bytes);
-        if (_rows >= delivery.MaxBatchRows || _bytes >= delivery.MaxBatchBytes)
+        // Blocks within the byte limit only grow past the row limit while the writer is busy: an idle writer gets a batch
+        // at the row limit as before, so that a backlog's first batch starts being written while the next fills.
+        if (_rows >= delivery.MaxBatchRows || _bytes >= delivery.MaxBatchBytes
+            || (_allRows >= delivery.MaxBatchRows && _allRows > _rows && writerBusy?.Invoke() != true))
         {
             if (_committedCount == 0)
             {
@@ -205,6 +214,8 @@ internal sealed class Batcher(
         _committedBytes = 0;
         _rows -= _committedRows;
         _committedRows = 0;
+        _allRows -= _committedAllRows;
+        _committedAllRows = 0;
         _committedCount = 0;
         _lastCommit = null;
         _firstAt = _changes.Count > 0 ? time.GetTimestamp() : null;
@@ -243,6 +254,7 @@ internal sealed class Batcher(
         _changes.Clear();
         _bytes = 0;
         _rows = 0;
+        _allRows = 0;
         _firstAt = null;
         _firstReceivedAt = null;
         await SendAsync(output, batch, cancellationToken).ConfigureAwait(false);

@@ -181,10 +181,10 @@ public sealed class BatcherTests
     }
 
     [Fact]
-    public async Task Run_BlocksWithinBytesOnly_RowLimitDoesNotCutThem_ButTheByteLimitDoes()
+    public async Task Run_BlocksWithinBytesOnly_WriterBusy_RowLimitDoesNotCutThem_ButTheByteLimitDoes()
     {
         var (input, output, _, run) = Start(
-            new DeliverySpec(MaxBatchRows: 4, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), blocksWithinBytesOnly: true);
+            new DeliverySpec(MaxBatchRows: 4, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => true, blocksWithinBytesOnly: true);
         for (var position = 100; position <= 300; position += 100)
         {
             await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(position, firstSequence: 1, keys: [.. Enumerable.Range(position, 10)])));
@@ -201,6 +201,22 @@ public sealed class BatcherTests
         var batch = await NextBatchAsync(output);
         Assert.Equal(30, batch.RowCount);
         Assert.Equal("end-300", batch.ResumePosition);
+        input.Writer.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_BlocksWithinBytesOnly_WriterIdle_CutAtTheRowLimitAsChangesWouldBe()
+    {
+        var (input, output, _, run) = Start(
+            new DeliverySpec(MaxBatchRows: 15, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => false, blocksWithinBytesOnly: true);
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(100, firstSequence: 1, keys: [.. Enumerable.Range(0, 10)])));
+        await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(100, "end-100", 100, DateTimeOffset.UnixEpoch)));
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(200, firstSequence: 1, keys: [.. Enumerable.Range(10, 10)])));
+
+        var batch = await NextBatchAsync(output);
+        Assert.Equal(10, batch.RowCount);
+        Assert.Equal("end-100", batch.ResumePosition);
         input.Writer.Complete();
         await run;
     }

@@ -203,66 +203,106 @@ internal sealed partial class DuckDbDestination
         public Task DropStagingAsync(DuckDBConnection connection, CancellationToken cancellationToken) =>
             _fallback?.DropStagingAsync(connection, cancellationToken) ?? Task.CompletedTask;
 
+        /// <summary>Appends every row, a chunk's worth of rows at a time, column by column.</summary>
         private void Append(DuckDBConnection connection, DateTimeOffset syncedAt)
         {
             var physical = PhysicalSources(target);
             var columns = BlockColumns(target, blocks[0].Table)!;
-            var kinds = columns.Select(c => c < 0 ? BlockValueKind.Missing : blocks[0].KindOf(c)).ToArray();
             // PrepareAsync saw the registered columns, whose types AppendsDirectly checked.
             using var chunks = ChunkAppender.TryOpen(connection, target.Name, physical.Length)
                 ?? throw new InvalidOperationException($"The DuckDB table {target.Name} changed while a batch was written to it.");
             foreach (var block in blocks)
             {
-                for (var row = 0; row < block.Count; row++)
+                for (var done = 0; done < block.Count;)
                 {
-                    var metadata = new DirectMetadata(block.Position, block.FirstSequence + row, block.CommittedAt, syncedAt);
-                    foreach (var from in physical)
+                    var count = Math.Min(chunks.RoomInChunk, block.Count - done);
+                    for (var p = 0; p < physical.Length; p++)
                     {
-                        if (from < 0)
-                        {
-                            AppendMetadata(chunks, from, metadata);
-                            continue;
-                        }
-
-                        var column = columns[from];
-                        if (column < 0 || block.IsNull(column, row))
-                        {
-                            chunks.AppendNull();
-                            continue;
-                        }
-
-                        switch (kinds[from])
-                        {
-                            case BlockValueKind.Int16 or BlockValueKind.Int32 or BlockValueKind.Int64:
-                                chunks.AppendInteger(block.GetInteger(column, row));
-                                break;
-                            case BlockValueKind.Float32 or BlockValueKind.Float64:
-                                chunks.AppendFloat(block.GetFloat(column, row));
-                                break;
-                            case BlockValueKind.Decimal:
-                                chunks.AppendDecimal(block.GetDecimal(column, row));
-                                break;
-                            case BlockValueKind.Date:
-                                chunks.AppendDate((int)block.GetInteger(column, row) - UnixEpochDayNumber);
-                                break;
-                            case BlockValueKind.DateTime or BlockValueKind.DateTimeUtc:
-                                chunks.AppendTimestampMicroseconds((block.GetInteger(column, row) - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond);
-                                break;
-                            case BlockValueKind.Text:
-                                chunks.AppendUtf8(block.GetUtf8(column, row));
-                                break;
-                            default:
-                                chunks.AppendNull();
-                                break;
-                        }
+                        PutColumn(chunks, p, physical[p] >= 0 ? columns[physical[p]] : -1, physical[p], block, done, count, syncedAt);
                     }
+
+                    chunks.EndRows(count);
+                    done += count;
                 }
             }
 
             chunks.Close();
         }
 
-        private static readonly int UnixEpochDayNumber = DateOnly.FromDateTime(DateTime.UnixEpoch).DayNumber;
+        /// <summary>
+        /// Rows [<paramref name="first"/>, + <paramref name="count"/>) of the block into target column <paramref name="p"/>:
+        /// block column <paramref name="column"/> (a written column; -1 when the block lacks it), or the metadata
+        /// <paramref name="from"/> names (see <see cref="PhysicalSources"/>).
+        /// </summary>
+        private static void PutColumn(ChunkAppender chunks, int p, int column, int from, InsertBlock block, int first, int count, DateTimeOffset syncedAt)
+        {
+            switch (from)
+            {
+                case FromPosition:
+                    chunks.PutInt64Run(p, block.Position, 0, count);
+                    return;
+                case FromSequence:
+                    chunks.PutInt64Run(p, block.FirstSequence + first, 1, count);
+                    return;
+                case FromCommittedAt:
+                    chunks.PutTimestampRun(p, block.CommittedAt, count);
+                    return;
+                case FromSyncedAt:
+                    chunks.PutTimestampRun(p, syncedAt, count);
+                    return;
+                case FromDeleted:
+                    chunks.PutBooleanRun(p, false, count);
+                    return;
+            }
+
+            var kind = from < 0 || column < 0 ? BlockValueKind.Missing : block.KindOf(column);
+            switch (kind)
+            {
+                case BlockValueKind.Int16 or BlockValueKind.Int32 or BlockValueKind.Int64:
+                    chunks.PutIntegers(p, block.Integers(column).Slice(first, count));
+                    break;
+                case BlockValueKind.Float32 or BlockValueKind.Float64:
+                    chunks.PutFloats(p, block.Floats(column).Slice(first, count));
+                    break;
+                case BlockValueKind.Decimal:
+                    chunks.PutDecimals(p, block.Decimals(column).Slice(first, count));
+                    break;
+                case BlockValueKind.Date:
+                    chunks.PutDayNumbers(p, block.Integers(column).Slice(first, count));
+                    break;
+                case BlockValueKind.DateTime or BlockValueKind.DateTimeUtc:
+                    chunks.PutTicks(p, block.Integers(column).Slice(first, count));
+                    break;
+                case BlockValueKind.Text:
+                    for (var i = 0; i < count; i++)
+                    {
+                        if (!block.IsNull(column, first + i))
+                        {
+                            chunks.PutUtf8(p, i, block.GetUtf8(column, first + i));
+                        }
+                    }
+
+                    break;
+                default:
+                    for (var i = 0; i < count; i++)
+                    {
+                        chunks.PutNull(p, i);
+                    }
+
+                    return;
+            }
+
+            if (block.HasNulls(column))
+            {
+                for (var i = 0; i < count; i++)
+                {
+                    if (block.IsNull(column, first + i))
+                    {
+                        chunks.PutNull(p, i);
+                    }
+                }
+            }
+        }
 
         /// <summary>For each written column, its column in the blocks' schema (-1: none); null when a written key is not there.</summary>
         private static int[]? BlockColumns(TargetTable target, TableSchema schema)

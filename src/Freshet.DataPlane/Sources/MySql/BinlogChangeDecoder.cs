@@ -66,6 +66,10 @@ internal sealed partial class BinlogChangeDecoder(
     /// <summary>The inserts of the current group not handed on yet: consecutive write rows of one table grow one block.</summary>
     private InsertBlock? _block;
 
+    // A new block's arrays are sized for as many rows as the last block had: transactions of a workload tend to be
+    // alike, and arrays that fit are neither copied while they grow nor counted (in the batch's bytes) half empty.
+    private int _blockCapacity = 64;
+
     /// <summary>A block is handed on at this many rows even within a transaction (a huge one is then cut into batches).</summary>
     internal const int MaxBlockRows = 16_384;
 
@@ -313,7 +317,7 @@ internal sealed partial class BinlogChangeDecoder(
         var position = 0;
         while (position < rows.Images.Length)
         {
-            _block ??= new InsertBlock(schema, blocks.Kinds, _groupPosition, _sequence + 1, _groupTime, capacity: 64);
+            _block ??= new InsertBlock(schema, blocks.Kinds, _groupPosition, _sequence + 1, _groupTime, _blockCapacity);
             if (!ReadUntilFull(blocks, rows.Images, ref position, _block))
             {
                 await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
@@ -350,6 +354,7 @@ internal sealed partial class BinlogChangeDecoder(
         if (_block is { Count: > 0 } block)
         {
             _block = null;
+            _blockCapacity = Math.Clamp(block.Count, 64, MaxBlockRows);
             await output.WriteAsync(SourceEvent.ForInserts(block), cancellationToken).ConfigureAwait(false);
         }
     }
