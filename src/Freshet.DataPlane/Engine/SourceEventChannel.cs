@@ -48,7 +48,13 @@ internal sealed class SourceEventChannel(int capacity, long blockBytes)
         if (sourceEvent.Block is { } block)
         {
             Interlocked.Add(ref _queuedBytes, -block.ApproximateBytes);
-            _released.Release();
+
+            // One signal is enough for the one writer (it re-checks the budget, and polls besides); more would pile up
+            // over a long run until the semaphore's count overflowed.
+            if (_released.CurrentCount == 0)
+            {
+                _released.Release();
+            }
         }
     }
 
