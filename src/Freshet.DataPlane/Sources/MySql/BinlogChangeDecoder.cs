@@ -84,8 +84,9 @@ internal sealed partial class BinlogChangeDecoder(
 
     public async ValueTask HandleAsync(BinlogEvent binlogEvent, CancellationToken cancellationToken)
     {
-        // Inserts gathered into a block go out before whatever the next event leads to (rows events see to it themselves).
-        if (binlogEvent is not (RowsEvent or TableMapEvent))
+        // Inserts gathered into a block go out before whatever the next event leads to (rows events see to it themselves;
+        // events that lead to nothing, such as MariaDB's ANNOTATE_ROWS before each statement, leave the block growing).
+        if (binlogEvent is not (RowsEvent or TableMapEvent or SkippedEvent or HeartbeatEvent))
         {
             await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
         }
