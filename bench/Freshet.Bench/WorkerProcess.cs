@@ -34,6 +34,13 @@ internal sealed class WorkerProcess : IAsyncDisposable
     /// <summary>The wall-clock time just before the process was started.</summary>
     public DateTimeOffset LaunchedAt { get; }
 
+    /// <summary>
+    /// When the worker's output first said it starts reading the source's log (the MySQL source's "streaming the binlog
+    /// from …" line, written just before it reads the first event): the wall-clock time the line arrived here, a few
+    /// milliseconds after the worker wrote it. Null until then.
+    /// </summary>
+    public DateTimeOffset? StreamingAt { get; private set; }
+
     /// <summary>Peak resident memory and CPU time, read just before the stop signal; null until stopped.</summary>
     public (double PeakRssMb, double CpuSeconds)? Final { get; private set; }
 
@@ -184,6 +191,11 @@ internal sealed class WorkerProcess : IAsyncDisposable
         if (line is null)
         {
             return;
+        }
+
+        if (StreamingAt is null && line.Contains("streaming the binlog from", StringComparison.Ordinal))
+        {
+            StreamingAt = TimeProvider.System.GetUtcNow();
         }
 
         lock (_log)

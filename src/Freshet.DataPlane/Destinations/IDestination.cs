@@ -40,6 +40,12 @@ public interface IDestination : IAsyncDisposable
     Task ApplyAsync(ChangeBatch batch, CancellationToken cancellationToken);
 
     /// <summary>
+    /// Whether <see cref="ApplyAsync"/> writes a batch's <see cref="ChangeBatch.Items"/> blocks without materializing
+    /// them (so the batcher may let a batch of blocks grow to its byte limit; see <see cref="Engine.Batcher"/>).
+    /// </summary>
+    bool TakesInsertBlocks => false;
+
+    /// <summary>
     /// Starts (or restarts from nothing) the snapshot of <paramref name="tables"/>: in one transaction removes every
     /// row of their target tables and every chunk record of them, and stores <paramref name="plan"/> as the checkpoint's
     /// snapshot state.

@@ -21,8 +21,18 @@ internal sealed record FailTable(TableId Table, string Reason) : WriterItem;
 /// the latency target, or when rows/bytes reach their limits (rows: up to <see cref="BehindRowsFactor"/> times the
 /// limit while the writer is busy). Batches end on commit boundaries unless one source transaction alone exceeds the
 /// limits (then it is delivered in parts, each remembering how far into it it got).
-/// Changes at or before the checkpoint's applied point are replays and are dropped here.
+/// Changes at or before the checkpoint's applied point are replays and are dropped here (a block of inserts that
+/// straddles it is sliced).
 /// </summary>
+/// <remarks>
+/// Blocks of inserts (<see cref="SourceEventKind.Inserts"/>) count toward the row limit like the changes they hold,
+/// unless <paramref name="blocksWithinBytesOnly"/> (the destination writes blocks as they are): then, while the writer
+/// is busy, only the byte limit bounds them (an idle writer still gets a batch at the row limit, so that a backlog's
+/// first batch is written while the next fills). A block costs a few tens of bytes a row where a change costs several hundred and a collection's
+/// worth of objects, so the same memory holds a catch-up's batch ten times larger, and a destination's per-batch costs
+/// (DuckDB: the key-range check and the commit) are paid that many times less. A live trickle is cut by the latency
+/// target long before either limit, so its batches do not change.
+/// </remarks>
 internal sealed class Batcher(
     DeliverySpec delivery,
     (long Position, long Sequence) appliedThrough,
@@ -30,7 +40,8 @@ internal sealed class Batcher(
     ConcurrentDictionary<TableId, string> quarantined,
     PipelineProgress progress,
     TimeProvider time,
-    Func<bool>? writerBusy = null)
+    Func<bool>? writerBusy = null,
+    bool blocksWithinBytesOnly = false)
 {
     /// <summary>
     /// While the writer is busy, a batch that reached the row limit grows on, up to this many times it (the byte limit
@@ -44,11 +55,18 @@ internal sealed class Batcher(
     /// <summary>How often a batch that is due re-checks whether the writer has become free.</summary>
     private static readonly TimeSpan BusyRecheck = TimeSpan.FromMilliseconds(5);
 
-    private readonly List<RowChange> _changes = [];
+    private readonly List<BatchItem> _changes = [];
     private readonly TimeSpan _maxDelay = TimeSpan.FromMilliseconds(delivery.MaxBatchDelayMilliseconds);
     private (long Position, long Sequence) _applied = appliedThrough;
     private string _resumePosition = resumePosition;
     private int _committedCount;
+
+    // Rows counted toward the row limit (blocks' rows unless blocksWithinBytesOnly), in all and up to the last commit;
+    // and every row, blocks' included.
+    private long _rows;
+    private long _committedRows;
+    private long _allRows;
+    private long _committedAllRows;
     private TransactionCommit? _lastCommit;
     private long _bytes;
     private long _committedBytes;
@@ -106,32 +124,28 @@ internal sealed class Batcher(
                         break;
                     }
 
-                    _firstAt ??= time.GetTimestamp();
-                    _firstReceivedAt ??= time.GetUtcNow();
-                    _changes.Add(change);
-                    _bytes += change.ApproximateBytes;
-                    progress.Read(change.ApproximateBytes);
-                    if (_changes.Count >= delivery.MaxBatchRows || _bytes >= delivery.MaxBatchBytes)
+                    await AddAsync(BatchItem.Of(change), change.ApproximateBytes, 1, output, cancellationToken).ConfigureAwait(false);
+                    break;
+                case SourceEventKind.Inserts:
+                    var block = sourceEvent.Block!;
+                    if ((block.Position, block.LastSequence).CompareTo(_applied) <= 0 || quarantined.ContainsKey(block.Table.Source))
                     {
-                        if (_committedCount == 0)
-                        {
-                            await CutPartialAsync(output, cancellationToken).ConfigureAwait(false);
-                        }
-                        else if (_bytes >= delivery.MaxBatchBytes
-                            || _changes.Count >= (long)delivery.MaxBatchRows * BehindRowsFactor
-                            || writerBusy?.Invoke() != true)
-                        {
-                            await CutAtCommitAsync(output, cancellationToken).ConfigureAwait(false);
-                        }
-
-                        // Otherwise the writer is still busy with earlier batches: this one grows on (see BehindRowsFactor).
+                        break;
                     }
 
+                    if ((block.Position, block.FirstSequence).CompareTo(_applied) <= 0)
+                    {
+                        block = block.Slice((int)(_applied.Sequence - block.FirstSequence + 1));
+                    }
+
+                    await AddAsync(BatchItem.Of(block), block.ApproximateBytes, blocksWithinBytesOnly ? 0 : block.Count, output, cancellationToken).ConfigureAwait(false);
                     break;
                 case SourceEventKind.Commit:
                     var commit = sourceEvent.Commit!;
                     _lastCommit = commit;
                     _committedCount = _changes.Count;
+                    _committedRows = _rows;
+                    _committedAllRows = _allRows;
                     _committedBytes = _bytes;
                     _firstAt ??= time.GetTimestamp();
                     _firstReceivedAt ??= time.GetUtcNow();
@@ -149,6 +163,35 @@ internal sealed class Batcher(
         }
     }
 
+    private async ValueTask AddAsync(BatchItem item, long bytes, long rows, ChannelWriter<WriterItem> output, CancellationToken cancellationToken)
+    {
+        _firstAt ??= time.GetTimestamp();
+        _firstReceivedAt ??= time.GetUtcNow();
+        _changes.Add(item);
+        _bytes += bytes;
+        _rows += rows;
+        _allRows += item.RowCount;
+        progress.Read(bytes);
+        // Blocks within the byte limit only grow past the row limit while the writer is busy: an idle writer gets a batch
+        // at the row limit as before, so that a backlog's first batch starts being written while the next fills.
+        if (_rows >= delivery.MaxBatchRows || _bytes >= delivery.MaxBatchBytes
+            || (_allRows >= delivery.MaxBatchRows && _allRows > _rows && writerBusy?.Invoke() != true))
+        {
+            if (_committedCount == 0)
+            {
+                await CutPartialAsync(output, cancellationToken).ConfigureAwait(false);
+            }
+            else if (_bytes >= delivery.MaxBatchBytes
+                || _rows >= (long)delivery.MaxBatchRows * BehindRowsFactor
+                || writerBusy?.Invoke() != true)
+            {
+                await CutAtCommitAsync(output, cancellationToken).ConfigureAwait(false);
+            }
+
+            // Otherwise the writer is still busy with earlier batches: this one grows on (see BehindRowsFactor).
+        }
+    }
+
     /// <summary>Sends every change up to the last source commit seen; the checkpoint moves past that transaction.</summary>
     private async ValueTask CutAtCommitAsync(ChannelWriter<WriterItem> output, CancellationToken cancellationToken)
     {
@@ -159,7 +202,7 @@ internal sealed class Batcher(
         _applied = (commit.Position, long.MaxValue);
         var batch = new ChangeBatch
         {
-            Changes = changes,
+            Items = changes,
             ResumePosition = commit.ResumePosition,
             AppliedThrough = _applied,
             AcknowledgePosition = commit.AcknowledgePosition,
@@ -169,6 +212,10 @@ internal sealed class Batcher(
         };
         _bytes -= _committedBytes;
         _committedBytes = 0;
+        _rows -= _committedRows;
+        _committedRows = 0;
+        _allRows -= _committedAllRows;
+        _committedAllRows = 0;
         _committedCount = 0;
         _lastCommit = null;
         _firstAt = _changes.Count > 0 ? time.GetTimestamp() : null;
@@ -193,11 +240,10 @@ internal sealed class Batcher(
             return;
         }
 
-        var last = _changes[^1];
-        _applied = (last.Position, last.Sequence);
+        _applied = _changes[^1].Last;
         var batch = new ChangeBatch
         {
-            Changes = [.. _changes],
+            Items = [.. _changes],
             ResumePosition = _resumePosition,
             AppliedThrough = _applied,
             AcknowledgePosition = null,
@@ -207,6 +253,8 @@ internal sealed class Batcher(
         };
         _changes.Clear();
         _bytes = 0;
+        _rows = 0;
+        _allRows = 0;
         _firstAt = null;
         _firstReceivedAt = null;
         await SendAsync(output, batch, cancellationToken).ConfigureAwait(false);
@@ -214,8 +262,8 @@ internal sealed class Batcher(
 
     private async ValueTask SendAsync(ChannelWriter<WriterItem> output, ChangeBatch batch, CancellationToken cancellationToken)
     {
-        var oldest = batch.Changes.Count > 0 ? batch.Changes[0].CommittedAt : batch.LastCommittedAt ?? time.GetUtcNow();
-        var ticket = batch.Changes.Count > 0 ? progress.Pending(oldest) : 0;
+        var oldest = batch.Items is [var first, ..] ? first.CommittedAt : batch.LastCommittedAt ?? time.GetUtcNow();
+        var ticket = batch.Items is [_, ..] ? progress.Pending(oldest) : 0;
         await output.WriteAsync(new ApplyBatch(batch, ticket), cancellationToken).ConfigureAwait(false);
     }
 }

@@ -103,15 +103,21 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
             // Batches are long runs of one table's changes: look its counters up once per run, not per change.
             TableSchema? lastSchema = null;
             TableCounters counters = null!;
-            foreach (var change in batch.Changes)
+            foreach (var item in batch.Items ?? [.. batch.Changes.Select(Changes.BatchItem.Of)])
             {
-                if (!ReferenceEquals(change.Table, lastSchema))
+                if (!ReferenceEquals(item.Table, lastSchema))
                 {
-                    counters = Table(change.Table.Source);
-                    lastSchema = change.Table;
+                    counters = Table(item.Table.Source);
+                    lastSchema = item.Table;
                 }
 
-                switch (change.Kind)
+                if (item.Block is { } block)
+                {
+                    counters.Inserted += block.Count;
+                    continue;
+                }
+
+                switch (item.Change!.Kind)
                 {
                     case Changes.ChangeKind.Insert:
                         counters.Inserted++;
@@ -125,7 +131,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
                 }
             }
 
-            _rows += batch.Changes.Count;
+            _rows += batch.RowCount;
             _bytes += batch.ApproximateBytes;
             _batches++;
             _committedPosition = committedPosition ?? _committedPosition;

@@ -199,12 +199,13 @@ internal sealed partial class PipelineRunner(
     private async Task StreamAsync(IChangeSource source, IDestination destination, string resumePosition, (long, long) applied, CancellationToken cancellationToken)
     {
         using var stop = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
-        var events = Channel.CreateBounded<SourceEvent>(new BoundedChannelOptions(8192) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
+        var events = new SourceEventChannel(8192, _delivery.MaxBatchBytes);
         var items = Channel.CreateBounded<WriterItem>(new BoundedChannelOptions(1) { SingleReader = true, SingleWriter = true, FullMode = BoundedChannelFullMode.Wait });
         // The writer is busy while it applies a batch or one waits for it: the batcher's next batch could not be written
         // sooner anyway, so it grows instead of being cut (fewer, larger destination transactions when behind).
         var applying = new StrongBox<bool>();
-        var batcher = new Batcher(_delivery, applied, resumePosition, _quarantined, progress, time, () => Volatile.Read(ref applying.Value) || items.Reader.Count > 0);
+        var batcher = new Batcher(
+            _delivery, applied, resumePosition, _quarantined, progress, time, () => Volatile.Read(ref applying.Value) || items.Reader.Count > 0, destination.TakesInsertBlocks);
 
         var reading = Task.Run(async () =>
         {
@@ -348,7 +349,7 @@ internal sealed partial class PipelineRunner(
 
     private static ChangeBatch Without(ChangeBatch batch, TableId table) => new()
     {
-        Changes = [.. batch.Changes.Where(c => c.Table.Source != table)],
+        Items = [.. (batch.Items ?? [.. batch.Changes.Select(BatchItem.Of)]).Where(c => c.Table.Source != table)],
         ResumePosition = batch.ResumePosition,
         AppliedThrough = batch.AppliedThrough,
         AcknowledgePosition = batch.AcknowledgePosition,

@@ -73,6 +73,9 @@ internal interface ISnapshotSession : IAsyncDisposable
 internal enum SourceEventKind
 {
     Change,
+
+    /// <summary>A run of inserts of one table within one transaction (<see cref="SourceEvent.Block"/>), in place of its changes.</summary>
+    Inserts,
     Commit,
     SchemaChanged,
     TableFailed,
@@ -88,9 +91,12 @@ internal readonly record struct SourceEvent(
     TransactionCommit? Commit = null,
     TableSchema? Schema = null,
     TableId? Table = null,
-    string? Error = null)
+    string? Error = null,
+    InsertBlock? Block = null)
 {
     public static SourceEvent ForChange(RowChange change) => new(SourceEventKind.Change, Change: change);
+
+    public static SourceEvent ForInserts(InsertBlock block) => new(SourceEventKind.Inserts, Block: block);
 
     public static SourceEvent ForCommit(TransactionCommit commit) => new(SourceEventKind.Commit, Commit: commit);
 

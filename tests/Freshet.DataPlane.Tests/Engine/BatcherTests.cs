@@ -161,13 +161,101 @@ public sealed class BatcherTests
         await run;
     }
 
+    [Fact]
+    public async Task Run_BlockStraddlingTheAppliedPoint_OnlyItsRowsAfterThePointGoOut()
+    {
+        var (input, output, time, run) = Start(new DeliverySpec(MaxBatchRows: 1000, MaxBatchDelayMilliseconds: 100), applied: (500, 4));
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(500, firstSequence: 1, keys: [10, 11, 12])));
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(500, firstSequence: 4, keys: [13, 14, 15, 16])));
+        await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(500, "end-500", 500, DateTimeOffset.UnixEpoch)));
+        await WaitUntilIdleAsync(input);
+        time.Advance(TimeSpan.FromMilliseconds(150));
+
+        var batch = await NextBatchAsync(output);
+        var block = Assert.Single(batch.Items!).Block!;
+        Assert.Equal((3, 5L, 7L), (block.Count, block.FirstSequence, block.LastSequence));
+        Assert.Equal(3, batch.RowCount);
+        Assert.Equal([(14, 5L), (15, 6L), (16, 7L)], batch.Changes.Select(c => ((int)c.Values[0]!, c.Sequence)));
+        input.Writer.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_BlocksWithinBytesOnly_WriterBusy_RowLimitDoesNotCutThem_ButTheByteLimitDoes()
+    {
+        var (input, output, _, run) = Start(
+            new DeliverySpec(MaxBatchRows: 4, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => true, blocksWithinBytesOnly: true);
+        for (var position = 100; position <= 300; position += 100)
+        {
+            await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(position, firstSequence: 1, keys: [.. Enumerable.Range(position, 10)])));
+            await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(position, $"end-{position}", (ulong)position, DateTimeOffset.UnixEpoch)));
+        }
+
+        await WaitUntilIdleAsync(input);
+        Assert.False(output.TryRead(out _));
+
+        // A block whose bytes reach the limit cuts the batch at the last commit before it.
+        var big = Block(400, firstSequence: 1, keys: [.. Enumerable.Range(0, 150_000)]);
+        Assert.True(big.ApproximateBytes >= 1_000_000);
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(big));
+        var batch = await NextBatchAsync(output);
+        Assert.Equal(30, batch.RowCount);
+        Assert.Equal("end-300", batch.ResumePosition);
+        input.Writer.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_BlocksWithinBytesOnly_WriterIdle_CutAtTheRowLimitAsChangesWouldBe()
+    {
+        var (input, output, _, run) = Start(
+            new DeliverySpec(MaxBatchRows: 15, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => false, blocksWithinBytesOnly: true);
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(100, firstSequence: 1, keys: [.. Enumerable.Range(0, 10)])));
+        await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(100, "end-100", 100, DateTimeOffset.UnixEpoch)));
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(200, firstSequence: 1, keys: [.. Enumerable.Range(10, 10)])));
+
+        var batch = await NextBatchAsync(output);
+        Assert.Equal(10, batch.RowCount);
+        Assert.Equal("end-100", batch.ResumePosition);
+        input.Writer.Complete();
+        await run;
+    }
+
+    [Fact]
+    public async Task Run_BlocksCountedAsRows_RowLimitCutsAsForChanges()
+    {
+        var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 15, MaxBatchDelayMilliseconds: 60_000));
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(100, firstSequence: 1, keys: [.. Enumerable.Range(0, 10)])));
+        await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(100, "end-100", 100, DateTimeOffset.UnixEpoch)));
+        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(200, firstSequence: 1, keys: [.. Enumerable.Range(10, 10)])));
+
+        var batch = await NextBatchAsync(output);
+        Assert.Equal(10, batch.RowCount);
+        Assert.Equal("end-100", batch.ResumePosition);
+        input.Writer.Complete();
+        await run;
+    }
+
+    private static InsertBlock Block(long position, long firstSequence, int[] keys)
+    {
+        var block = new InsertBlock(Table, [BlockValueKind.Int32], position, firstSequence, DateTimeOffset.UnixEpoch, capacity: keys.Length);
+        foreach (var key in keys)
+        {
+            block.SetInteger(0, key);
+            block.AddRow();
+        }
+
+        return block;
+    }
+
     private static (Channel<SourceEvent> Input, ChannelReader<WriterItem> Output, FakeTimeProvider Time, Task Run) Start(
-        DeliverySpec delivery, (long, long) applied = default, Func<bool>? writerBusy = null, FakeTimeProvider? time = null, PipelineProgress? progress = null)
+        DeliverySpec delivery, (long, long) applied = default, Func<bool>? writerBusy = null, FakeTimeProvider? time = null, PipelineProgress? progress = null,
+        bool blocksWithinBytesOnly = false)
     {
         time ??= new FakeTimeProvider(DateTimeOffset.UnixEpoch);
         var input = Channel.CreateUnbounded<SourceEvent>();
         var output = Channel.CreateUnbounded<WriterItem>();
-        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), progress ?? new PipelineProgress(Guid.NewGuid(), 1, time), time, writerBusy);
+        var batcher = new Batcher(delivery, applied, "start", new ConcurrentDictionary<TableId, string>(), progress ?? new PipelineProgress(Guid.NewGuid(), 1, time), time, writerBusy, blocksWithinBytesOnly);
         var run = Task.Run(() => batcher.RunAsync(input.Reader, output.Writer, CancellationToken.None));
         return (input, output.Reader, time, run);
     }

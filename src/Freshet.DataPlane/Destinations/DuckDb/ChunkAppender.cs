@@ -318,6 +318,173 @@ internal sealed unsafe class ChunkAppender : IDisposable
         Next();
     }
 
+    /// <summary>Appends a decimal to a DECIMAL column (more places than its scale, or too wide for it, fails like a cast).</summary>
+    public void AppendDecimal(decimal value)
+    {
+        if (_columns[_column].Kind is not (Kind.Decimal16 or Kind.Decimal32 or Kind.Decimal64))
+        {
+            Expect(Kind.Decimal128);
+        }
+
+        WriteDecimal(_columns[_column], value, _data[_column], _rows);
+        Next();
+    }
+
+    // Column by column: a run of rows is written one column at a time (Put…, at most RoomInChunk rows, every column), then
+    // ended with EndRows. For sources that hold their rows as columns: one loop per column, no switch per value.
+
+    /// <summary>Rows the current chunk still takes (between whole rows).</summary>
+    public int RoomInChunk => _column == 0 ? (int)(VectorSize - _rows) : throw new InvalidOperationException("A row is half appended.");
+
+    /// <summary>Integers into a SMALLINT, INTEGER or BIGINT column (a value out of its range fails like a cast).</summary>
+    public void PutIntegers(int column, ReadOnlySpan<long> values)
+    {
+        var data = _data[column];
+        switch (_columns[column].Kind)
+        {
+            case Kind.Int16:
+                for (var i = 0; i < values.Length; i++)
+                {
+                    ((short*)data)[_rows + (ulong)i] = checked((short)values[i]);
+                }
+
+                break;
+            case Kind.Int32:
+                for (var i = 0; i < values.Length; i++)
+                {
+                    ((int*)data)[_rows + (ulong)i] = checked((int)values[i]);
+                }
+
+                break;
+            default:
+                ExpectAt(column, Kind.Int64);
+                values.CopyTo(new Span<long>((long*)data + _rows, values.Length));
+                break;
+        }
+    }
+
+    public void PutFloats(int column, ReadOnlySpan<double> values)
+    {
+        var data = _data[column];
+        if (_columns[column].Kind == Kind.Float)
+        {
+            for (var i = 0; i < values.Length; i++)
+            {
+                ((float*)data)[_rows + (ulong)i] = (float)values[i];
+            }
+        }
+        else
+        {
+            ExpectAt(column, Kind.Double);
+            values.CopyTo(new Span<double>((double*)data + _rows, values.Length));
+        }
+    }
+
+    public void PutDecimals(int column, ReadOnlySpan<decimal> values)
+    {
+        var target = _columns[column];
+        if (target.Kind is not (Kind.Decimal16 or Kind.Decimal32 or Kind.Decimal64))
+        {
+            ExpectAt(column, Kind.Decimal128);
+        }
+
+        for (var i = 0; i < values.Length; i++)
+        {
+            WriteDecimal(target, values[i], _data[column], _rows + (ulong)i);
+        }
+    }
+
+    /// <summary>Day numbers (<see cref="DateOnly.DayNumber"/>) into a DATE column.</summary>
+    public void PutDayNumbers(int column, ReadOnlySpan<long> dayNumbers)
+    {
+        ExpectAt(column, Kind.Date);
+        var data = (int*)_data[column] + _rows;
+        for (var i = 0; i < dayNumbers.Length; i++)
+        {
+            data[i] = (int)(dayNumbers[i] - UnixEpochDay);
+        }
+    }
+
+    /// <summary><see cref="DateTime.Ticks"/> into a TIMESTAMP or TIMESTAMP WITH TIME ZONE column.</summary>
+    public void PutTicks(int column, ReadOnlySpan<long> ticks)
+    {
+        ExpectAt(column, Kind.Timestamp);
+        var data = (long*)_data[column] + _rows;
+        for (var i = 0; i < ticks.Length; i++)
+        {
+            data[i] = (ticks[i] - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond;
+        }
+    }
+
+    /// <summary>UTF-8 text into row <paramref name="offset"/> of the run in a VARCHAR column.</summary>
+    public void PutUtf8(int column, int offset, ReadOnlySpan<byte> text)
+    {
+        ExpectAt(column, Kind.Varchar);
+        fixed (byte* pointer = text)
+        {
+            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[column], _rows + (ulong)offset, pointer, text.Length);
+        }
+    }
+
+    /// <summary>first, first + step, … into a BIGINT column.</summary>
+    public void PutInt64Run(int column, long first, long step, int count)
+    {
+        ExpectAt(column, Kind.Int64);
+        var data = (long*)_data[column] + _rows;
+        for (var i = 0; i < count; i++)
+        {
+            data[i] = first + (step * i);
+        }
+    }
+
+    /// <summary>One instant in every row of the run (a TIMESTAMP WITH TIME ZONE column).</summary>
+    public void PutTimestampRun(int column, DateTimeOffset value, int count) =>
+        PutInt64RunOf(column, Kind.Timestamp, (value.UtcTicks - DateTime.UnixEpoch.Ticks) / TimeSpan.TicksPerMicrosecond, count);
+
+    public void PutBooleanRun(int column, bool value, int count)
+    {
+        ExpectAt(column, Kind.Boolean);
+        new Span<byte>((byte*)_data[column] + _rows, count).Fill(value ? (byte)1 : (byte)0);
+    }
+
+    /// <summary>Row <paramref name="offset"/> of the run is NULL in the column.</summary>
+    public void PutNull(int column, int offset)
+    {
+        var validity = _validity[column];
+        if (validity == null)
+        {
+            NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[column]);
+            validity = _validity[column] = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[column]);
+        }
+
+        var row = _rows + (ulong)offset;
+        validity[row / 64] &= ~(1UL << (int)(row % 64));
+    }
+
+    /// <summary>Ends a run of <paramref name="count"/> rows written column by column.</summary>
+    public void EndRows(int count)
+    {
+        _rows += (ulong)count;
+        if (_rows == VectorSize)
+        {
+            Flush();
+        }
+    }
+
+    private void PutInt64RunOf(int column, Kind kind, long value, int count)
+    {
+        ExpectAt(column, kind);
+        new Span<long>((long*)_data[column] + _rows, count).Fill(value);
+    }
+
+    private void ExpectAt(int column, Kind kind)
+    {
+        if (_columns[column].Kind != kind)
+        {
+            throw new InvalidCastException($"Column {column} of the target is {_columns[column].Kind}, not {kind}.");
+        }
+    }
+
     /// <summary>
     /// Drops the values appended so far for the current row (a value further along could not be appended this way);
     /// the row's slot is filled again by the next row.

@@ -235,9 +235,10 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     private async Task ApplyOnceAsync(ChangeBatch batch, CancellationToken cancellationToken)
     {
         var started = Stopwatch.GetTimestamp();
-        var tables = ChangeFolder.Fold(batch.Changes, TargetOf);
+        var (changes, blocks) = SplitBlocks(batch);
+        var tables = ChangeFolder.Fold(changes, TargetOf);
         var folded = Stopwatch.GetTimestamp();
-        var applies = tables.Select((t, i) => new TableApply(t, i, context.DeleteMode)).ToList();
+        var applies = PlanApplies(tables, blocks);
         var planned = Stopwatch.GetTimestamp();
 
         await using var lease = await _file.AcquireAsync(exclusive: true, _logger, cancellationToken).ConfigureAwait(false);
@@ -292,7 +293,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         {
             LogApplied(
                 _logger,
-                batch.Changes.Count,
+                batch.RowCount,
                 Stopwatch.GetElapsedTime(started, folded).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(folded, planned).TotalMilliseconds,
                 Stopwatch.GetElapsedTime(planned, leased).TotalMilliseconds,
@@ -1141,7 +1142,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
     private static partial void LogTableFailed(ILogger logger, TableId table, string exception, string? errorType);
 
     /// <summary>One table's part of an apply: staging, then (inside the transaction) truncate and guard, then the writes.</summary>
-    private sealed class TableApply
+    private sealed class TableApply : ITableWrite
     {
         // 63 flags per BIGINT keeps every mask positive, so the SQL literals stay BIGINT.
         private const int FlagsPerMask = 63;
@@ -1315,7 +1316,7 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
 
             if (_directRange is var (low, high))
             {
-                _direct = await NoTargetRowsInAsync(connection, low, high, cancellationToken).ConfigureAwait(false);
+                _direct = await NoTargetRowsInAsync(Table, connection, low, high, cancellationToken).ConfigureAwait(false);
                 if (_direct)
                 {
                     return;
@@ -1460,25 +1461,25 @@ internal sealed partial class DuckDbDestination(DestinationContext context, ILog
         /// Whether the target holds no row keyed in [low, high], and still has the columns the direct path appends (a column
         /// someone added by hand sends the batch down the staged path, which names its columns).
         /// </summary>
-        private async Task<bool> NoTargetRowsInAsync(DuckDBConnection connection, long low, long high, CancellationToken cancellationToken)
+        internal static async Task<bool> NoTargetRowsInAsync(TargetTable table, DuckDBConnection connection, long low, long high, CancellationToken cancellationToken)
         {
-            var key = Quote(Table.Written[Table.KeyIndexes[0]].TargetName);
+            var key = Quote(table.Written[table.KeyIndexes[0]].TargetName);
             var (rows, columns) = await ReadAsync(
                 connection,
                 $"""
                 SELECT
-                    (SELECT count(*) FROM {Table.QualifiedName} WHERE {key} BETWEEN $1 AND $2),
+                    (SELECT count(*) FROM {table.QualifiedName} WHERE {key} BETWEEN $1 AND $2),
                     (SELECT string_agg(column_name, chr(31) ORDER BY column_index) FROM duckdb_columns()
                      WHERE database_name = current_database() AND schema_name = 'main' AND lower(table_name) = lower($3))
                 """,
-                [low, high, Table.Name],
+                [low, high, table.Name],
                 reader =>
                 {
                     reader.Read();
                     return (reader.GetInt64(0), reader.IsDBNull(1) ? null : reader.GetString(1));
                 },
                 cancellationToken).ConfigureAwait(false);
-            return rows == 0 && string.Equals(columns, string.Join((char)31, Table.PhysicalColumns), StringComparison.Ordinal);
+            return rows == 0 && string.Equals(columns, string.Join((char)31, table.PhysicalColumns), StringComparison.Ordinal);
         }
 
         private void AppendToTarget(DuckDBConnection connection, DateTimeOffset syncedAt)

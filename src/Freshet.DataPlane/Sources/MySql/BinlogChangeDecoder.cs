@@ -63,6 +63,19 @@ internal sealed partial class BinlogChangeDecoder(
     private BinlogPosition _committed = start;
     private int _rotations;
 
+    /// <summary>The inserts of the current group not handed on yet: consecutive write rows of one table grow one block.</summary>
+    private InsertBlock? _block;
+
+    // A new block's arrays are sized for as many rows as the last block had: transactions of a workload tend to be
+    // alike, and arrays that fit are neither copied while they grow nor counted (in the batch's bytes) half empty.
+    private int _blockCapacity = 64;
+
+    /// <summary>A block is handed on at this many rows even within a transaction (a huge one is then cut into batches).</summary>
+    internal const int MaxBlockRows = 16_384;
+
+    /// <summary>… or once it holds this much memory.</summary>
+    internal const long MaxBlockBytes = 4L * 1024 * 1024;
+
     /// <summary>The binlog file the events come from (the stream tells it through ROTATE).</summary>
     public string File => _file;
 
@@ -71,6 +84,13 @@ internal sealed partial class BinlogChangeDecoder(
 
     public async ValueTask HandleAsync(BinlogEvent binlogEvent, CancellationToken cancellationToken)
     {
+        // Inserts gathered into a block go out before whatever the next event leads to (rows events see to it themselves;
+        // events that lead to nothing, such as MariaDB's ANNOTATE_ROWS before each statement, leave the block growing).
+        if (binlogEvent is not (RowsEvent or TableMapEvent or SkippedEvent or HeartbeatEvent))
+        {
+            await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
+        }
+
         switch (binlogEvent)
         {
             case RotateEvent rotate:
@@ -253,6 +273,7 @@ internal sealed partial class BinlogChangeDecoder(
         if (!_maps.TryGetValue(rows.Table.TableId, out var map) || map is null || map.Schema != schema
             || (!ReferenceEquals(map.Table, rows.Table) && !SameColumns(map.Table, rows.Table)))
         {
+            await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
             map = await MapAsync(id, schema, rows.Table, cancellationToken).ConfigureAwait(false);
             _maps[rows.Table.TableId] = map;
             if (map is null)
@@ -267,6 +288,13 @@ internal sealed partial class BinlogChangeDecoder(
             _maps[rows.Table.TableId] = map = map.For(rows.Table);
         }
 
+        if (rows.Kind == RowsEventKind.Write && map.Blocks is { } blocks && blocks.AllPresent(rows.AfterPresent))
+        {
+            await ReadInsertsAsync(schema, blocks, rows, cancellationToken).ConfigureAwait(false);
+            return;
+        }
+
+        await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
         foreach (var row in rows.Rows)
         {
             var change = rows.Kind switch
@@ -276,6 +304,59 @@ internal sealed partial class BinlogChangeDecoder(
                 _ => Change(schema, ChangeKind.Delete, map.KeyOnly(row.Before!), null),
             };
             await output.WriteAsync(SourceEvent.ForChange(change), cancellationToken).ConfigureAwait(false);
+        }
+    }
+
+    /// <summary>Reads a write rows event's images into the open block (a new one when it is another table's or full).</summary>
+    private async ValueTask ReadInsertsAsync(TableSchema schema, BinlogBlockReader blocks, RowsEvent rows, CancellationToken cancellationToken)
+    {
+        if (_block is not null && !ReferenceEquals(_block.Table, schema))
+        {
+            await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
+        }
+
+        var position = 0;
+        while (position < rows.Images.Length)
+        {
+            _block ??= new InsertBlock(schema, blocks.Kinds, _groupPosition, _sequence + 1, _groupTime, _blockCapacity);
+            if (!ReadUntilFull(blocks, rows.Images, ref position, _block))
+            {
+                await FlushBlockAsync(cancellationToken).ConfigureAwait(false);
+            }
+        }
+    }
+
+    /// <summary>Reads images from <paramref name="position"/> on into the block; false when it stopped because the block is full.</summary>
+    private bool ReadUntilFull(BinlogBlockReader blocks, byte[] images, ref int position, InsertBlock block)
+    {
+        var reader = new PayloadReader(images) { Position = position };
+        try
+        {
+            while (reader.Remaining > 0)
+            {
+                blocks.ReadRow(ref reader, block);
+                _sequence++;
+                if (block.Count >= MaxBlockRows || (block.Count % 1024 == 0 && block.ApproximateBytes >= MaxBlockBytes))
+                {
+                    return false;
+                }
+            }
+
+            return true;
+        }
+        finally
+        {
+            position = reader.Position;
+        }
+    }
+
+    private async ValueTask FlushBlockAsync(CancellationToken cancellationToken)
+    {
+        if (_block is { Count: > 0 } block)
+        {
+            _block = null;
+            _blockCapacity = Math.Clamp(block.Count, 64, MaxBlockRows);
+            await output.WriteAsync(SourceEvent.ForInserts(block), cancellationToken).ConfigureAwait(false);
         }
     }
 
@@ -468,13 +549,17 @@ internal sealed partial class BinlogChangeDecoder(
         /// <summary>The binlog's columns are the pipeline's, in the same order: an image is already the values.</summary>
         private readonly bool _identity;
 
-        private ColumnMap(BinlogTable table, TableSchema schema, int[] ordinals)
+        private ColumnMap(BinlogTable table, TableSchema schema, int[] ordinals, BinlogBlockReader? blocks)
         {
             Table = table;
             Schema = schema;
             _ordinals = ordinals;
             _identity = ordinals.Length == table.Columns.Count && ordinals.Select((o, i) => o == i).All(same => same);
+            Blocks = blocks;
         }
+
+        /// <summary>Reads inserts into blocks, when every column of the table map is of a type it reads; else null.</summary>
+        public BinlogBlockReader? Blocks { get; }
 
         public BinlogTable Table { get; }
 
@@ -489,11 +574,11 @@ internal sealed partial class BinlogChangeDecoder(
                 ordinals[i] = table.Columns.FirstOrDefault(c => string.Equals(c.Name, name, StringComparison.OrdinalIgnoreCase))?.Index ?? -1;
             }
 
-            return new ColumnMap(table, schema, ordinals);
+            return new ColumnMap(table, schema, ordinals, BinlogBlockReader.TryCreate(table, schema, ordinals));
         }
 
         /// <summary>The same map for another table map of the same columns (each transaction sends its own).</summary>
-        public ColumnMap For(BinlogTable table) => new(table, Schema, _ordinals);
+        public ColumnMap For(BinlogTable table) => new(table, Schema, _ordinals, Blocks is null ? null : BinlogBlockReader.TryCreate(table, Schema, _ordinals));
 
         public object?[] Values(object?[] image)
         {

@@ -331,29 +331,10 @@ internal sealed class BinlogEventDecoder(bool checksumsBeforeFormatDescription)
         var bitmapSize = (columnCount + 7) / 8;
         var beforePresent = reader.ReadBytes(bitmapSize);
         var afterPresent = kind == RowsEventKind.Update ? reader.ReadBytes(bitmapSize) : beforePresent;
-        if (header.Type is >= BinlogEventType.WriteRowsCompressedV1 and <= BinlogEventType.DeleteRowsCompressed)
-        {
-            // MariaDB compresses only the row images; the column count and bitmaps before them are plain.
-            var images = new PayloadReader(MariaDbCompressedPart.Decompress(reader.Rest, header));
-            return new RowsEvent(header, kind, table, ReadImages(ref images, table, kind, beforePresent, afterPresent), (flags & RowsEndOfStatement) != 0);
-        }
-
-        return new RowsEvent(header, kind, table, ReadImages(ref reader, table, kind, beforePresent, afterPresent), (flags & RowsEndOfStatement) != 0);
-    }
-
-    private static List<RowImage> ReadImages(ref PayloadReader reader, BinlogTable table, RowsEventKind kind, ReadOnlySpan<byte> beforePresent, ReadOnlySpan<byte> afterPresent)
-    {
-        var rows = new List<RowImage>();
-        while (reader.Remaining > 0)
-        {
-            rows.Add(kind switch
-            {
-                RowsEventKind.Write => new RowImage(null, BinlogValueReader.ReadImage(ref reader, table, afterPresent)),
-                RowsEventKind.Delete => new RowImage(BinlogValueReader.ReadImage(ref reader, table, beforePresent), null),
-                _ => new RowImage(BinlogValueReader.ReadImage(ref reader, table, beforePresent), BinlogValueReader.ReadImage(ref reader, table, afterPresent)),
-            });
-        }
-
-        return rows;
+        // MariaDB compresses only the row images; the column count and bitmaps before them are plain.
+        var images = header.Type is >= BinlogEventType.WriteRowsCompressedV1 and <= BinlogEventType.DeleteRowsCompressed
+            ? MariaDbCompressedPart.Decompress(reader.Rest, header)
+            : reader.Rest.ToArray();
+        return new RowsEvent(header, kind, table, images, beforePresent.ToArray(), afterPresent.ToArray(), (flags & RowsEndOfStatement) != 0);
     }
 }

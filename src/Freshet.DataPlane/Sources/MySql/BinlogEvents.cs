@@ -101,7 +101,44 @@ internal enum RowsEventKind
 /// </remarks>
 internal readonly record struct RowImage(object?[]? Before, object?[]? After);
 
-internal sealed record RowsEvent(BinlogEventHeader Header, RowsEventKind Kind, BinlogTable Table, IReadOnlyList<RowImage> Rows, bool EndOfStatement) : BinlogEvent(Header);
+/// <summary>
+/// A WRITE/UPDATE/DELETE rows event: its row images, kept as the event's bytes (<see cref="Images"/>, decompressed) and
+/// decoded on first use of <see cref="Rows"/>, so that a reader can decode them another way instead (inserts straight
+/// into an <see cref="Changes.InsertBlock"/>) or not at all (a table the pipeline does not replicate).
+/// </summary>
+/// <param name="Header">The event header.</param>
+/// <param name="Kind">Insert, update or delete.</param>
+/// <param name="Table">The table map the event refers to.</param>
+/// <param name="Images">The row images, back to back.</param>
+/// <param name="BeforePresent">The columns-present bitmap of the before image (and of a write's only image).</param>
+/// <param name="AfterPresent">The after image's (an update's second bitmap; the same as the first otherwise).</param>
+/// <param name="EndOfStatement">STMT_END_F.</param>
+internal sealed record RowsEvent(
+    BinlogEventHeader Header, RowsEventKind Kind, BinlogTable Table, byte[] Images, byte[] BeforePresent, byte[] AfterPresent, bool EndOfStatement)
+    : BinlogEvent(Header)
+{
+    private IReadOnlyList<RowImage>? _rows;
+
+    /// <summary>The row images as values (see <see cref="RowImage"/>), decoded on first use.</summary>
+    public IReadOnlyList<RowImage> Rows => _rows ??= ReadImages();
+
+    private List<RowImage> ReadImages()
+    {
+        var reader = new PayloadReader(Images);
+        var rows = new List<RowImage>();
+        while (reader.Remaining > 0)
+        {
+            rows.Add(Kind switch
+            {
+                RowsEventKind.Write => new RowImage(null, BinlogValueReader.ReadImage(ref reader, Table, AfterPresent)),
+                RowsEventKind.Delete => new RowImage(BinlogValueReader.ReadImage(ref reader, Table, BeforePresent), null),
+                _ => new RowImage(BinlogValueReader.ReadImage(ref reader, Table, BeforePresent), BinlogValueReader.ReadImage(ref reader, Table, AfterPresent)),
+            });
+        }
+
+        return rows;
+    }
+}
 
 /// <summary>MySQL's compressed transaction: its events (GTID excluded, it precedes the payload), decoded in order.</summary>
 internal sealed record TransactionPayloadEvent(BinlogEventHeader Header, IReadOnlyList<BinlogEvent> Events) : BinlogEvent(Header);

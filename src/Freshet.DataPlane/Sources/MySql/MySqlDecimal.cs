@@ -23,7 +23,11 @@ internal static class MySqlDecimal
     }
 
     /// <summary>Reads a value: a <see cref="decimal"/> when precision ≤ 28, otherwise its exact decimal text.</summary>
-    public static object Read(ReadOnlySpan<byte> stored, int precision, int scale)
+    public static object Read(ReadOnlySpan<byte> stored, int precision, int scale) =>
+        precision <= MaxClrPrecision ? ReadClr(stored, precision, scale) : ReadWide(stored, precision, scale);
+
+    /// <summary>Reads a value of precision ≤ 28 as a <see cref="decimal"/> (unboxed, for columnar reading).</summary>
+    public static decimal ReadClr(ReadOnlySpan<byte> stored, int precision, int scale)
     {
         Span<byte> bytes = stackalloc byte[stored.Length];
         stored.CopyTo(bytes);
@@ -39,16 +43,30 @@ internal static class MySqlDecimal
 
         var integerDigits = precision - scale;
         var position = 0;
-        if (precision <= MaxClrPrecision)
+        UInt128 unscaled = 0;
+        ReadGroups(bytes, ref position, integerDigits, ref unscaled, static (ref UInt128 acc, uint group, int digits) => acc = acc * Pow10(digits) + group, leadingPartialFirst: true);
+        ReadGroups(bytes, ref position, scale, ref unscaled, static (ref UInt128 acc, uint group, int digits) => acc = acc * Pow10(digits) + group, leadingPartialFirst: false);
+        var low = (ulong)unscaled;
+        var high = (uint)(unscaled >> 64);
+        return new decimal((int)(uint)low, (int)(uint)(low >> 32), (int)high, negative && unscaled != 0, (byte)scale);
+    }
+
+    private static string ReadWide(ReadOnlySpan<byte> stored, int precision, int scale)
+    {
+        Span<byte> bytes = stackalloc byte[stored.Length];
+        stored.CopyTo(bytes);
+        var negative = (bytes[0] & 0x80) == 0;
+        bytes[0] ^= 0x80;
+        if (negative)
         {
-            UInt128 unscaled = 0;
-            ReadGroups(bytes, ref position, integerDigits, ref unscaled, static (ref UInt128 acc, uint group, int digits) => acc = acc * Pow10(digits) + group, leadingPartialFirst: true);
-            ReadGroups(bytes, ref position, scale, ref unscaled, static (ref UInt128 acc, uint group, int digits) => acc = acc * Pow10(digits) + group, leadingPartialFirst: false);
-            var low = (ulong)unscaled;
-            var high = (uint)(unscaled >> 64);
-            return new decimal((int)(uint)low, (int)(uint)(low >> 32), (int)high, negative && unscaled != 0, (byte)scale);
+            for (var i = 0; i < bytes.Length; i++)
+            {
+                bytes[i] = (byte)~bytes[i];
+            }
         }
 
+        var integerDigits = precision - scale;
+        var position = 0;
         BigInteger wide = 0;
         ReadGroups(bytes, ref position, integerDigits, ref wide, static (ref BigInteger acc, uint group, int digits) => acc = acc * BigInteger.Pow(10, digits) + group, leadingPartialFirst: true);
         ReadGroups(bytes, ref position, scale, ref wide, static (ref BigInteger acc, uint group, int digits) => acc = acc * BigInteger.Pow(10, digits) + group, leadingPartialFirst: false);
