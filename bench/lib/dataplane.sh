@@ -3,8 +3,8 @@
 # Shared by the data-plane benchmarks (bench/pg-stream, bench/pg-latency, bench/pg-snapshot). Source it, then call
 #   bench_dataplane_main VERB [ARGS...]
 # It starts a throwaway PostgreSQL cluster (wal_level=logical, fsync on) on a free loopback port, builds
-# bench/Freshet.Bench in Release (which also builds the worker executable in Release), and runs the verb; the verb
-# starts the worker as a separate process from src/Freshet.DataPlane.Worker/bin/Release, drives the load, measures the
+# bench/Freshet.Bench in Release (which also builds the worker executable in Release), publishes the worker as the image
+# does (bench/lib/worker.sh), and runs the verb; the verb starts that worker as a separate process, drives the load, measures the
 # baseline and prints the BENCH summary line last. The cluster and every file are removed on exit.
 
 bench_dataplane_main() {
@@ -43,8 +43,12 @@ CONF
     # libpq tools (psql, pgbench, pg_recvlogical) and the bench itself read the cluster from these.
     export PGHOST=127.0.0.1 PGPORT="$port" PGUSER=postgres PGPASSWORD="$password"
     export BENCH_PG_BIN="$bin"
-    # BENCH_WORKER_DLL_OVERRIDE runs another build of the worker (e.g. a ReadyToRun publish) for comparison.
-    export BENCH_WORKER_DLL="${BENCH_WORKER_DLL_OVERRIDE:-$repo_root/src/Freshet.DataPlane.Worker/bin/Release/net10.0/Freshet.DataPlane.Worker.dll}"
+    # The worker as the image ships it, unless BENCH_WORKER_BUILD / BENCH_WORKER_DLL_OVERRIDE say otherwise (worker.sh).
+    # shellcheck source=worker.sh
+    source "$repo_root/bench/lib/worker.sh"
+    BENCH_WORKER_DLL="$(bench_worker_dll "$repo_root" "$BENCH_WORK")" || exit 1
+    export BENCH_WORKER_DLL
+    freshet_log "worker under test: $BENCH_WORKER_DLL"
     export BENCH_WORK_DIR="$BENCH_WORK/run"
     mkdir -p "$BENCH_WORK_DIR"
     dotnet "$repo_root/bench/Freshet.Bench/bin/Release/net10.0/Freshet.Bench.dll" "$verb" "$@"

@@ -18,7 +18,8 @@
 # BENCH_WARMUP_SECONDS, BENCH_CATCHUP (1; 0 skips it), BENCH_LIVE (1; 0 skips the live and latency runs: only the
 # catch-up, with the ceilings measured over its rows), BENCH_MAX_BATCH_ROWS and BENCH_MAX_BATCH_DELAY_MS (delivery
 # limits; the defaults otherwise), BENCH_KEEP (keep the scratch folder and the worker logs),
-# BENCH_WORKER_ENV_X=v.
+# BENCH_WORKER_ENV_X=v, BENCH_WORKER_BUILD (image: the worker published as the image does, the default; plain: the Release
+# build) and BENCH_WORKER_DLL_OVERRIDE (another build), see bench/lib/worker.sh.
 # Last line: BENCH mysql-stream rows_per_s=… binlog_rows_per_s=… duckdb_bulk_rows_per_s=… ratio=… p50_s=… p99_s=…
 #            peak_rss_mb=… latency_rows_per_s=… load_rows_per_s=… binlog_decoded_rows_per_s=… catchup_rows_per_s=…
 #            catchup_ratio=… catchup_stream_rows_per_s=… catchup_stream_ratio=… busy_before_pct=…
@@ -46,7 +47,12 @@ freshet_log "building bench/Freshet.Bench and the worker (Release)"
 dotnet build "$repo_root/bench/Freshet.Bench" -c Release -nologo -v quiet >"$BENCH_WORK/build.log" 2>&1 \
     || { cat "$BENCH_WORK/build.log" >&2; freshet_die "the Release build failed (log above)"; }
 
-export BENCH_WORKER_DLL="${BENCH_WORKER_DLL_OVERRIDE:-$repo_root/src/Freshet.DataPlane.Worker/bin/Release/net10.0/Freshet.DataPlane.Worker.dll}"
+# The worker as the image ships it (ReadyToRun), unless BENCH_WORKER_BUILD=plain or BENCH_WORKER_DLL_OVERRIDE (worker.sh).
+# shellcheck source=../lib/worker.sh
+source "$repo_root/bench/lib/worker.sh"
+BENCH_WORKER_DLL="$(bench_worker_dll "$repo_root" "$BENCH_WORK")" || exit 1
+export BENCH_WORKER_DLL
+freshet_log "worker under test: $BENCH_WORKER_DLL"
 export BENCH_WORK_DIR="$BENCH_WORK/run"
 mkdir -p "$BENCH_WORK_DIR"
 # Not exec: the trap above removes the scratch folder after the bench (which stops its MariaDB on exit).
