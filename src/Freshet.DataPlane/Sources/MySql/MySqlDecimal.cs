@@ -30,16 +30,7 @@ internal static class MySqlDecimal
     public static decimal ReadClr(ReadOnlySpan<byte> stored, int precision, int scale)
     {
         Span<byte> bytes = stackalloc byte[stored.Length];
-        stored.CopyTo(bytes);
-        var negative = (bytes[0] & 0x80) == 0;
-        bytes[0] ^= 0x80;
-        if (negative)
-        {
-            for (var i = 0; i < bytes.Length; i++)
-            {
-                bytes[i] = (byte)~bytes[i];
-            }
-        }
+        var negative = Unpack(stored, bytes);
 
         var integerDigits = precision - scale;
         var position = 0;
@@ -51,9 +42,12 @@ internal static class MySqlDecimal
         return new decimal((int)(uint)low, (int)(uint)(low >> 32), (int)high, negative && unscaled != 0, (byte)scale);
     }
 
-    private static string ReadWide(ReadOnlySpan<byte> stored, int precision, int scale)
+    /// <summary>
+    /// Copies a stored value into <paramref name="bytes"/> as plain digit groups: the stored form flips the sign bit, and
+    /// a negative value is stored with every bit inverted. Returns whether the value is negative.
+    /// </summary>
+    private static bool Unpack(ReadOnlySpan<byte> stored, Span<byte> bytes)
     {
-        Span<byte> bytes = stackalloc byte[stored.Length];
         stored.CopyTo(bytes);
         var negative = (bytes[0] & 0x80) == 0;
         bytes[0] ^= 0x80;
@@ -64,6 +58,14 @@ internal static class MySqlDecimal
                 bytes[i] = (byte)~bytes[i];
             }
         }
+
+        return negative;
+    }
+
+    private static string ReadWide(ReadOnlySpan<byte> stored, int precision, int scale)
+    {
+        Span<byte> bytes = stackalloc byte[stored.Length];
+        var negative = Unpack(stored, bytes);
 
         var integerDigits = precision - scale;
         var position = 0;

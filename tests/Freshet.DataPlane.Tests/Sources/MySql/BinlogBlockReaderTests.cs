@@ -139,15 +139,19 @@ public sealed class BinlogBlockReaderTests
             await decoder.HandleAsync(binlogEvent, CancellationToken.None);
         }
 
-        var emitted = new List<SourceEvent>();
+        var all = new List<SourceEvent>();
         while (output.Reader.TryRead(out var item))
         {
-            emitted.Add(item);
+            all.Add(item);
         }
 
+        // Other tests share the server: their transactions around ours reach the decoder as commits without rows of ours.
+        var start = all.FindIndex(e => e.Kind != SourceEventKind.Commit);
+        var emitted = all[start..Math.Min(start + 4, all.Count)];
         Assert.Equal(
             [SourceEventKind.Inserts, SourceEventKind.Change, SourceEventKind.Inserts, SourceEventKind.Commit],
             emitted.Select(e => e.Kind));
+        Assert.All(all[(start + 4)..], e => Assert.Equal(SourceEventKind.Commit, e.Kind));
         var first = emitted[0].Block!;
         Assert.Equal((4, 1L, 4L), (first.Count, first.FirstSequence, first.LastSequence));
         Assert.Equal([1, 2, 3, 4], first.Materialize().Select(c => (int)c.Values[0]!));
