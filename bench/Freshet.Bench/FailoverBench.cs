@@ -168,22 +168,16 @@ internal static class FailoverBench
             ("failover_s", results.Max(r => r.Failover)),
             ("rows_lost", lost),
             ("rows_duplicated", duplicated),
-            ("failover_median_s", Median(results.Select(r => r.Failover))),
+            ("failover_median_s", Stats.Median(results.Select(r => r.Failover))),
             ("lease_s", lease),
-            ("lease_left_s", Median(results.Select(r => r.LeaseLeft))),
-            ("detect_s", Median(results.Select(r => r.Detect))),
-            ("restart_s", Median(results.Select(r => r.Restart))),
+            ("lease_left_s", Stats.Median(results.Select(r => r.LeaseLeft))),
+            ("detect_s", Stats.Median(results.Select(r => r.Detect))),
+            ("restart_s", Stats.Median(results.Select(r => r.Restart))),
             ("baseline_restart_s", baselineRestart),
             ("drain_s", drain),
             ("rounds", results.Count),
             ("peak_rss_mb", memory.PeakMb),
             ("busy_before_pct", busyBefore));
-    }
-
-    private static double Median(IEnumerable<double> values)
-    {
-        var sorted = values.Order().ToList();
-        return sorted.Count % 2 == 1 ? sorted[sorted.Count / 2] : (sorted[(sorted.Count / 2) - 1] + sorted[sorted.Count / 2]) / 2;
     }
 
     private static NodeProcess OldestLive(PoolCluster cluster) =>

@@ -10,19 +10,20 @@
 # (5): latency = _freshet_synced_at − the row's NOW(6) at insert (binlog commit times are whole seconds). With the worker
 # stopped: (a) mariadb-binlog --read-from-remote-server reads the live load's binlog range to /dev/null; (b) DuckDB
 # bulk-inserts the same 1,000,000 rows (INSERT … SELECT) into a fresh keyed table. ratio = ours / min(a, b).
-# The mariadb-binlog read is repeated with --base64-output=DECODE-ROWS --verbose for context. Then a catch-up run:
-# 1,000,000 more rows loaded with the worker stopped, drained by a freshly started worker (the ceilings' situation).
+# The mariadb-binlog read is repeated with --base64-output=DECODE-ROWS --verbose for context. Then catch-up rounds: each
+# loads 1,000,000 more rows with the worker stopped, drains them with a freshly started worker (the ceilings' situation)
+# and measures both ceilings over them; the summary gives the medians of the rounds.
 # catchup_rows_per_s counts from the worker's launch; catchup_stream_rows_per_s from its "streaming the binlog" log line
 # (like for like with ceiling (b), which excludes process start and opening DuckDB), both to the last destination commit.
 # Environment: BENCH_TRANSACTIONS, BENCH_ROWS_PER_TRANSACTION, BENCH_WARMUP_ROWS, BENCH_RATE, BENCH_SECONDS,
-# BENCH_WARMUP_SECONDS, BENCH_CATCHUP (1; 0 skips it), BENCH_LIVE (1; 0 skips the live and latency runs: only the
-# catch-up, with the ceilings measured over its rows), BENCH_MAX_BATCH_ROWS and BENCH_MAX_BATCH_DELAY_MS (delivery
+# BENCH_WARMUP_SECONDS, BENCH_CATCHUP (catch-up rounds, 5: each a fresh backlog, worker and pair of ceilings; the
+# summary gives medians; 0 skips it), BENCH_LIVE (1; 0 skips the live and latency runs: only the catch-up rounds), BENCH_MAX_BATCH_ROWS and BENCH_MAX_BATCH_DELAY_MS (delivery
 # limits; the defaults otherwise), BENCH_KEEP (keep the scratch folder and the worker logs),
 # BENCH_WORKER_ENV_X=v, BENCH_WORKER_BUILD (image: the worker published as the image does, the default; plain: the Release
 # build) and BENCH_WORKER_DLL_OVERRIDE (another build), see bench/lib/worker.sh.
 # Last line: BENCH mysql-stream rows_per_s=… binlog_rows_per_s=… duckdb_bulk_rows_per_s=… ratio=… p50_s=… p99_s=…
 #            peak_rss_mb=… latency_rows_per_s=… load_rows_per_s=… binlog_decoded_rows_per_s=… catchup_rows_per_s=…
-#            catchup_ratio=… catchup_stream_rows_per_s=… catchup_stream_ratio=… busy_before_pct=…
+#            catchup_ratio=… catchup_stream_rows_per_s=… catchup_stream_ratio=… catchup_rounds=… busy_before_pct=…
 set -euo pipefail
 repo_root="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 # shellcheck source=../../infra/lib/common.sh
