@@ -35,6 +35,9 @@ public sealed class ChangeBatch
         }
     }
 
+    /// <summary>The batch's items: <see cref="Items"/>, or for a batch built from changes, each change as an item.</summary>
+    public IEnumerable<BatchItem> AllItems => _items ?? Changes.Select(BatchItem.Of);
+
     /// <summary>Rows the batch changes (a truncate counts as one), without materializing blocks.</summary>
     public int RowCount
     {

@@ -167,7 +167,7 @@ public sealed class InsertBlock
                 Position = Position,
                 Sequence = FirstSequence + r,
                 CommittedAt = CommittedAt,
-                ApproximateBytes = RowChangeBytes(values),
+                ApproximateBytes = ChangeSize.Of(values),
             });
         }
     }
@@ -187,23 +187,6 @@ public sealed class InsertBlock
 
     /// <summary>Sets a text value from UTF-8 (invalid sequences are stored as the replacement character, as decoding them to a string gives).</summary>
     public void SetUtf8(int column, ReadOnlySpan<byte> value) => _storage.Columns[column].SetUtf8(Count, value);
-
-    /// <summary>The bytes <see cref="RowChange.ApproximateBytes"/> counts for a row of these values (the MySQL source's estimate).</summary>
-    internal static int RowChangeBytes(object?[] values)
-    {
-        var bytes = 16;
-        foreach (var value in values)
-        {
-            bytes += value switch
-            {
-                string s => 24 + s.Length * 2,
-                byte[] b => 24 + b.Length,
-                _ => 16,
-            };
-        }
-
-        return bytes;
-    }
 
     private sealed class Storage
     {

@@ -103,7 +103,7 @@ public sealed class PipelineProgress(Guid pipelineId, long epoch, TimeProvider t
             // Batches are long runs of one table's changes: look its counters up once per run, not per change.
             TableSchema? lastSchema = null;
             TableCounters counters = null!;
-            foreach (var item in batch.Items ?? [.. batch.Changes.Select(Changes.BatchItem.Of)])
+            foreach (var item in batch.AllItems)
             {
                 if (!ReferenceEquals(item.Table, lastSchema))
                 {

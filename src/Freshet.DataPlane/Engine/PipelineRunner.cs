@@ -349,7 +349,7 @@ internal sealed partial class PipelineRunner(
 
     private static ChangeBatch Without(ChangeBatch batch, TableId table) => new()
     {
-        Items = [.. (batch.Items ?? [.. batch.Changes.Select(BatchItem.Of)]).Where(c => c.Table.Source != table)],
+        Items = [.. batch.AllItems.Where(c => c.Table.Source != table)],
         ResumePosition = batch.ResumePosition,
         AppliedThrough = batch.AppliedThrough,
         AcknowledgePosition = batch.AcknowledgePosition,

@@ -29,18 +29,25 @@ internal sealed class SourceEventChannel(int capacity, long blockBytes)
 
     private async ValueTask ReserveAsync(long bytes, CancellationToken cancellationToken)
     {
-        while (true)
+        while (!TryReserve(bytes))
         {
-            var queued = Interlocked.Read(ref _queuedBytes);
-            if (queued == 0 || queued + bytes <= _blockBytes)
-            {
-                Interlocked.Add(ref _queuedBytes, bytes);
-                return;
-            }
-
-            // Only the reader releases; a release between the read above and this wait leaves the semaphore counted.
+            // Only the reader releases; a release between the check and this wait leaves the semaphore counted.
             await _released.WaitAsync(TimeSpan.FromMilliseconds(50), cancellationToken).ConfigureAwait(false);
         }
+    }
+
+    /// <summary>Counts a block's bytes as queued when the budget has room for them (or nothing else is queued).</summary>
+    private bool TryReserve(long bytes)
+    {
+        // One writer: nothing else adds between the read and the add.
+        var queued = Interlocked.Read(ref _queuedBytes);
+        if (queued != 0 && queued + bytes > _blockBytes)
+        {
+            return false;
+        }
+
+        Interlocked.Add(ref _queuedBytes, bytes);
+        return true;
     }
 
     private void Release(SourceEvent sourceEvent)
@@ -69,13 +76,11 @@ internal sealed class SourceEventChannel(int capacity, long blockBytes)
                 return owner._channel.Writer.TryWrite(item);
             }
 
-            var queued = Interlocked.Read(ref owner._queuedBytes);
-            if (queued != 0 && queued + block.ApproximateBytes > owner._blockBytes)
+            if (!owner.TryReserve(block.ApproximateBytes))
             {
                 return false;
             }
 
-            Interlocked.Add(ref owner._queuedBytes, block.ApproximateBytes);
             if (owner._channel.Writer.TryWrite(item))
             {
                 return true;

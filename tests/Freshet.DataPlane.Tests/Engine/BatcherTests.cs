@@ -205,26 +205,13 @@ public sealed class BatcherTests
         await run;
     }
 
-    [Fact]
-    public async Task Run_BlocksWithinBytesOnly_WriterIdle_CutAtTheRowLimitAsChangesWouldBe()
+    [Theory]
+    [InlineData(false)] // a destination that materializes blocks: their rows count as changes
+    [InlineData(true)] // one that writes them whole, with its writer idle
+    public async Task Run_Blocks_RowLimitCutsAsForChanges_UnlessWithinBytesOnlyAndTheWriterIsBusy(bool blocksWithinBytesOnly)
     {
         var (input, output, _, run) = Start(
-            new DeliverySpec(MaxBatchRows: 15, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => false, blocksWithinBytesOnly: true);
-        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(100, firstSequence: 1, keys: [.. Enumerable.Range(0, 10)])));
-        await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(100, "end-100", 100, DateTimeOffset.UnixEpoch)));
-        await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(200, firstSequence: 1, keys: [.. Enumerable.Range(10, 10)])));
-
-        var batch = await NextBatchAsync(output);
-        Assert.Equal(10, batch.RowCount);
-        Assert.Equal("end-100", batch.ResumePosition);
-        input.Writer.Complete();
-        await run;
-    }
-
-    [Fact]
-    public async Task Run_BlocksCountedAsRows_RowLimitCutsAsForChanges()
-    {
-        var (input, output, _, run) = Start(new DeliverySpec(MaxBatchRows: 15, MaxBatchDelayMilliseconds: 60_000));
+            new DeliverySpec(MaxBatchRows: 15, MaxBatchBytes: 1_000_000, MaxBatchDelayMilliseconds: 60_000), writerBusy: () => false, blocksWithinBytesOnly: blocksWithinBytesOnly);
         await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(100, firstSequence: 1, keys: [.. Enumerable.Range(0, 10)])));
         await input.Writer.WriteAsync(SourceEvent.ForCommit(new TransactionCommit(100, "end-100", 100, DateTimeOffset.UnixEpoch)));
         await input.Writer.WriteAsync(SourceEvent.ForInserts(Block(200, firstSequence: 1, keys: [.. Enumerable.Range(10, 10)])));

@@ -104,15 +104,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
         var row = _rows;
         if (value is null)
         {
-            var validity = _validity[_column];
-            if (validity == null)
-            {
-                // Two native calls, once per column and chunk rather than for every NULL (a row's deleted-at is one).
-                NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[_column]);
-                validity = _validity[_column] = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[_column]);
-            }
-
-            validity[row / 64] &= ~(1UL << (int)(row % 64));
+            SetNull(_column, row);
         }
         else
         {
@@ -448,18 +440,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
     }
 
     /// <summary>Row <paramref name="offset"/> of the run is NULL in the column.</summary>
-    public void PutNull(int column, int offset)
-    {
-        var validity = _validity[column];
-        if (validity == null)
-        {
-            NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[column]);
-            validity = _validity[column] = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[column]);
-        }
-
-        var row = _rows + (ulong)offset;
-        validity[row / 64] &= ~(1UL << (int)(row % 64));
-    }
+    public void PutNull(int column, int offset) => SetNull(column, _rows + (ulong)offset);
 
     /// <summary>Ends a run of <paramref name="count"/> rows written column by column.</summary>
     public void EndRows(int count)
@@ -512,12 +493,20 @@ internal sealed unsafe class ChunkAppender : IDisposable
         }
     }
 
-    private void Expect(Kind kind)
+    private void Expect(Kind kind) => ExpectAt(_column, kind);
+
+    /// <summary>Marks a row of the current chunk NULL in a column.</summary>
+    private void SetNull(int column, ulong row)
     {
-        if (_columns[_column].Kind != kind)
+        var validity = _validity[column];
+        if (validity == null)
         {
-            throw new InvalidCastException($"Column {_column} of the target is {_columns[_column].Kind}, not {kind}.");
+            // Two native calls, once per column and chunk rather than for every NULL (a row's deleted-at is one).
+            NativeMethods.Vectors.DuckDBVectorEnsureValidityWritable(_vectors[column]);
+            validity = _validity[column] = NativeMethods.Vectors.DuckDBVectorGetValidity(_vectors[column]);
         }
+
+        validity[row / 64] &= ~(1UL << (int)(row % 64));
     }
 
     /// <summary>Hands the rows appended so far to DuckDB (in the connection's transaction, if one is open).</summary>

@@ -37,7 +37,7 @@ internal sealed partial class DuckDbDestination
     /// The batch's changes for the row path (blocks of other tables materialized, in source order), and per table whose
     /// share is blocks the block path can take, those blocks.
     /// </summary>
-    private (IReadOnlyList<RowChange> Changes, List<(TargetTable Target, List<InsertBlock> Blocks)> Blocks) SplitBlocks(ChangeBatch batch)
+    private (IReadOnlyList<RowChange> Changes, List<(TargetTable Target, List<InsertBlock> Blocks, int[] Columns)> Blocks) SplitBlocks(ChangeBatch batch)
     {
         if (batch.Items is not { } items || !items.Any(i => i.Block is not null))
         {
@@ -64,12 +64,12 @@ internal sealed partial class DuckDbDestination
             }
         }
 
-        var taken = new List<(TargetTable, List<InsertBlock>)>();
+        var taken = new List<(TargetTable, List<InsertBlock>, int[])>();
         foreach (var (table, blocks) in byTable)
         {
-            if (blocks is not null && _targets.TryGetValue(table, out var target) && BlockApply.CanTake(target, blocks))
+            if (blocks is not null && _targets.TryGetValue(table, out var target) && BlockApply.ColumnsIfTaken(target, blocks) is { } columns)
             {
-                taken.Add((target, blocks));
+                taken.Add((target, blocks, columns));
             }
             else
             {
@@ -93,42 +93,46 @@ internal sealed partial class DuckDbDestination
         return (changes, taken);
     }
 
-    private List<ITableWrite> PlanApplies(IReadOnlyList<FoldedTable> tables, List<(TargetTable Target, List<InsertBlock> Blocks)> blocks)
+    private List<ITableWrite> PlanApplies(IReadOnlyList<FoldedTable> tables, List<(TargetTable Target, List<InsertBlock> Blocks, int[] Columns)> blocks)
     {
         var applies = new List<ITableWrite>(tables.Count + blocks.Count);
         applies.AddRange(tables.Select((t, i) => new TableApply(t, i, context.DeleteMode)));
-        foreach (var (target, tableBlocks) in blocks)
+        foreach (var (target, tableBlocks, columns) in blocks)
         {
-            applies.Add(new BlockApply(target, tableBlocks, applies.Count, context.DeleteMode, TargetOf));
+            applies.Add(new BlockApply(target, tableBlocks, columns, applies.Count, context.DeleteMode, TargetOf));
         }
 
         return applies;
     }
 
-    /// <summary>One table's blocks, appended as they are, or (when the target already holds a key of theirs) materialized and staged.</summary>
-    private sealed class BlockApply(TargetTable target, List<InsertBlock> blocks, int number, DeleteMode deleteMode, Func<TableId, TargetTable> targetOf) : ITableWrite
+    /// <summary>
+    /// One table's blocks, appended as they are, or (when the target already holds a key of theirs) materialized and staged;
+    /// <c>columns</c> are the written columns' places in the blocks, as <see cref="ColumnsIfTaken"/> found them.
+    /// </summary>
+    private sealed class BlockApply(TargetTable target, List<InsertBlock> blocks, int[] columns, int number, DeleteMode deleteMode, Func<TableId, TargetTable> targetOf) : ITableWrite
     {
         private TableApply? _fallback;
 
         public TargetTable Table => target;
 
         /// <summary>
-        /// Whether the blocks may take the block path: one schema, a one-column integer key rising strictly through them
-        /// all, every written column held in a form its target column takes directly, and no timestamp the row path
-        /// would take for an infinity (<see cref="DateTime.MinValue"/>, a valid MySQL DATETIME).
+        /// The written columns' places in the blocks (see <see cref="BlockColumns"/>) when the blocks may take the block
+        /// path, null otherwise: one schema, a one-column integer key rising strictly through them all, every written
+        /// column held in a form its target column takes directly, and no timestamp the row path would take for an
+        /// infinity (<see cref="DateTime.MinValue"/>, a valid MySQL DATETIME).
         /// </summary>
-        public static bool CanTake(TargetTable target, List<InsertBlock> blocks)
+        public static int[]? ColumnsIfTaken(TargetTable target, List<InsertBlock> blocks)
         {
             var schema = blocks[0].Table;
             if (target.KeyIndexes.Count != 1 || !target.AppendsDirectly || blocks.Any(b => !ReferenceEquals(b.Table, schema)))
             {
-                return false;
+                return null;
             }
 
             var columns = BlockColumns(target, schema);
             if (columns is null)
             {
-                return false;
+                return null;
             }
 
             for (var w = 0; w < columns.Length; w++)
@@ -137,19 +141,19 @@ internal sealed partial class DuckDbDestination
                 var kind = column < 0 ? BlockValueKind.Missing : blocks[0].KindOf(column);
                 if (column >= 0 && !Takes(target.Written[w].SourceType, kind))
                 {
-                    return false;
+                    return null;
                 }
 
                 if (kind is BlockValueKind.DateTime or BlockValueKind.DateTimeUtc && blocks.Any(b => b.HasMinimumTimestamp(column)))
                 {
-                    return false;
+                    return null;
                 }
             }
 
             var key = columns[target.KeyIndexes[0]];
             if (key < 0)
             {
-                return false;
+                return null;
             }
 
             long? last = null;
@@ -157,20 +161,20 @@ internal sealed partial class DuckDbDestination
             {
                 if (!block.StrictlyAscending(key) || block.Count == 0 || (last is { } previous && block.GetInteger(key, 0) <= previous))
                 {
-                    return false;
+                    return null;
                 }
 
                 last = block.GetInteger(key, block.Count - 1);
             }
 
-            return true;
+            return columns;
         }
 
         public Task StageAsync(DuckDBConnection connection, CancellationToken cancellationToken) => Task.CompletedTask;
 
         public async Task PrepareAsync(DuckDBConnection connection, TimeProvider time, CancellationToken cancellationToken)
         {
-            var key = BlockColumns(target, blocks[0].Table)![target.KeyIndexes[0]];
+            var key = columns[target.KeyIndexes[0]];
             var low = blocks[0].GetInteger(key, 0);
             var high = blocks[^1].GetInteger(key, blocks[^1].Count - 1);
             if (await TableApply.NoTargetRowsInAsync(target, connection, low, high, cancellationToken).ConfigureAwait(false))
@@ -207,7 +211,6 @@ internal sealed partial class DuckDbDestination
         private void Append(DuckDBConnection connection, DateTimeOffset syncedAt)
         {
             var physical = PhysicalSources(target);
-            var columns = BlockColumns(target, blocks[0].Table)!;
             // PrepareAsync saw the registered columns, whose types AppendsDirectly checked.
             using var chunks = ChunkAppender.TryOpen(connection, target.Name, physical.Length)
                 ?? throw new InvalidOperationException($"The DuckDB table {target.Name} changed while a batch was written to it.");
