@@ -353,7 +353,8 @@ public sealed class InsertBlock
             32 + (Integers?.Length * 8 ?? 0) + (Floats?.Length * 8 ?? 0) + (Decimals?.Length * 16 ?? 0)
             + (_ends?.Length * 4 ?? 0) + (_text?.Length ?? 0) + (_nulls?.Length ?? 0);
 
-        private int Capacity => Integers?.Length ?? Floats?.Length ?? Decimals?.Length ?? _ends?.Length ?? 0;
+        /// <summary>Rows the value arrays hold (a field: it is checked for every value set).</summary>
+        private int Capacity { get; set; } = kind == BlockValueKind.Missing ? 0 : capacity;
 
         private void Grow(int row)
         {
@@ -363,6 +364,7 @@ public sealed class InsertBlock
             }
 
             var size = Math.Max(row + 1, Capacity * 2);
+            Capacity = size;
             if (Integers is not null)
             {
                 var grown = Integers;

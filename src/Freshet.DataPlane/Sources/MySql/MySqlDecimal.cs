@@ -16,6 +16,9 @@ internal static class MySqlDecimal
 
     private static readonly int[] Dig2Bytes = [0, 1, 1, 2, 2, 3, 3, 4, 4, 4];
 
+    /// <summary>10^0 … 10^9: a group holds up to nine digits.</summary>
+    private static readonly ulong[] TenToThe = [1, 10, 100, 1_000, 10_000, 100_000, 1_000_000, 10_000_000, 100_000_000, 1_000_000_000];
+
     public static int StorageSize(int precision, int scale)
     {
         var integerDigits = precision - scale;
@@ -27,19 +30,34 @@ internal static class MySqlDecimal
         precision <= MaxClrPrecision ? ReadClr(stored, precision, scale) : ReadWide(stored, precision, scale);
 
     /// <summary>Reads a value of precision ≤ 28 as a <see cref="decimal"/> (unboxed, for columnar reading).</summary>
+    /// <remarks>
+    /// The hot path of a binlog backlog with a DECIMAL column: the coefficient is gathered in two 64-bit words (it is
+    /// below 10^28 &lt; 2^94) with one multiply by a power of ten from a table per group of nine digits, where a loop
+    /// over <see cref="UInt128"/> and a delegate per group took a tenth of the worker's time (UInt128's operators are
+    /// also not precompiled, so they ran unoptimized at first).
+    /// </remarks>
     public static decimal ReadClr(ReadOnlySpan<byte> stored, int precision, int scale)
     {
         Span<byte> bytes = stackalloc byte[stored.Length];
         var negative = Unpack(stored, bytes);
 
-        var integerDigits = precision - scale;
-        var position = 0;
-        UInt128 unscaled = 0;
-        ReadGroups(bytes, ref position, integerDigits, ref unscaled, static (ref UInt128 acc, uint group, int digits) => acc = acc * Pow10(digits) + group, leadingPartialFirst: true);
-        ReadGroups(bytes, ref position, scale, ref unscaled, static (ref UInt128 acc, uint group, int digits) => acc = acc * Pow10(digits) + group, leadingPartialFirst: false);
-        var low = (ulong)unscaled;
-        var high = (uint)(unscaled >> 64);
-        return new decimal((int)(uint)low, (int)(uint)(low >> 32), (int)high, negative && unscaled != 0, (byte)scale);
+        ulong low = 0;
+        ulong high = 0;
+        var groups = new DigitGroups(bytes, precision - scale, scale);
+        while (groups.Next(out var group, out var digits))
+        {
+            // (high, low) = (high, low) * 10^digits + group; high stays below 2^32 for 28 digits.
+            var carry = Math.BigMul(low, TenToThe[digits], out low);
+            low += group;
+            if (low < group)
+            {
+                carry++;
+            }
+
+            high = (high * TenToThe[digits]) + carry;
+        }
+
+        return new decimal((int)(uint)low, (int)(uint)(low >> 32), (int)(uint)high, negative && (low | high) != 0, (byte)scale);
     }
 
     /// <summary>
@@ -67,59 +85,71 @@ internal static class MySqlDecimal
         Span<byte> bytes = stackalloc byte[stored.Length];
         var negative = Unpack(stored, bytes);
 
-        var integerDigits = precision - scale;
-        var position = 0;
         BigInteger wide = 0;
-        ReadGroups(bytes, ref position, integerDigits, ref wide, static (ref BigInteger acc, uint group, int digits) => acc = acc * BigInteger.Pow(10, digits) + group, leadingPartialFirst: true);
-        ReadGroups(bytes, ref position, scale, ref wide, static (ref BigInteger acc, uint group, int digits) => acc = acc * BigInteger.Pow(10, digits) + group, leadingPartialFirst: false);
+        var groups = new DigitGroups(bytes, precision - scale, scale);
+        while (groups.Next(out var group, out var digits))
+        {
+            wide = (wide * TenToThe[digits]) + group;
+        }
+
         var digitsText = wide.ToString(CultureInfo.InvariantCulture).PadLeft(scale + 1, '0');
         var text = scale == 0 ? digitsText : $"{digitsText[..^scale]}.{digitsText[^scale..]}";
         return negative && !wide.IsZero ? "-" + text : text;
     }
 
-    private delegate void Accumulate<T>(ref T accumulator, uint group, int digits);
-
-    /// <summary>The integer part has its partial group first; the fraction has it last.</summary>
-    private static void ReadGroups<T>(ReadOnlySpan<byte> bytes, ref int position, int digits, ref T accumulator, Accumulate<T> add, bool leadingPartialFirst)
+    /// <summary>
+    /// The digit groups of an unpacked value, most significant first: the integer part has its partial group first, the
+    /// fraction has it last.
+    /// </summary>
+    private ref struct DigitGroups(ReadOnlySpan<byte> bytes, int integerDigits, int scale)
     {
-        var partial = digits % 9;
-        var full = digits / 9;
-        if (leadingPartialFirst && partial > 0)
+        private readonly ReadOnlySpan<byte> _bytes = bytes;
+        private int _position;
+
+        // Groups still to read: the integer part's partial and full groups, then the fraction's full and partial ones.
+        private int _integerPartial = integerDigits % 9;
+        private int _integerFull = integerDigits / 9;
+        private int _fractionFull = scale / 9;
+        private int _fractionPartial = scale % 9;
+
+        public bool Next(out uint group, out int digits)
         {
-            add(ref accumulator, ReadBigEndian(bytes, ref position, Dig2Bytes[partial]), partial);
+            if (_integerPartial > 0)
+            {
+                digits = _integerPartial;
+                _integerPartial = 0;
+            }
+            else if (_integerFull > 0)
+            {
+                digits = 9;
+                _integerFull--;
+            }
+            else if (_fractionFull > 0)
+            {
+                digits = 9;
+                _fractionFull--;
+            }
+            else if (_fractionPartial > 0)
+            {
+                digits = _fractionPartial;
+                _fractionPartial = 0;
+            }
+            else
+            {
+                group = 0;
+                digits = 0;
+                return false;
+            }
+
+            var count = digits == 9 ? 4 : Dig2Bytes[digits];
+            group = 0;
+            for (var i = 0; i < count; i++)
+            {
+                group = group << 8 | _bytes[_position + i];
+            }
+
+            _position += count;
+            return true;
         }
-
-        for (var i = 0; i < full; i++)
-        {
-            add(ref accumulator, ReadBigEndian(bytes, ref position, 4), 9);
-        }
-
-        if (!leadingPartialFirst && partial > 0)
-        {
-            add(ref accumulator, ReadBigEndian(bytes, ref position, Dig2Bytes[partial]), partial);
-        }
-    }
-
-    private static uint ReadBigEndian(ReadOnlySpan<byte> bytes, ref int position, int count)
-    {
-        uint value = 0;
-        for (var i = 0; i < count; i++)
-        {
-            value = value << 8 | bytes[position + i];
-        }
-
-        position += count;
-        return value;
-    }
-
-    private static UInt128 Pow10(int digits)
-    {
-        UInt128 value = 1;
-        for (var i = 0; i < digits; i++)
-        {
-            value *= 10;
-        }
-
-        return value;
     }
 }
