@@ -547,7 +547,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
     /// <summary>10^0 … 10^38: a DECIMAL has at most 38 digits.</summary>
     private static readonly Int128[] HugePowersOfTen = [.. Enumerable.Range(0, 39).Select(digits => Enumerable.Repeat((Int128)10, digits).Aggregate((Int128)1, (power, ten) => power * ten))];
 
-    private static OverflowException TooWide(Column column, Int128 scaled) =>
+    private static OverflowException TooWide(Column column, string scaled) =>
         new($"{scaled} × 10^-{column.Scale} does not fit DECIMAL({column.Precision},{column.Scale}).");
 
     private static decimal[] TenToThe(int most)
@@ -626,6 +626,15 @@ internal sealed unsafe class ChunkAppender : IDisposable
             }
         }
 
+        WriteDecimalByArithmetic(column, value, data, row);
+    }
+
+    /// <remarks>
+    /// Apart from <see cref="WriteDecimal"/> because it uses <see cref="Int128"/>: ReadyToRun does not precompile a method
+    /// that does (the type's layout belongs to the framework), so the common case would start unoptimized.
+    /// </remarks>
+    private static void WriteDecimalByArithmetic(Column column, decimal value, void* data, ulong row)
+    {
         // The source's scale never exceeds the column's (both come from the same numeric(p, s)); a value that would need
         // rounding is refused rather than changed.
         var scaled = value * PowersOfTen[column.Scale];
@@ -642,7 +651,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
     {
         if (scaled >= LongPowersOfTen[column.Precision] || scaled <= -LongPowersOfTen[column.Precision])
         {
-            throw TooWide(column, scaled);
+            throw TooWide(column, scaled.ToString(CultureInfo.InvariantCulture));
         }
 
         switch (column.Kind)
@@ -666,7 +675,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
         // then hold a value its type cannot (the source's numeric(p, s) never does, but nothing else is checked here).
         if (Int128.Abs(scaled) >= HugePowersOfTen[column.Precision])
         {
-            throw TooWide(column, scaled);
+            throw TooWide(column, scaled.ToString(CultureInfo.InvariantCulture));
         }
 
         switch (column.Kind)
