@@ -646,9 +646,14 @@ internal sealed unsafe class ChunkAppender : IDisposable
         WriteScaled(column, (Int128)scaled, data, row);
     }
 
-    /// <summary>As the Int128 overload, for a SMALLINT, INTEGER or BIGINT-backed DECIMAL column, without 128-bit arithmetic.</summary>
+    /// <summary>
+    /// Stores a decimal given times 10^scale in a SMALLINT, INTEGER or BIGINT-backed DECIMAL column, without 128-bit
+    /// arithmetic (a value too wide for the column's precision fails like a cast).
+    /// </summary>
     private static void WriteScaled(Column column, long scaled, void* data, ulong row)
     {
+        // Within the storage is not enough: DuckDB takes a stored DECIMAL(4,2) of 100.00 as it is, and the column would
+        // then hold a value its type cannot (the source's numeric(p, s) never does, but nothing else is checked here).
         if (scaled >= LongPowersOfTen[column.Precision] || scaled <= -LongPowersOfTen[column.Precision])
         {
             throw TooWide(column, scaled.ToString(CultureInfo.InvariantCulture));
@@ -671,29 +676,20 @@ internal sealed unsafe class ChunkAppender : IDisposable
     /// <summary>Stores a decimal given times 10^scale in the column's storage width (a value too wide for it fails like a cast).</summary>
     private static void WriteScaled(Column column, Int128 scaled, void* data, ulong row)
     {
-        // Within the storage is not enough: DuckDB takes a stored DECIMAL(4,2) of 100.00 as it is, and the column would
-        // then hold a value its type cannot (the source's numeric(p, s) never does, but nothing else is checked here).
+        if (column.Kind != Kind.Decimal128)
+        {
+            WriteScaled(column, checked((long)scaled), data, row);
+            return;
+        }
+
+        // The precision, not only the storage, as the long overload checks it.
         if (Int128.Abs(scaled) >= HugePowersOfTen[column.Precision])
         {
             throw TooWide(column, scaled.ToString(CultureInfo.InvariantCulture));
         }
 
-        switch (column.Kind)
-        {
-            case Kind.Decimal16:
-                ((short*)data)[row] = checked((short)scaled);
-                break;
-            case Kind.Decimal32:
-                ((int*)data)[row] = checked((int)scaled);
-                break;
-            case Kind.Decimal64:
-                ((long*)data)[row] = checked((long)scaled);
-                break;
-            default:
-                ((ulong*)data)[row * 2] = (ulong)scaled;
-                ((long*)data)[(row * 2) + 1] = (long)(scaled >> 64);
-                break;
-        }
+        ((ulong*)data)[row * 2] = (ulong)scaled;
+        ((long*)data)[(row * 2) + 1] = (long)(scaled >> 64);
     }
 
     private void WriteText(string value)
