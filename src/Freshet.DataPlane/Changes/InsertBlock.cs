@@ -1,5 +1,6 @@
 using System.Text;
 using Freshet.DataPlane.Schema;
+using NpgsqlTypes;
 
 namespace Freshet.DataPlane.Changes;
 
@@ -38,6 +39,18 @@ public enum BlockValueKind
 
     /// <summary><see cref="string"/>, held as valid UTF-8.</summary>
     Text,
+
+    /// <summary>A <see cref="byte"/> array, held like text (one buffer, an end per row) with no check of its bytes.</summary>
+    Bytes,
+
+    /// <summary><see cref="bool"/>, held as a long (0 or 1).</summary>
+    Boolean,
+
+    /// <summary>
+    /// An <see cref="NpgsqlInterval"/> of microseconds only (no months or days: what a MySQL TIME is), held as a long of
+    /// those microseconds.
+    /// </summary>
+    Microseconds,
 }
 
 /// <summary>
@@ -109,7 +122,7 @@ public sealed class InsertBlock
 
     public bool IsNull(int column, int row) => _storage.Columns[column].IsNull(Start + row);
 
-    /// <summary>An integer column's value (Int16, Int32, Int64), a date's day number, a timestamp's ticks.</summary>
+    /// <summary>An integer column's value (Int16, Int32, Int64), a date's day number, a timestamp's ticks, a boolean's 0 or 1, an interval's microseconds.</summary>
     public long GetInteger(int column, int row) => _storage.Columns[column].Integers![Start + row];
 
     public double GetFloat(int column, int row) => _storage.Columns[column].Floats![Start + row];
@@ -118,7 +131,10 @@ public sealed class InsertBlock
 
     public ReadOnlySpan<byte> GetUtf8(int column, int row) => _storage.Columns[column].Utf8(Start + row);
 
-    /// <summary>An integer, date or timestamp column's values (see <see cref="GetInteger"/>), one per row; a NULL's slot holds anything.</summary>
+    /// <summary>A Bytes column's value (an empty span for a NULL).</summary>
+    public ReadOnlySpan<byte> GetBytes(int column, int row) => _storage.Columns[column].Utf8(Start + row);
+
+    /// <summary>An integer, date, timestamp, boolean or interval column's values (see <see cref="GetInteger"/>), one per row; a NULL's slot holds anything.</summary>
     public ReadOnlySpan<long> Integers(int column) => _storage.Columns[column].Integers.AsSpan(Start, Count);
 
     public ReadOnlySpan<double> Floats(int column) => _storage.Columns[column].Floats.AsSpan(Start, Count);
@@ -188,6 +204,9 @@ public sealed class InsertBlock
     /// <summary>Sets a text value from UTF-8 (invalid sequences are stored as the replacement character, as decoding them to a string gives).</summary>
     public void SetUtf8(int column, ReadOnlySpan<byte> value) => _storage.Columns[column].SetUtf8(Count, value);
 
+    /// <summary>Sets a Bytes value: <paramref name="value"/>, then <paramref name="zeros"/> zero bytes (the padding of a fixed-length binary string).</summary>
+    public void SetBytes(int column, ReadOnlySpan<byte> value, int zeros = 0) => _storage.Columns[column].SetBytes(Count, value, zeros);
+
     private sealed class Storage
     {
         public Storage(TableSchema table, IReadOnlyList<BlockValueKind> kinds, long position, long firstSequence, DateTimeOffset committedAt, int capacity)
@@ -226,15 +245,16 @@ public sealed class InsertBlock
         public BlockValueKind Kind { get; } = kind;
 
         public long[]? Integers { get; private set; } = kind is BlockValueKind.Int16 or BlockValueKind.Int32 or BlockValueKind.Int64
-            or BlockValueKind.Date or BlockValueKind.DateTime or BlockValueKind.DateTimeUtc ? new long[capacity] : null;
+            or BlockValueKind.Date or BlockValueKind.DateTime or BlockValueKind.DateTimeUtc or BlockValueKind.Boolean
+            or BlockValueKind.Microseconds ? new long[capacity] : null;
 
         public double[]? Floats { get; private set; } = kind is BlockValueKind.Float32 or BlockValueKind.Float64 ? new double[capacity] : null;
 
         public decimal[]? Decimals { get; private set; } = kind == BlockValueKind.Decimal ? new decimal[capacity] : null;
 
-        /// <summary>Text: the end of each row's bytes in <see cref="_text"/>.</summary>
-        private int[]? _ends = kind == BlockValueKind.Text ? new int[capacity] : null;
-        private byte[]? _text = kind == BlockValueKind.Text ? new byte[capacity * 16] : null;
+        /// <summary>Text and bytes: the end of each row's bytes in <see cref="_text"/>.</summary>
+        private int[]? _ends = kind is BlockValueKind.Text or BlockValueKind.Bytes ? new int[capacity] : null;
+        private byte[]? _text = kind is BlockValueKind.Text or BlockValueKind.Bytes ? new byte[capacity * 16] : null;
         private int _textLength;
 
         /// <summary>Null flags, from the first NULL on (a column without NULLs has none).</summary>
@@ -277,6 +297,9 @@ public sealed class InsertBlock
                 BlockValueKind.DateTime => new DateTime(Integers![row], DateTimeKind.Unspecified),
                 BlockValueKind.DateTimeUtc => new DateTime(Integers![row], DateTimeKind.Utc),
                 BlockValueKind.Text => Encoding.UTF8.GetString(Utf8(row)),
+                BlockValueKind.Bytes => Utf8(row).ToArray(),
+                BlockValueKind.Boolean => Integers![row] != 0,
+                BlockValueKind.Microseconds => new NpgsqlInterval(0, 0, Integers![row]),
                 _ => null,
             };
         }
@@ -292,7 +315,7 @@ public sealed class InsertBlock
             _nulls[row] = true;
             switch (Kind)
             {
-                case BlockValueKind.Text:
+                case BlockValueKind.Text or BlockValueKind.Bytes:
                     Grow(row);
                     _ends![row] = _textLength;
                     break;
@@ -339,13 +362,26 @@ public sealed class InsertBlock
                 value = Encoding.UTF8.GetBytes(Encoding.UTF8.GetString(value));
             }
 
-            if (_textLength + value.Length > _text!.Length)
+            Append(row, value, 0);
+        }
+
+        public void SetBytes(int row, ReadOnlySpan<byte> value, int zeros)
+        {
+            Grow(row);
+            Append(row, value, zeros);
+        }
+
+        private void Append(int row, ReadOnlySpan<byte> value, int zeros)
+        {
+            var length = value.Length + zeros;
+            if (_textLength + length > _text!.Length)
             {
-                Array.Resize(ref _text, Math.Max(_text.Length * 2, _textLength + value.Length));
+                Array.Resize(ref _text, Math.Max(_text.Length * 2, _textLength + length));
             }
 
             value.CopyTo(_text.AsSpan(_textLength));
-            _textLength += value.Length;
+            _text.AsSpan(_textLength + value.Length, zeros).Clear();
+            _textLength += length;
             _ends![row] = _textLength;
         }
 

@@ -286,6 +286,22 @@ internal sealed partial class DuckDbDestination
                     }
 
                     break;
+                case BlockValueKind.Bytes:
+                    for (var i = 0; i < count; i++)
+                    {
+                        if (!block.IsNull(column, first + i))
+                        {
+                            chunks.PutBlob(p, i, block.GetBytes(column, first + i));
+                        }
+                    }
+
+                    break;
+                case BlockValueKind.Boolean:
+                    chunks.PutBooleans(p, block.Integers(column).Slice(first, count));
+                    break;
+                case BlockValueKind.Microseconds:
+                    chunks.PutIntervalMicroseconds(p, block.Integers(column).Slice(first, count));
+                    break;
                 default:
                     for (var i = 0; i < count; i++)
                     {
@@ -342,6 +358,9 @@ internal sealed partial class DuckDbDestination
             BlockValueKind.Date => type.Kind == ValueKind.Date,
             BlockValueKind.DateTime or BlockValueKind.DateTimeUtc => type.Kind is ValueKind.Timestamp or ValueKind.TimestampTz,
             BlockValueKind.Text => type.Kind is ValueKind.Text or ValueKind.Json or ValueKind.Enum or ValueKind.NumericText,
+            BlockValueKind.Bytes => type.Kind == ValueKind.Bytes,
+            BlockValueKind.Boolean => type.Kind == ValueKind.Boolean,
+            BlockValueKind.Microseconds => type.Kind == ValueKind.Interval,
             _ => false,
         };
     }

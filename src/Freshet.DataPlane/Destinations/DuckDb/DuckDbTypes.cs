@@ -16,7 +16,8 @@ namespace Freshet.DataPlane.Destinations.DuckDb;
 /// <see cref="DateTime.MaxValue"/>/<see cref="DateTime.MinValue"/>, so those two become DuckDB's <c>infinity</c>/<c>-infinity</c>.
 /// Dates are stored as they are (<see cref="DateOnly.MaxValue"/> is a real 9999-12-31, often used as "open ended").
 /// Intervals are staged as text (<c>"m months d days us microseconds"</c>) because the appender only writes
-/// <see cref="TimeSpan"/>, which has no months; DuckDB parses that text into exactly those three parts.
+/// <see cref="TimeSpan"/>, which has no months; DuckDB parses that text into exactly those three parts, which is what
+/// <see cref="ChunkAppender"/> writes when new rows go straight into the target.
 /// Arrays of bytes are staged as base64 text because the appender cannot write a list of blobs.
 /// </remarks>
 internal static class DuckDbTypes

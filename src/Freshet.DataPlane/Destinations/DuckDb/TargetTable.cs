@@ -55,8 +55,7 @@ internal sealed record WrittenColumn(string SourceName, ColumnType SourceType, s
     /// source maps to, and it is one the appender writes. Otherwise they need staging and SQL to convert.
     /// </summary>
     public bool AppendsDirectly { get; } =
-        !SourceType.IsArray && SourceType.Kind != ValueKind.Interval
-        && DuckDbTypes.SameType(TargetType, DuckDbTypes.TargetType(SourceType)) && ChunkAppender.Supports(TargetType);
+        !SourceType.IsArray && DuckDbTypes.SameType(TargetType, DuckDbTypes.TargetType(SourceType)) && ChunkAppender.Supports(TargetType);
 
     /// <summary>SQL giving the target value from the staged value <paramref name="staged"/>.</summary>
     public string TargetValue(string staged)

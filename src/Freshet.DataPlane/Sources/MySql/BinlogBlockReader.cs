@@ -7,8 +7,10 @@ namespace Freshet.DataPlane.Sources.MySql;
 /// <summary>
 /// Reads the row images of WRITE_ROWS events straight into an <see cref="InsertBlock"/>, column by column, for a table
 /// map whose every column is of a type read this way: integers, YEAR, FLOAT, DOUBLE, DECIMAL up to 28 digits, DATE,
-/// DATETIME, TIMESTAMP, and CHAR/VARCHAR/TEXT in a UTF-8 character set. Any other column (binary strings, ENUM, SET,
-/// BIT, TIME, JSON, GEOMETRY, other character sets) leaves the table to <see cref="BinlogValueReader"/>. Each value is
+/// DATETIME, TIMESTAMP, TIME, BIT, CHAR/VARCHAR/TEXT in any character set <see cref="MySqlCollations"/> decodes
+/// (transcoded to UTF-8), ENUM and SET (as their labels' text), binary strings, BLOBs and GEOMETRY (as bytes), and
+/// MySQL's binary JSON (as its text). Any other column (a DECIMAL wider than 28 digits, text without a known
+/// character set, an ENUM or SET without labels) leaves the table to <see cref="BinlogValueReader"/>. Each value is
 /// what <see cref="BinlogValueReader.ReadValue"/> gives, held unboxed (<see cref="InsertBlock.Materialize"/> gives
 /// the same objects back); the layouts are those that reader documents.
 /// </summary>
@@ -19,11 +21,23 @@ internal sealed class BinlogBlockReader
     /// <summary>Per binlog column: the schema column it fills, or -1 (read past).</summary>
     private readonly int[] _targets;
 
-    private BinlogBlockReader(BinlogColumn[] columns, int[] targets, BlockValueKind[] kinds)
+    /// <summary>Per binlog column: an ENUM's or SET's labels as UTF-8 (an ENUM's index 0, the empty string, first), else null.</summary>
+    private readonly byte[][]?[] _labels;
+
+    /// <summary>Per binlog column: the character set of text that is not UTF-8 already (transcoded), else null.</summary>
+    private readonly Encoding?[] _encodings;
+
+    /// <summary>Room to build a SET's text or a transcoded string in (one reader reads one row at a time).</summary>
+    private byte[] _scratch = new byte[256];
+    private char[] _chars = new char[128];
+
+    private BinlogBlockReader(BinlogColumn[] columns, int[] targets, BlockValueKind[] kinds, byte[][]?[] labels, Encoding?[] encodings)
     {
         _columns = columns;
         _targets = targets;
         Kinds = kinds;
+        _labels = labels;
+        _encodings = encodings;
     }
 
     /// <summary>Per schema column, how the block holds it.</summary>
@@ -48,11 +62,27 @@ internal sealed class BinlogBlockReader
             }
         }
 
+        var labels = new byte[][]?[columns.Length];
+        var encodings = new Encoding?[columns.Length];
         for (var j = 0; j < columns.Length; j++)
         {
             if (KindOf(columns[j]) is not { } kind)
             {
                 return null;
+            }
+
+            if (columns[j].Type is MySqlColumnType.Enum or MySqlColumnType.Set)
+            {
+                labels[j] = Utf8Labels(columns[j]);
+                if (labels[j] is null)
+                {
+                    return null;
+                }
+            }
+            else if (kind == BlockValueKind.Text && columns[j].Type != MySqlColumnType.Json)
+            {
+                var encoding = MySqlCollations.EncodingOf(columns[j].Collation!.Value);
+                encodings[j] = encoding is UTF8Encoding ? null : encoding;
             }
 
             if (targets[j] >= 0)
@@ -61,7 +91,7 @@ internal sealed class BinlogBlockReader
             }
         }
 
-        return new BinlogBlockReader(columns, targets, kinds);
+        return new BinlogBlockReader(columns, targets, kinds, labels, encodings);
     }
 
     /// <summary>Whether the image has every column (a FULL row image): only then is a row read into a block.</summary>
@@ -95,7 +125,7 @@ internal sealed class BinlogBlockReader
                 continue;
             }
 
-            ReadValue(ref reader, _columns[j], block, target);
+            ReadValue(ref reader, j, block, target);
         }
 
         block.AddRow();
@@ -114,21 +144,33 @@ internal sealed class BinlogBlockReader
         MySqlColumnType.Date or MySqlColumnType.NewDate => BlockValueKind.Date,
         MySqlColumnType.DateTime or MySqlColumnType.DateTime2 => BlockValueKind.DateTime,
         MySqlColumnType.Timestamp or MySqlColumnType.Timestamp2 => BlockValueKind.DateTimeUtc,
+        MySqlColumnType.Time or MySqlColumnType.Time2 => BlockValueKind.Microseconds,
+        MySqlColumnType.Bit => column.Length == 1 ? BlockValueKind.Boolean : BlockValueKind.Bytes,
+        MySqlColumnType.Enum or MySqlColumnType.Set when column.Labels is not null => BlockValueKind.Text,
+        MySqlColumnType.Json => BlockValueKind.Text,
+        MySqlColumnType.Geometry => BlockValueKind.Bytes,
         MySqlColumnType.String or MySqlColumnType.VarChar or MySqlColumnType.VarString or MySqlColumnType.Blob
-            or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob when IsUtf8Text(column) => BlockValueKind.Text,
+            or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob => column.IsBinary
+            ? BlockValueKind.Bytes
+            : HasKnownCharacterSet(column) ? BlockValueKind.Text : null,
         _ => null,
     };
 
-    private static bool IsUtf8Text(BinlogColumn column)
+    /// <summary>
+    /// Whether text of the column decodes as the object reader decodes it: by its collation's character set. (A text
+    /// column without charset metadata, which the object reader reads as UTF-8, is left to it: rare, and not worth a case.)
+    /// </summary>
+    private static bool HasKnownCharacterSet(BinlogColumn column)
     {
-        if (column.IsBinary || column.Collation is not int collation)
+        if (column.Collation is not int collation)
         {
             return false;
         }
 
         try
         {
-            return MySqlCollations.EncodingOf(collation) is UTF8Encoding;
+            _ = MySqlCollations.EncodingOf(collation);
+            return true;
         }
         catch (BinlogUnsupportedException)
         {
@@ -136,8 +178,38 @@ internal sealed class BinlogBlockReader
         }
     }
 
-    private static void ReadValue(ref PayloadReader reader, BinlogColumn column, InsertBlock block, int target)
+    /// <summary>
+    /// An ENUM's or SET's labels as UTF-8, encoded once; null when a label would not come back from UTF-8 as the same
+    /// string (a lone surrogate), so that the block's text could differ from the object reader's.
+    /// </summary>
+    private static byte[][]? Utf8Labels(BinlogColumn column)
     {
+        var labels = column.Labels!;
+        var enumIndexed = column.Type == MySqlColumnType.Enum;
+        var utf8 = new byte[labels.Count + (enumIndexed ? 1 : 0)][];
+        if (enumIndexed)
+        {
+            // ENUM index 0: the empty string MySQL stores for a value it could not match (non-strict mode).
+            utf8[0] = [];
+        }
+
+        for (var i = 0; i < labels.Count; i++)
+        {
+            var bytes = Encoding.UTF8.GetBytes(labels[i]);
+            if (!string.Equals(Encoding.UTF8.GetString(bytes), labels[i], StringComparison.Ordinal))
+            {
+                return null;
+            }
+
+            utf8[i + (enumIndexed ? 1 : 0)] = bytes;
+        }
+
+        return utf8;
+    }
+
+    private void ReadValue(ref PayloadReader reader, int j, InsertBlock block, int target)
+    {
+        var column = _columns[j];
         switch (column.Type)
         {
             case MySqlColumnType.Tiny:
@@ -215,13 +287,79 @@ internal sealed class BinlogBlockReader
             case MySqlColumnType.Timestamp2:
                 SetTemporal(block, target, MySqlTemporal.ReadTimestamp2(reader.ReadBytes(4 + (column.Precision + 1) / 2), column.Precision)?.Ticks);
                 break;
-            case MySqlColumnType.String or MySqlColumnType.VarChar or MySqlColumnType.VarString:
+            case MySqlColumnType.Time:
+                SetInteger(block, target, MySqlTemporal.ReadOldTime(reader.ReadUInt24()).Time);
+                break;
+            case MySqlColumnType.Time2:
+                SetInteger(block, target, MySqlTemporal.ReadTime2(reader.ReadBytes(3 + (column.Precision + 1) / 2), column.Precision).Time);
+                break;
+            case MySqlColumnType.Bit:
+                var bits = reader.ReadBytes((column.Length + 7) / 8);
+                if (target >= 0)
+                {
+                    if (column.Length == 1)
+                    {
+                        block.SetInteger(target, bits[0] != 0 ? 1 : 0);
+                    }
+                    else
+                    {
+                        block.SetBytes(target, bits);
+                    }
+                }
+
+                break;
+            case MySqlColumnType.Enum:
+                // An index past the labels fails as the object reader's does (IndexOutOfRangeException).
+                var label = _labels[j]![(int)reader.ReadFixed(column.Length)];
+                if (target >= 0)
+                {
+                    block.SetUtf8(target, label);
+                }
+
+                break;
+            case MySqlColumnType.Set:
+                var members = reader.ReadFixed(column.Length);
+                if (target >= 0)
+                {
+                    block.SetUtf8(target, SetMembers(members, _labels[j]!));
+                }
+
+                break;
+            case MySqlColumnType.Json:
+                // MySQL only (MariaDB's JSON is LONGTEXT). The object reader's text, as UTF-8: ToText decodes the
+                // document's strings with replacement and escapes as ASCII, so the string has no lone surrogate and
+                // comes back from UTF-8 unchanged.
+                var document = reader.ReadBytes(checked((int)reader.ReadFixed(column.Length)));
+                if (target >= 0)
+                {
+                    block.SetUtf8(target, Transcode(MySqlBinaryJson.ToText(document)));
+                }
+
+                break;
+            case MySqlColumnType.String:
+                var fixedLength = column.Length < 256 ? reader.ReadByte() : reader.ReadUInt16();
+                var fixedBytes = reader.ReadBytes(fixedLength);
+                if (column.IsBinary)
+                {
+                    // BINARY(n) is stored with its trailing zero bytes stripped; the object reader gives all n back.
+                    if (target >= 0)
+                    {
+                        block.SetBytes(target, fixedBytes, Math.Max(0, column.Length - fixedBytes.Length));
+                    }
+                }
+                else
+                {
+                    SetText(block, target, fixedBytes, j);
+                }
+
+                break;
+            case MySqlColumnType.VarChar or MySqlColumnType.VarString:
                 var length = column.Length < 256 ? reader.ReadByte() : reader.ReadUInt16();
-                SetText(block, target, reader.ReadBytes(length));
+                SetStringOrBytes(block, target, reader.ReadBytes(length), j);
                 break;
             default:
-                // The BLOB/TEXT family (KindOf took no other type): a 1–4 byte length, then the bytes.
-                SetText(block, target, reader.ReadBytes(checked((int)reader.ReadFixed(column.Length))));
+                // The BLOB/TEXT family and GEOMETRY (KindOf took no other type): a 1–4 byte length, then the bytes.
+                SetStringOrBytes(block, target, reader.ReadBytes(checked((int)reader.ReadFixed(column.Length))), j);
                 break;
         }
     }
@@ -252,11 +390,83 @@ internal sealed class BinlogBlockReader
         }
     }
 
-    private static void SetText(InsertBlock block, int target, ReadOnlySpan<byte> utf8)
+    private void SetStringOrBytes(InsertBlock block, int target, ReadOnlySpan<byte> stored, int j)
     {
-        if (target >= 0)
+        if (!_columns[j].IsBinary)
         {
-            block.SetUtf8(target, utf8);
+            SetText(block, target, stored, j);
         }
+        else if (target >= 0)
+        {
+            block.SetBytes(target, stored);
+        }
+    }
+
+    /// <summary>Text in the column's character set, as UTF-8: the object reader's string (decoded with replacement), encoded.</summary>
+    private void SetText(InsertBlock block, int target, ReadOnlySpan<byte> stored, int j)
+    {
+        if (target < 0)
+        {
+            return;
+        }
+
+        if (_encodings[j] is not { } encoding)
+        {
+            block.SetUtf8(target, stored);
+            return;
+        }
+
+        var chars = encoding.GetMaxCharCount(stored.Length);
+        if (chars > _chars.Length)
+        {
+            _chars = new char[Math.Max(chars, _chars.Length * 2)];
+        }
+
+        var decoded = encoding.GetChars(stored, _chars);
+        block.SetUtf8(target, Transcode(_chars.AsSpan(0, decoded)));
+    }
+
+    /// <summary>
+    /// UTF-16 as UTF-8, in the scratch buffer. Exact for strings a decoder with replacement made (no lone surrogates),
+    /// which every string given here is.
+    /// </summary>
+    private ReadOnlySpan<byte> Transcode(ReadOnlySpan<char> text)
+    {
+        var bytes = Encoding.UTF8.GetMaxByteCount(text.Length);
+        if (bytes > _scratch.Length)
+        {
+            _scratch = new byte[Math.Max(bytes, _scratch.Length * 2)];
+        }
+
+        return _scratch.AsSpan(0, Encoding.UTF8.GetBytes(text, _scratch));
+    }
+
+    /// <summary>A SET's members as MySQL shows them (and the object reader gives them): the labels joined by commas, in definition order.</summary>
+    private ReadOnlySpan<byte> SetMembers(ulong members, byte[][] labels)
+    {
+        var length = 0;
+        for (var i = 0; i < labels.Length && i < 64; i++)
+        {
+            if ((members & (1UL << i)) == 0)
+            {
+                continue;
+            }
+
+            var label = labels[i];
+            if (length + label.Length + 1 > _scratch.Length)
+            {
+                Array.Resize(ref _scratch, Math.Max(_scratch.Length * 2, length + label.Length + 1));
+            }
+
+            if (length > 0)
+            {
+                _scratch[length++] = (byte)',';
+            }
+
+            label.CopyTo(_scratch, length);
+            length += label.Length;
+        }
+
+        return _scratch.AsSpan(0, length);
     }
 }

@@ -72,10 +72,14 @@ internal sealed record BinlogColumn(
     IReadOnlyList<string>? Labels,
     bool IsKey)
 {
-    /// <summary>Character-string types as the charset metadata counts them (MySQL log_event.cc is_character_type).</summary>
+    /// <summary>
+    /// Character-string types as the charset metadata counts them (log_event.cc is_character_type): GEOMETRY too
+    /// ("base class is blob for geom type"), with the binary collation; a text column after a GEOMETRY otherwise takes
+    /// its neighbour's collation.
+    /// </summary>
     public static bool IsCharacterType(MySqlColumnType type) =>
         type is MySqlColumnType.String or MySqlColumnType.VarChar or MySqlColumnType.VarString or MySqlColumnType.Blob
-            or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob;
+            or MySqlColumnType.TinyBlob or MySqlColumnType.MediumBlob or MySqlColumnType.LongBlob or MySqlColumnType.Geometry;
 
     public static bool IsNumericType(MySqlColumnType type) =>
         type is MySqlColumnType.Tiny or MySqlColumnType.Short or MySqlColumnType.Int24 or MySqlColumnType.Long or MySqlColumnType.LongLong

@@ -32,6 +32,51 @@ public sealed class DuckDbDestinationBlockTests
         BlockValueKind.Text, BlockValueKind.Date, BlockValueKind.DateTime, BlockValueKind.DateTimeUtc, BlockValueKind.Missing,
     ];
 
+    /// <summary>The kinds a MySQL binlog adds: bytes (BLOB), BIT(1) (BOOLEAN), TIME (INTERVAL), ENUM and JSON (text).</summary>
+    private static readonly TableSchema Varied = Table(
+        "varied",
+        Key("id", ValueKind.Int32),
+        Column("bin", ValueKind.Bytes),
+        Column("flag", ValueKind.Boolean),
+        Column("span", ValueKind.Interval),
+        Column("mood", ValueKind.Enum),
+        Column("doc", ValueKind.Json));
+
+    private static readonly BlockValueKind[] VariedKinds =
+    [
+        BlockValueKind.Int32, BlockValueKind.Bytes, BlockValueKind.Boolean, BlockValueKind.Microseconds, BlockValueKind.Text, BlockValueKind.Text,
+    ];
+
+    /// <summary>Blobs and intervals as text, so that rows compare by value.</summary>
+    private const string VariedQuery = "SELECT * REPLACE (hex(bin) AS bin, CAST(span AS VARCHAR) AS span) FROM main.varied ORDER BY id";
+
+    [Theory]
+    [InlineData(DeleteMode.Hard)]
+    [InlineData(DeleteMode.Soft)]
+    public async Task ApplyAsync_BlocksOfBytesBooleansIntervalsAndText_SameTableAsTheirChanges(DeleteMode deleteMode)
+    {
+        var batch = BlockBatch(VariedBlock(10, 1, [1, 2, 3, 4]), VariedBlock(11, 1, [5, 6, 7]));
+
+        var (blocks, changes) = await ApplyBothWaysAsync(deleteMode, [], batch, Varied, VariedQuery);
+
+        Assert.Equal(7, blocks.Count);
+        Assert.Equal(changes, blocks);
+        Assert.Equal(["", null, "00FF", "00FF0000"], blocks.Take(4).Select(r => r[1]));
+        Assert.Equal(["-838:59:59", null, "00:00:00.000001", "838:59:59.999999"], blocks.Take(4).Select(r => r[3]));
+    }
+
+    [Fact]
+    public async Task ApplyAsync_BlocksOfBytesBooleansIntervalsAndText_WithAKeyAlreadyInTheTarget_FallBackAndMatchTheRowPath()
+    {
+        var earlier = BlockBatch(VariedBlock(5, 1, [2, 30]));
+        var batch = BlockBatch(VariedBlock(10, 1, [1, 2, 3]), VariedBlock(10, 4, [4]));
+
+        var (blocks, changes) = await ApplyBothWaysAsync(DeleteMode.Hard, [earlier], batch, Varied, VariedQuery);
+
+        Assert.Equal(5, blocks.Count);
+        Assert.Equal(changes, blocks);
+    }
+
     [Theory]
     [InlineData(DeleteMode.Hard)]
     [InlineData(DeleteMode.Soft)]
@@ -89,11 +134,13 @@ public sealed class DuckDbDestinationBlockTests
     }
 
     /// <summary>Applies the batches as blocks to one file and as their materialized changes to another; both tables' rows.</summary>
-    private static async Task<(List<object?[]> Blocks, List<object?[]> Changes)> ApplyBothWaysAsync(DeleteMode deleteMode, ChangeBatch[] before, ChangeBatch batch)
+    private static async Task<(List<object?[]> Blocks, List<object?[]> Changes)> ApplyBothWaysAsync(
+        DeleteMode deleteMode, ChangeBatch[] before, ChangeBatch batch, TableSchema? table = null, string query = "SELECT * FROM main.wide ORDER BY id")
     {
+        table ??= Wide;
         using var blockFile = new TempDuckDbFile();
         using var changeFile = new TempDuckDbFile();
-        await using (var destination = await blockFile.ReadyAsync(deleteMode, Wide))
+        await using (var destination = await blockFile.ReadyAsync(deleteMode, table))
         {
             foreach (var earlier in before.Append(batch))
             {
@@ -101,7 +148,7 @@ public sealed class DuckDbDestinationBlockTests
             }
         }
 
-        await using (var destination = await changeFile.ReadyAsync(deleteMode, Wide))
+        await using (var destination = await changeFile.ReadyAsync(deleteMode, table))
         {
             foreach (var earlier in before.Append(batch))
             {
@@ -109,8 +156,7 @@ public sealed class DuckDbDestinationBlockTests
             }
         }
 
-        const string Query = "SELECT * FROM main.wide ORDER BY id";
-        return (await blockFile.QueryAsync(Query), await changeFile.QueryAsync(Query));
+        return (await blockFile.QueryAsync(query), await changeFile.QueryAsync(query));
     }
 
     private static ChangeBatch AsChanges(ChangeBatch batch) => new()
@@ -152,6 +198,55 @@ public sealed class DuckDbDestinationBlockTests
                 block.SetInteger(7, new DateOnly(1000 + (int)key, 12, 31).DayNumber);
                 block.SetInteger(8, new DateTime(1969, 12, 31, 23, 59, 59).AddTicks(10 * key).Ticks);
                 block.SetInteger(9, new DateTime(2038, 1, 19, 3, 14, 7, DateTimeKind.Utc).AddTicks(9_999_990).Ticks);
+            }
+
+            block.AddRow();
+        }
+
+        return block;
+    }
+
+    /// <summary>
+    /// A block of <see cref="Varied"/> rows, by key mod 4: empty values and TIME's least; NULLs; small values; the
+    /// greatest (TIME's greatest with a fraction, padded bytes, text longer than 255 bytes).
+    /// </summary>
+    private static InsertBlock VariedBlock(long position, long firstSequence, long[] keys)
+    {
+        var block = new InsertBlock(Varied, VariedKinds, position, firstSequence, CommittedAt(position), capacity: 2);
+        foreach (var key in keys)
+        {
+            block.SetInteger(0, key);
+            switch (key % 4)
+            {
+                case 1:
+                    block.SetBytes(1, []);
+                    block.SetInteger(2, 0);
+                    block.SetInteger(3, -((838L * 3600) + (59 * 60) + 59) * 1_000_000);
+                    block.SetUtf8(4, ""u8);
+                    block.SetUtf8(5, "[]"u8);
+                    break;
+                case 2:
+                    for (var c = 1; c < VariedKinds.Length; c++)
+                    {
+                        block.SetNull(c);
+                    }
+
+                    break;
+                case 3:
+                    block.SetBytes(1, [0x00, 0xFF]);
+                    block.SetInteger(2, 1);
+                    block.SetInteger(3, 1);
+                    block.SetUtf8(4, "paid"u8);
+                    block.SetUtf8(5, "{\"a\": \"ü\"}"u8);
+                    break;
+                default:
+                    // A BINARY(4) value stored as 00 FF: padded with zeros.
+                    block.SetBytes(1, [0x00, 0xFF], zeros: 2);
+                    block.SetInteger(2, 1);
+                    block.SetInteger(3, (((838L * 3600) + (59 * 60) + 59) * 1_000_000) + 999_999);
+                    block.SetUtf8(4, "été"u8);
+                    block.SetUtf8(5, System.Text.Encoding.UTF8.GetBytes($"[\"{new string('x', 300)}\"]"));
+                    break;
             }
 
             block.AddRow();
