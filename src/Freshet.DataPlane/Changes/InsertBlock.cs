@@ -129,10 +129,10 @@ public sealed class InsertBlock
 
     public decimal GetDecimal(int column, int row) => _storage.Columns[column].Decimals![Start + row];
 
-    public ReadOnlySpan<byte> GetUtf8(int column, int row) => _storage.Columns[column].Utf8(Start + row);
+    public ReadOnlySpan<byte> GetUtf8(int column, int row) => _storage.Columns[column].Stored(Start + row);
 
     /// <summary>A Bytes column's value (an empty span for a NULL).</summary>
-    public ReadOnlySpan<byte> GetBytes(int column, int row) => _storage.Columns[column].Utf8(Start + row);
+    public ReadOnlySpan<byte> GetBytes(int column, int row) => _storage.Columns[column].Stored(Start + row);
 
     /// <summary>An integer, date, timestamp, boolean or interval column's values (see <see cref="GetInteger"/>), one per row; a NULL's slot holds anything.</summary>
     public ReadOnlySpan<long> Integers(int column) => _storage.Columns[column].Integers.AsSpan(Start, Count);
@@ -272,7 +272,8 @@ public sealed class InsertBlock
             Kind == BlockValueKind.Missing
             || (_nulls is not null && start < _nulls.Length && _nulls.AsSpan(start, Math.Min(count, _nulls.Length - start)).Contains(true));
 
-        public ReadOnlySpan<byte> Utf8(int row)
+        /// <summary>A text or bytes row's stored bytes.</summary>
+        public ReadOnlySpan<byte> Stored(int row)
         {
             var start = row == 0 ? 0 : _ends![row - 1];
             return _text.AsSpan(start, _ends![row] - start);
@@ -296,8 +297,8 @@ public sealed class InsertBlock
                 BlockValueKind.Date => DateOnly.FromDayNumber((int)Integers![row]),
                 BlockValueKind.DateTime => new DateTime(Integers![row], DateTimeKind.Unspecified),
                 BlockValueKind.DateTimeUtc => new DateTime(Integers![row], DateTimeKind.Utc),
-                BlockValueKind.Text => Encoding.UTF8.GetString(Utf8(row)),
-                BlockValueKind.Bytes => Utf8(row).ToArray(),
+                BlockValueKind.Text => Encoding.UTF8.GetString(Stored(row)),
+                BlockValueKind.Bytes => Stored(row).ToArray(),
                 BlockValueKind.Boolean => Integers![row] != 0,
                 BlockValueKind.Microseconds => new NpgsqlInterval(0, 0, Integers![row]),
                 _ => null,

@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Globalization;
+using System.Numerics;
 using System.Runtime.InteropServices;
 using System.Text;
 using DuckDB.NET.Data;
@@ -157,7 +158,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
                     WriteText(value is decimal number ? number.ToString(CultureInfo.InvariantCulture) : (string)value);
                     break;
                 case Kind.Blob:
-                    AssignString((byte[])value);
+                    AssignString(_column, row, (byte[])value);
                     break;
                 default:
                     throw new InvalidOperationException($"Column {_column} has a type the chunk appender does not write.");
@@ -291,14 +292,14 @@ internal sealed unsafe class ChunkAppender : IDisposable
     public void AppendUtf8(ReadOnlySpan<byte> text)
     {
         Expect(Kind.Varchar);
-        AssignString(text);
+        AssignString(_column, _rows, text);
         Next();
     }
 
     public void AppendBlob(ReadOnlySpan<byte> bytes)
     {
         Expect(Kind.Blob);
-        AssignString(bytes);
+        AssignString(_column, _rows, bytes);
         Next();
     }
 
@@ -416,20 +417,14 @@ internal sealed unsafe class ChunkAppender : IDisposable
     public void PutUtf8(int column, int offset, ReadOnlySpan<byte> text)
     {
         ExpectAt(column, Kind.Varchar);
-        fixed (byte* pointer = text)
-        {
-            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[column], _rows + (ulong)offset, pointer, text.Length);
-        }
+        AssignString(column, _rows + (ulong)offset, text);
     }
 
     /// <summary>Bytes into row <paramref name="offset"/> of the run in a BLOB column.</summary>
     public void PutBlob(int column, int offset, ReadOnlySpan<byte> bytes)
     {
         ExpectAt(column, Kind.Blob);
-        fixed (byte* pointer = bytes)
-        {
-            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[column], _rows + (ulong)offset, pointer, bytes.Length);
-        }
+        AssignString(column, _rows + (ulong)offset, bytes);
     }
 
     /// <summary>Zero (false) or not (true) into a BOOLEAN column.</summary>
@@ -520,11 +515,12 @@ internal sealed unsafe class ChunkAppender : IDisposable
         _column = 0;
     }
 
-    private void AssignString(ReadOnlySpan<byte> bytes)
+    /// <summary>Copies a VARCHAR's or BLOB's bytes into the chunk's row <paramref name="row"/> of a column (DuckDB keeps its own copy).</summary>
+    private void AssignString(int column, ulong row, ReadOnlySpan<byte> bytes)
     {
         fixed (byte* pointer = bytes)
         {
-            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[_column], _rows, pointer, bytes.Length);
+            NativeMethods.Vectors.DuckDBVectorAssignStringElementLength(_vectors[column], row, pointer, bytes.Length);
         }
     }
 
@@ -574,24 +570,27 @@ internal sealed unsafe class ChunkAppender : IDisposable
 
     private const int UnixEpochDay = 719162; // DateOnly(1970, 1, 1).DayNumber
 
-    private static readonly decimal[] PowersOfTen = TenToThe(28);
+    private static readonly decimal[] PowersOfTen = TenToThe<decimal>(28);
 
     /// <summary>10^0 … 10^18: a DECIMAL stored as a BIGINT or narrower has at most 18 digits.</summary>
-    private static readonly long[] LongPowersOfTen = [.. PowersOfTen.Take(19).Select(power => (long)power)];
+    private static readonly long[] LongPowersOfTen = TenToThe<long>(18);
 
     /// <summary>10^0 … 10^38: a DECIMAL has at most 38 digits.</summary>
-    private static readonly Int128[] HugePowersOfTen = [.. Enumerable.Range(0, 39).Select(digits => Enumerable.Repeat((Int128)10, digits).Aggregate((Int128)1, (power, ten) => power * ten))];
+    private static readonly Int128[] HugePowersOfTen = TenToThe<Int128>(38);
 
     private static OverflowException TooWide(Column column, string scaled) =>
         new($"{scaled} × 10^-{column.Scale} does not fit DECIMAL({column.Precision},{column.Scale}).");
 
-    private static decimal[] TenToThe(int most)
+    /// <summary>10^0 … 10^<paramref name="most"/>.</summary>
+    private static T[] TenToThe<T>(int most)
+        where T : INumberBase<T>
     {
-        var powers = new decimal[most + 1];
-        powers[0] = 1m;
+        var powers = new T[most + 1];
+        powers[0] = T.One;
+        var ten = T.CreateChecked(10);
         for (var i = 1; i < powers.Length; i++)
         {
-            powers[i] = powers[i - 1] * 10m;
+            powers[i] = powers[i - 1] * ten;
         }
 
         return powers;
@@ -749,7 +748,7 @@ internal sealed unsafe class ChunkAppender : IDisposable
         }
 
         var written = Encoding.UTF8.GetBytes(value, _utf8);
-        AssignString(_utf8.AsSpan(0, written));
+        AssignString(_column, _rows, _utf8.AsSpan(0, written));
     }
 
     private void Flush()

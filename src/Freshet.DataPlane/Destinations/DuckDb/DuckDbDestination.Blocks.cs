@@ -276,20 +276,19 @@ internal sealed partial class DuckDbDestination
                 case BlockValueKind.DateTime or BlockValueKind.DateTimeUtc:
                     chunks.PutTicks(p, block.Integers(column).Slice(first, count));
                     break;
-                case BlockValueKind.Text:
+                case BlockValueKind.Text or BlockValueKind.Bytes:
                     for (var i = 0; i < count; i++)
                     {
-                        if (!block.IsNull(column, first + i))
+                        if (block.IsNull(column, first + i))
+                        {
+                            continue;
+                        }
+
+                        if (kind == BlockValueKind.Text)
                         {
                             chunks.PutUtf8(p, i, block.GetUtf8(column, first + i));
                         }
-                    }
-
-                    break;
-                case BlockValueKind.Bytes:
-                    for (var i = 0; i < count; i++)
-                    {
-                        if (!block.IsNull(column, first + i))
+                        else
                         {
                             chunks.PutBlob(p, i, block.GetBytes(column, first + i));
                         }
